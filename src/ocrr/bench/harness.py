@@ -1,0 +1,129 @@
+"""One benchmark run: fit a system, stream the held-out classes, checkpoint every 50 items."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocrr.bench.policies import Policy
+from ocrr.bench.protocol import Plan
+from ocrr.systems import System, storage_of
+
+CHECKPOINT_EVERY = 50
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    step: int
+    """Stream items seen so far."""
+    corrections: int
+    acc_novel: float
+    acc_original: float
+    predict_s: float
+    """Cumulative seconds in ``predict_one`` over the stream so far."""
+    correct_s: float
+    """Cumulative seconds in ``correct`` so far."""
+
+
+@dataclass
+class CellResult:
+    """Everything one (dataset, policy, seed, system) run measured."""
+
+    dataset: str
+    policy: str
+    seed: int
+    system: str
+    checkpoints: list[Checkpoint] = field(default_factory=list)
+    storage_entries: int = 0
+    storage_bytes: int = 0
+    n_predict: int = 0
+    n_correct: int = 0
+    fit_s: float = 0.0
+    wall_s: float = 0.0
+
+    @property
+    def final(self) -> Checkpoint:
+        return self.checkpoints[-1]
+
+    @property
+    def predict_us(self) -> float:
+        return 1e6 * self.final.predict_s / self.n_predict if self.n_predict else 0.0
+
+    @property
+    def correct_us(self) -> float:
+        return 1e6 * self.final.correct_s / self.n_correct if self.n_correct else 0.0
+
+
+def _accuracy(system: System, X: np.ndarray, y: Sequence[str]) -> float:
+    if len(y) == 0:
+        return float("nan")
+    predictions = system.predict_many(X)
+    return float(np.mean([p == t for p, t in zip(predictions, y, strict=True)]))
+
+
+def run_cell(
+    system: System,
+    X_train: np.ndarray,
+    y_train: Sequence[str],
+    X_test: np.ndarray,
+    y_test: Sequence[str],
+    plan: Plan,
+    policy: Policy,
+    seed: int,
+    *,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    names: tuple[str, str] = ("", ""),
+) -> CellResult:
+    """Run the protocol's stream loop for one system; ``names`` = (dataset, system)."""
+    started = time.perf_counter()
+    result = CellResult(names[0], policy.name, seed, names[1])
+    y_train = np.asarray(y_train, dtype=object)
+    y_test = np.asarray(y_test, dtype=object)
+
+    fit_start = time.perf_counter()
+    system.fit(X_train[plan.seed_rows], list(y_train[plan.seed_rows]))
+    result.fit_s = time.perf_counter() - fit_start
+
+    X_novel, y_novel = X_test[plan.novel_rows], list(y_test[plan.novel_rows])
+    X_orig, y_orig = X_test[plan.original_rows], list(y_test[plan.original_rows])
+    stream = plan.stream_rows
+    will_correct = policy.decisions(seed, len(stream))
+    corrections = 0
+    predict_s = correct_s = 0.0
+
+    def checkpoint(step: int) -> None:
+        result.checkpoints.append(
+            Checkpoint(
+                step,
+                corrections,
+                _accuracy(system, X_novel, y_novel),
+                _accuracy(system, X_orig, y_orig),
+                predict_s,
+                correct_s,
+            )
+        )
+
+    checkpoint(0)
+    clock = time.perf_counter
+    for i, row in enumerate(stream):
+        x, y = X_train[row], y_train[row]
+        t0 = clock()
+        prediction = system.predict_one(x)
+        t1 = clock()
+        predict_s += t1 - t0
+        if prediction != y and will_correct[i]:
+            system.correct(x, y)
+            correct_s += clock() - t1
+            corrections += 1
+        step = i + 1
+        if step % checkpoint_every == 0 or step == len(stream):
+            checkpoint(step)
+
+    result.n_predict = len(stream)
+    result.n_correct = corrections
+    result.storage_entries, result.storage_bytes = storage_of(system)
+    result.wall_s = time.perf_counter() - started
+    return result

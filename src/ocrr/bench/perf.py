@@ -1,0 +1,69 @@
+"""Latency of the substrate's two calls at a given ledger size (``ocrr perf``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ocrr.ledger import Ledger
+from ocrr.substrate import Substrate
+
+
+@dataclass(frozen=True)
+class LatencyReport:
+    entries: int
+    dim: int
+    append_us: np.ndarray
+    correct_us: np.ndarray
+    predict_us: np.ndarray
+
+    def lines(self) -> list[str]:
+        def stats(name: str, us: np.ndarray) -> str:
+            return (
+                f"{name:<34} mean {us.mean():8.1f} µs   p50 {np.percentile(us, 50):8.1f} µs"
+                f"   p99 {np.percentile(us, 99):8.1f} µs"
+            )
+
+        return [
+            f"substrate latency at {self.entries:,} entries of dimension {self.dim} "
+            f"(one process, {len(self.predict_us)} calls each)",
+            stats("ledger append (hash + chain)", self.append_us),
+            stats("Substrate.correct (append + index)", self.correct_us),
+            stats("Substrate.predict_one (top-5 vote)", self.predict_us),
+        ]
+
+
+def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def measure_latency(
+    entries: int, dim: int = 384, *, repeats: int = 2000, seed: int = 0
+) -> LatencyReport:
+    rng = np.random.default_rng(seed)
+    base = _unit_rows(rng, entries, dim)
+    labels = [f"class-{i % 100}" for i in range(entries)]
+    queries = _unit_rows(rng, repeats, dim)
+
+    ledger = Ledger()
+    append_us = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        ledger.append("label", queries[i], provenance={"source": "correction"})
+        append_us[i] = (time.perf_counter() - t0) * 1e6
+
+    substrate = Substrate().fit(base, labels)
+    predict_us = np.empty(repeats)
+    for i in range(repeats):  # predictions first, so they run at exactly `entries`
+        t0 = time.perf_counter()
+        substrate.predict_one(queries[i])
+        predict_us[i] = (time.perf_counter() - t0) * 1e6
+    correct_us = np.empty(repeats)
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        substrate.correct(queries[i], labels[i])
+        correct_us[i] = (time.perf_counter() - t0) * 1e6
+    return LatencyReport(entries, dim, append_us, correct_us, predict_us)

@@ -1,0 +1,178 @@
+"""Results on disk: runs.csv, summary.csv, report.md and recovery-curve PNGs."""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ocrr.bench.harness import CellResult
+from ocrr.bench.metrics import SUMMARY_COLUMNS
+
+RUNS_COLUMNS = [
+    "dataset",
+    "policy",
+    "seed",
+    "system",
+    "step",
+    "corrections",
+    "acc_novel",
+    "acc_original",
+    "predict_s",
+    "correct_s",
+]
+
+
+def write_runs_csv(results: Sequence[CellResult], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(RUNS_COLUMNS)
+        for r in results:
+            for c in r.checkpoints:
+                writer.writerow(
+                    [
+                        r.dataset,
+                        r.policy,
+                        r.seed,
+                        r.system,
+                        c.step,
+                        c.corrections,
+                        f"{c.acc_novel:.6f}",
+                        f"{c.acc_original:.6f}",
+                        f"{c.predict_s:.6f}",
+                        f"{c.correct_s:.6f}",
+                    ]
+                )
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value
+
+
+def write_summary_csv(rows: Sequence[dict[str, object]], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row[k]) for k in SUMMARY_COLUMNS})
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def _to(row: dict[str, object], t: int) -> str:
+    mean, reached = row[f"to_{t}_mean"], row[f"to_{t}_n_reached"]
+    if mean is None:
+        return "never"
+    return f"{mean:.0f} ({reached}/{row['n_seeds']})"
+
+
+def summary_markdown(rows: Sequence[dict[str, object]]) -> str:
+    """One table per (dataset, policy), systems as rows."""
+    by_table: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        by_table[(str(row["dataset"]), str(row["policy"]))].append(row)
+    out = []
+    header = (
+        "| system | final novel | final original | to 50 % | to 70 % | to 90 % | AUC novel "
+        "| corrections | storage | correct µs | predict µs |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    for (dataset, policy), table in by_table.items():
+        out.append(f"### {dataset} — {policy}\n\n{header}")
+        for r in table:
+            out.append(
+                f"| {r['system']} | {r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
+                f"| {r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f} "
+                f"| {_to(r, 50)} | {_to(r, 70)} | {_to(r, 90)} | {r['auc_novel_mean']:.3f} "
+                f"| {r['corrections_mean']:.0f} | {_human_bytes(float(r['storage_bytes']))} "
+                f"| {r['correct_us']:.1f} | {r['predict_us']:.1f} |\n"
+            )
+        out.append("\n")
+    return "".join(out)
+
+
+def write_report(
+    rows: Sequence[dict[str, object]], figures: Sequence[Path], path: Path, *, context: str
+) -> None:
+    parts = [
+        "# OCRR benchmark report\n\n",
+        context,
+        "\n\nFinal accuracies are mean ± population std over seeds; *to N %* is the mean "
+        "number of corrections at the first checkpoint with novel accuracy ≥ N % over the "
+        "seeds that reached it (reached/seeds in brackets); AUC is the area under novel "
+        "accuracy versus stream position, scaled to [0, 1]; storage is what the system "
+        "keeps at the end (ledger bytes for the substrate, weights for linear heads).\n\n",
+        summary_markdown(rows),
+        "## Recovery curves\n\n",
+        *[f"![{f.stem}]({f.name})\n\n" for f in figures],
+    ]
+    path.write_text("".join(parts), encoding="utf-8")
+
+
+def _mean_curve(
+    runs: Sequence[CellResult], attribute: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and std over seeds of accuracy versus corrections, on a shared correction grid.
+
+    Each seed's curve is a step function of its corrections; beyond a seed's last
+    correction count it does not contribute (its curve ends there).
+    """
+    top = max(r.final.corrections for r in runs)
+    grid = np.arange(top + 1)
+    curves = np.full((len(runs), len(grid)), np.nan)
+    for i, run in enumerate(runs):
+        x = np.array([c.corrections for c in run.checkpoints])
+        y = np.array([getattr(c, attribute) for c in run.checkpoints])
+        last = np.searchsorted(x, grid, side="right") - 1  # latest checkpoint at <= g
+        inside = grid <= x[-1]
+        curves[i, inside] = y[last[inside]]
+    with np.errstate(all="ignore"):
+        return grid, np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+
+
+def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
+    """One PNG per (dataset, policy): novel and original accuracy versus corrections."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple[str, str], dict[str, list[CellResult]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in results:
+        groups[(r.dataset, r.policy)][r.system].append(r)
+    paths = []
+    for (dataset, policy), by_system in groups.items():
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+        for system, runs in by_system.items():
+            for ax, attribute in zip(axes, ("acc_novel", "acc_original"), strict=True):
+                x, mean, std = _mean_curve(runs, attribute)
+                (line,) = ax.plot(x, mean, label=system, linewidth=1.6)
+                ax.fill_between(x, mean - std, mean + std, alpha=0.18, color=line.get_color())
+        for ax, title in zip(axes, ("novel classes", "original classes"), strict=True):
+            ax.set_title(f"{dataset}, {policy}: {title}")
+            ax.set_xlabel("corrections")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("accuracy (mean ± std over seeds)")
+        axes[1].legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        path = out_dir / f"curves_{dataset}_{policy}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

@@ -1,0 +1,1 @@
+"""The ocrr command line."""

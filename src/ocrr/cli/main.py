@@ -1,0 +1,215 @@
+"""``ocrr``: the command line. Each subcommand validates its arguments before doing any work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from ocrr.bench.policies import available_policies
+from ocrr.bench.protocol import EVAL_CAP
+from ocrr.datasets import BUILTIN, DatasetError, available_datasets
+from ocrr.encoders import EncoderError
+from ocrr.systems import DEFAULT_SYSTEMS, available_systems
+
+
+def _check_choices(
+    parser: argparse.ArgumentParser, kind: str, given: Sequence[str], valid: Sequence[str]
+) -> None:
+    unknown = [g for g in given if g not in valid]
+    if unknown:
+        parser.error(f"unknown {kind} {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
+
+
+def _check_datasets(parser: argparse.ArgumentParser, given: Sequence[str]) -> None:
+    for name in given:
+        if name in BUILTIN:
+            continue
+        folder = Path(name).expanduser()
+        if not (folder / "train.csv").is_file() or not (folder / "test.csv").is_file():
+            parser.error(
+                f"unknown dataset {name!r}; valid: {', '.join(available_datasets())}, or a "
+                "folder holding train.csv and test.csv"
+            )
+
+
+def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    _check_datasets(parser, args.datasets)
+    _check_choices(parser, "policy", args.policies, available_policies())
+    _check_choices(parser, "system", args.systems, available_systems())
+    if args.cap < 1 or args.checkpoint_every < 1:
+        parser.error("--cap and --checkpoint-every must be positive")
+
+    from tqdm import tqdm
+
+    from ocrr.bench import encode_dataset, make_cells, run_grid, summarise
+    from ocrr.bench.report import plot_curves, write_report, write_runs_csv, write_summary_csv
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    data = {}
+    for name in args.datasets:
+        print(f"encoding {name} with {args.encoder} (cached after the first run)", flush=True)
+        data[name] = encode_dataset(
+            name, args.encoder, cache_dir=args.cache_dir, progress=not args.no_progress
+        )
+    data = {d.name: d for d in data.values()}
+    encoded = time.perf_counter()
+
+    cells = make_cells(list(data), args.policies, args.seeds, args.systems)
+    per_system: dict[str, float] = defaultdict(float)
+    with tqdm(total=len(cells), desc="cells", unit="cell", disable=args.no_progress) as bar:
+
+        def done(result) -> None:  # noqa: ANN001
+            per_system[result.system] += result.wall_s
+            bar.update(1)
+
+        results = run_grid(
+            data,
+            cells,
+            workers=args.workers,
+            cap=args.cap,
+            checkpoint_every=args.checkpoint_every,
+            on_done=done,
+        )
+    finished = time.perf_counter()
+
+    rows = summarise(results)
+    write_runs_csv(results, out / "runs.csv")
+    write_summary_csv(rows, out / "summary.csv")
+    figures = plot_curves(results, out)
+    context = (
+        f"Encoder `{args.encoder}`; datasets {', '.join(data)}; policies "
+        f"{', '.join(args.policies)}; seeds {', '.join(map(str, args.seeds))}; evaluation "
+        f"cap {args.cap}; checkpoint every {args.checkpoint_every} items. Grid time "
+        f"{finished - encoded:.1f} s for {len(cells)} runs."
+    )
+    write_report(rows, figures, out / "report.md", context=context)
+
+    print(f"\n{'dataset':<10} {'policy':<9} {'system':<16} {'novel':>13} {'original':>13}")
+    for r in rows:
+        print(
+            f"{r['dataset']:<10} {r['policy']:<9} {r['system']:<16} "
+            f"{r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
+            f"{r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f}"
+        )
+    print("\nrun time per system (summed over its runs, all workers):")
+    for system, seconds in sorted(per_system.items()):
+        print(f"  {system:<16} {seconds:7.1f} s")
+    print(
+        f"\nencoding {encoded - started:.1f} s; grid {finished - encoded:.1f} s wall "
+        f"({len(cells)} runs); wrote {out}/runs.csv, summary.csv, report.md and "
+        f"{len(figures)} figures"
+    )
+    return 0
+
+
+def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    for name, info in BUILTIN.items():
+        print(f"{name}: {info.description}")
+        if args.info:
+            print(f"  source:   {info.source}")
+            print(f"  licence:  {info.licence} (full text: ocrr datasets --licence {name})")
+            print(f"  citation: {info.citation}")
+    if args.licence:
+        _check_choices(parser, "dataset", [args.licence], available_datasets())
+        print(BUILTIN[args.licence].licence_text())
+    return 0
+
+
+def _perf(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.entries < 1 or args.dim < 1:
+        parser.error("--entries and --dim must be positive")
+    from ocrr.bench.perf import measure_latency
+
+    report = measure_latency(args.entries, args.dim, repeats=args.repeats, seed=args.seed)
+    for line in report.lines():
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocrr",
+        description="OCRR: a classifier that learns from each correction over a verifiable "
+        "ledger, and the benchmark of online correction recovery.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    bench = sub.add_parser(
+        "bench", help="run the OCRR benchmark grid and write CSVs, a report and curves"
+    )
+    bench.add_argument(
+        "--datasets",
+        nargs="+",
+        default=available_datasets(),
+        help=f"built-in ({', '.join(available_datasets())}) or a folder with "
+        "train.csv and test.csv (columns text,label)",
+    )
+    bench.add_argument(
+        "--policies",
+        nargs="+",
+        default=available_policies(),
+        help=f"correction policies ({', '.join(available_policies())})",
+    )
+    bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    bench.add_argument(
+        "--systems",
+        nargs="+",
+        default=list(DEFAULT_SYSTEMS),
+        help=f"systems to compare ({', '.join(available_systems())})",
+    )
+    bench.add_argument("--out", default="results", help="output folder (default: results)")
+    bench.add_argument(
+        "--encoder",
+        default="default",
+        help="'default' (offline all-MiniLM-L6-v2), 'tfidf' (no torch), or a "
+        "sentence-transformers model name or local path",
+    )
+    bench.add_argument(
+        "--cache-dir",
+        default=None,
+        help="embedding cache (default: $OCRR_CACHE_DIR or ~/.cache/ocrr)",
+    )
+    bench.add_argument(
+        "--workers", type=int, default=None, help="worker processes (default: all cores)"
+    )
+    bench.add_argument(
+        "--cap", type=int, default=EVAL_CAP, help=f"evaluation rows per set (default {EVAL_CAP})"
+    )
+    bench.add_argument("--checkpoint-every", type=int, default=50)
+    bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.set_defaults(handler=_bench)
+
+    datasets = sub.add_parser("datasets", help="list the built-in datasets")
+    datasets.add_argument("--info", action="store_true", help="sources, licences, citations")
+    datasets.add_argument("--licence", metavar="NAME", help="print a dataset's licence text")
+    datasets.set_defaults(handler=_datasets)
+
+    perf = sub.add_parser(
+        "perf", help="print per-correction append and predict_one latency at N entries"
+    )
+    perf.add_argument("--entries", type=int, default=20_000)
+    perf.add_argument("--dim", type=int, default=384)
+    perf.add_argument("--repeats", type=int, default=2000)
+    perf.add_argument("--seed", type=int, default=0)
+    perf.set_defaults(handler=_perf)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, parser)
+    except (DatasetError, EncoderError) as err:
+        print(f"ocrr: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

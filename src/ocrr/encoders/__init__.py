@@ -1,0 +1,48 @@
+"""Text encoders: the offline default (all-MiniLM-L6-v2), any sentence-transformers model,
+and TF-IDF for machines without torch; all wrapped in an on-disk cache.
+
+Nothing here imports torch at module load: code that only needs vectors never pays for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ocrr.encoders.base import Encoder, EncoderError, FittableEncoder, l2_normalise
+from ocrr.encoders.cache import CachedEncoder, default_cache_dir
+from ocrr.encoders.sentence import DEFAULT_MODEL_NAME, SentenceTransformerEncoder
+from ocrr.encoders.tfidf import TfidfEncoder
+
+DEFAULT_ENCODER = "default"
+
+
+def get_encoder(
+    name: str = DEFAULT_ENCODER, *, cache: bool = True, cache_dir: str | Path | None = None
+) -> Encoder:
+    """Resolve an ``--encoder`` argument.
+
+    ``default`` (or ``all-MiniLM-L6-v2``) is the offline packaged model; ``tfidf`` is
+    TF-IDF + LSA (fit it before use); anything else is a sentence-transformers hub name or
+    local folder.
+    """
+    if name in (DEFAULT_ENCODER, DEFAULT_MODEL_NAME):
+        encoder: Encoder = SentenceTransformerEncoder()
+    elif name == "tfidf":
+        encoder = TfidfEncoder()
+    else:
+        encoder = SentenceTransformerEncoder(name)
+    return CachedEncoder(encoder, cache_dir) if cache else encoder
+
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "CachedEncoder",
+    "Encoder",
+    "EncoderError",
+    "FittableEncoder",
+    "SentenceTransformerEncoder",
+    "TfidfEncoder",
+    "default_cache_dir",
+    "get_encoder",
+    "l2_normalise",
+]

@@ -1,0 +1,191 @@
+"""Exact cosine top-k over unit vectors by matrix product.
+
+Rows live in a column-major buffer that grows by doubling: appends are an O(d) copy, and a
+product with a column-major block takes BLAS's faster transposed path (about half the time
+of the row-major product at 20k x 384 on one core).
+
+Every search orders neighbours by (similarity descending, row ascending), ties included, so
+a single query, a batch and an incremental update all return the same neighbours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+
+_BLOCK_BYTES = 64 * 2**20  # bound on one similarity block in search_many
+_REMEMBERED_BATCHES = 4
+_BLOCK = 64  # columns per block in the two-level top-k
+
+
+def top_k(sims: np.ndarray, ids: np.ndarray | int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best columns of each row of ``sims`` by (similarity desc, id asc).
+
+    ``ids`` gives each column's id: an array shaped like ``sims``, or an int offset meaning
+    column j has id ``offset + j``. Returns (ids, sims), each (rows, min(k, columns)).
+    """
+    width = sims.shape[1]
+    if not isinstance(ids, np.ndarray) and width >= 4 * _BLOCK * max(k, 4):
+        return _top_k_blocked(sims, int(ids), k)
+    column_ids = np.broadcast_to(ids, sims.shape) if isinstance(ids, np.ndarray) else None
+    offset = 0 if column_ids is not None else int(ids)
+    kk = min(k, width)
+    if kk < width:
+        picked = np.argpartition(sims, width - kk, axis=1)[:, width - kk :]
+        picked_sims = np.take_along_axis(sims, picked, axis=1)
+        # argpartition breaks ties at the cut arbitrarily: redo the rare rows that have one
+        cut = picked_sims.min(axis=1, keepdims=True)
+        for row in np.flatnonzero((sims >= cut).sum(axis=1) > kk):
+            row_ids = column_ids[row] if column_ids is not None else np.arange(width)
+            order = np.lexsort((row_ids, -sims[row]))[:kk]
+            picked[row] = order
+            picked_sims[row] = sims[row, order]
+    else:
+        picked = np.broadcast_to(np.arange(width), sims.shape)
+        picked_sims = sims
+    if column_ids is not None:
+        picked_ids = np.take_along_axis(column_ids, picked, axis=1)
+    else:
+        picked_ids = picked + offset
+    order = np.lexsort((picked_ids, -picked_sims), axis=1)
+    return (
+        np.take_along_axis(picked_ids, order, axis=1),
+        np.take_along_axis(picked_sims, order, axis=1),
+    )
+
+
+def _top_k_blocked(sims: np.ndarray, offset: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` for contiguous ids, in two passes: the k blocks of 64 columns with the
+    highest maxima must hold the k best columns, so only those k * 64 are ranked.
+
+    Rows whose k-th block maximum is tied with another block's fall back to the plain path,
+    so the answer (ties included) is exactly that of :func:`top_k`.
+    """
+    n_rows, width = sims.shape
+    full = width - width % _BLOCK
+    block_max = sims[:, :full].reshape(n_rows, full // _BLOCK, _BLOCK).max(axis=2)
+    if full < width:
+        block_max = np.concatenate([block_max, sims[:, full:].max(axis=1, keepdims=True)], 1)
+    n_blocks = block_max.shape[1]
+    chosen = np.argpartition(block_max, n_blocks - k, axis=1)[:, n_blocks - k :]
+    cut = np.take_along_axis(block_max, chosen, axis=1).min(axis=1, keepdims=True)
+    columns = (chosen[:, :, None] * _BLOCK + np.arange(_BLOCK)).reshape(n_rows, -1)
+    valid = columns < width
+    columns = np.where(valid, columns, 0)
+    candidate_sims = np.where(valid, np.take_along_axis(sims, columns, axis=1), -np.inf)
+    ids, top = top_k(candidate_sims.astype(sims.dtype), columns + offset, k)
+    for row in np.flatnonzero((block_max >= cut).sum(axis=1) > k):
+        ids[row], top[row] = (
+            a[0] for a in top_k(sims[row : row + 1], np.arange(width) + offset, k)
+        )
+    return ids, top
+
+
+class ExactIndex:
+    """Append-only matrix of vectors with exact top-k inner-product search.
+
+    Derived state: the substrate rebuilds it from the ledger with :meth:`add_many`.
+    """
+
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self.dim = dim
+        self._buf = np.zeros((max(capacity, 1), dim), dtype=np.float32, order="F")
+        self._n = 0
+        # digest of a query batch -> (rows indexed then, neighbour rows, similarities)
+        self._remembered: OrderedDict[bytes, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """A read-only view of the stored rows."""
+        view = self._buf[: self._n]
+        view.flags.writeable = False
+        return view
+
+    @property
+    def nbytes(self) -> int:
+        return self._n * self.dim * 4
+
+    def _reserve(self, extra: int) -> None:
+        need = self._n + extra
+        if need <= self._buf.shape[0]:
+            return
+        grown = np.zeros((max(need, 2 * self._buf.shape[0]), self.dim), np.float32, order="F")
+        grown[: self._n] = self._buf[: self._n]
+        self._buf = grown
+
+    def add(self, vector: np.ndarray) -> int:
+        """Append one row; return its row number."""
+        if self._n == self._buf.shape[0]:
+            self._reserve(1)
+        self._buf[self._n] = vector
+        self._n += 1
+        return self._n - 1
+
+    def add_many(self, vectors: np.ndarray) -> None:
+        vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
+        self._reserve(len(vectors))
+        self._buf[self._n : self._n + len(vectors)] = vectors
+        self._n += len(vectors)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (rows, similarities) for one query, by a matrix-vector product."""
+        sims = self._buf[: self._n] @ np.asarray(query, dtype=np.float32)
+        rows, top = top_k(sims[None, :], 0, k)
+        return rows[0], top[0]
+
+    def search_many(
+        self, queries: np.ndarray, k: int, *, remember: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (rows, similarities) per query, shape (n_queries, min(k, len)).
+
+        With ``remember=True`` the index keeps the answer for this exact batch (a few
+        batches, least recently used first out); asked again, it scores only the rows
+        appended since and merges them in. Rows are never removed, so the merged answer is
+        exactly the full search's. This is what makes the benchmark's repeated checkpoint
+        evaluations cheap.
+        """
+        queries = np.asarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        if not remember:
+            return self._search_rows(queries, 0, k)
+        key = hashlib.sha256(queries.tobytes()).digest() + queries.shape[0].to_bytes(8, "little")
+        known = self._remembered.pop(key, None)
+        if known is None:
+            rows, sims = self._search_rows(queries, 0, k)
+        else:
+            seen, old_rows, old_sims = known
+            new_rows, new_sims = self._search_rows(queries, seen, k)
+            rows, sims = top_k(
+                np.concatenate([old_sims, new_sims], axis=1),
+                np.concatenate([old_rows, new_rows], axis=1),
+                k,
+            )
+        self._remembered[key] = (self._n, rows, sims)
+        while len(self._remembered) > _REMEMBERED_BATCHES:
+            self._remembered.popitem(last=False)
+        return rows, sims
+
+    def _search_rows(
+        self, queries: np.ndarray, start: int, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k among rows ``start:`` of the index, in blocks of queries."""
+        width = self._n - start
+        kk = min(k, width)
+        out_rows = np.empty((len(queries), kk), dtype=np.int64)
+        out_sims = np.empty((len(queries), kk), dtype=np.float32)
+        if kk == 0:
+            return out_rows, out_sims
+        matrix = self._buf[start : self._n]
+        block = max(1, _BLOCK_BYTES // (4 * width))
+        for lo in range(0, len(queries), block):
+            sims = queries[lo : lo + block] @ matrix.T
+            out_rows[lo : lo + block], out_sims[lo : lo + block] = top_k(sims, start, k)
+        return out_rows, out_sims

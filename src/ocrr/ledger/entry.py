@@ -1,0 +1,125 @@
+"""One ledger entry and the canonical bytes its hash covers.
+
+The hash must be reproducible by anyone, in any language, from the stored fields alone, so
+the encoding is a fixed binary layout (little-endian integers, length-prefixed UTF-8, the
+vector as raw little-endian float32) rather than JSON, whose float formatting varies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+
+GENESIS_HASH = bytes(32)
+"""The ``prev_hash`` of entry 0."""
+
+ENCODING_VERSION = b"OCRR-ENTRY\x01"
+
+_HEADER = struct.Struct("<Qq")  # seq, created_at_ns
+_LEN = struct.Struct("<I")
+
+
+def _text_field(value: str | None) -> bytes:
+    """Length-prefixed UTF-8; ``None`` is distinct from the empty string."""
+    if value is None:
+        return b"\x00"
+    data = value.encode("utf-8")
+    return b"\x01" + _LEN.pack(len(data)) + data
+
+
+def canonical_provenance(provenance: Mapping[str, str]) -> bytes:
+    """Pair count, then each (key, value) sorted by key, both length-prefixed UTF-8."""
+    parts = [_LEN.pack(len(provenance))]
+    for key in sorted(provenance):
+        parts.append(_text_field(key))
+        parts.append(_text_field(provenance[key]))
+    return b"".join(parts)
+
+
+def canonical_bytes(
+    *,
+    seq: int,
+    created_at_ns: int,
+    kind: str,
+    label: str,
+    vector_bytes: bytes,
+    text: str | None,
+    provenance: Mapping[str, str],
+    prev_hash: bytes,
+) -> bytes:
+    """The exact bytes ``entry_hash`` is the SHA-256 of (documented in docs/architecture.md)."""
+    prov = canonical_provenance(provenance)
+    return b"".join(
+        (
+            ENCODING_VERSION,
+            _HEADER.pack(seq, created_at_ns),
+            _text_field(kind),
+            _text_field(label),
+            _LEN.pack(len(vector_bytes) // 4),
+            vector_bytes,
+            _text_field(text),
+            prov,
+            prev_hash,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """An immutable ledger record.
+
+    ``kind`` is ``"example"`` for a labelled vector (what votes). Later entry kinds
+    (revocations, tombstones, relabels) reuse the same hashed layout.
+    """
+
+    seq: int
+    created_at_ns: int
+    kind: str
+    label: str
+    vector: np.ndarray = field(repr=False)
+    text: str | None
+    provenance: Mapping[str, str]
+    prev_hash: bytes = field(repr=False)
+    entry_hash: bytes
+
+    @property
+    def source(self) -> str | None:
+        return self.provenance.get("source")
+
+    @property
+    def actor(self) -> str | None:
+        return self.provenance.get("actor")
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(
+            seq=self.seq,
+            created_at_ns=self.created_at_ns,
+            kind=self.kind,
+            label=self.label,
+            vector_bytes=vector_le_bytes(self.vector),
+            text=self.text,
+            provenance=self.provenance,
+            prev_hash=self.prev_hash,
+        )
+
+    def compute_hash(self) -> bytes:
+        """Recompute the hash from the fields, as a verifier does."""
+        return hashlib.sha256(self.canonical()).digest()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this entry occupies in its canonical form, plus its own hash."""
+        return len(self.canonical()) + len(self.entry_hash)
+
+
+def vector_le_bytes(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def frozen_provenance(provenance: Mapping[str, str] | None) -> Mapping[str, str]:
+    return MappingProxyType(dict(provenance or {}))

@@ -1,0 +1,275 @@
+"""The substrate: a classifier whose whole state is its ledger.
+
+A correction appends one entry; a prediction retrieves the k nearest entries by cosine and
+takes the margin-band vote. The index and the label table are derived from the ledger and
+rebuilt from it by :meth:`Substrate.from_ledger`, so every prediction is a deterministic
+function of the verified entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ocrr.index import ExactIndex
+from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError
+from ocrr.substrate.vote import band_mask, band_vote
+
+if TYPE_CHECKING:
+    from ocrr.encoders import Encoder
+
+VectorLike = Sequence[float] | np.ndarray
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    seq: int
+    label: str
+    similarity: float
+    voted: bool
+    """Whether it fell inside the margin band and so took part in the vote."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A label with the evidence for it: the neighbours retrieved and which of them voted."""
+
+    label: str | None
+    neighbours: tuple[Neighbour, ...]
+
+    @property
+    def confidence(self) -> float:
+        """Share of the band's votes that went to the winning label (0 with no entries)."""
+        voters = [n for n in self.neighbours if n.voted]
+        if not voters:
+            return 0.0
+        return sum(n.label == self.label for n in voters) / len(voters)
+
+
+class _IntColumn:
+    """A growable int64 array: per-row payload beside the index."""
+
+    def __init__(self) -> None:
+        self._data = np.empty(1024, dtype=np.int64)
+        self._n = 0
+
+    def append(self, value: int) -> None:
+        if self._n == len(self._data):
+            self._data = np.concatenate([self._data, np.empty_like(self._data)])
+        self._data[self._n] = value
+        self._n += 1
+
+    def view(self) -> np.ndarray:
+        return self._data[: self._n]
+
+
+def _is_texts(X: object) -> bool:
+    return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(t, str) for t in X)
+
+
+def _unit(vector: VectorLike) -> np.ndarray:
+    vec = np.asarray(vector, dtype=np.float32)
+    if vec.ndim != 1:
+        raise ValueError(f"expected one vector (1-D), got shape {vec.shape}")
+    norm = float(np.sqrt(np.dot(vec, vec)))
+    if not np.isfinite(norm):
+        raise ValueError("vector contains NaN or infinity")
+    if norm == 0.0:
+        raise ValueError("vector is all zeros; cosine similarity is undefined")
+    return vec / norm
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError(f"expected a matrix of vectors (2-D), got shape {matrix.shape}")
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    if not np.isfinite(norms).all():
+        raise ValueError("vectors contain NaN or infinity")
+    if (norms == 0).any():
+        raise ValueError(f"row {int(np.flatnonzero(norms == 0)[0])} is all zeros")
+    return matrix / norms
+
+
+class Substrate:
+    """k-nearest-entry band vote over an append-only ledger.
+
+    Parameters follow the paper: ``k=5`` neighbours, ``margin=0.05``. Vectors are
+    L2-normalised on the way in. With an ``encoder`` (see :meth:`from_encoder`), every
+    method also takes raw text, and corrections keep their text in the ledger.
+    """
+
+    def __init__(
+        self,
+        k: int = 5,
+        margin: float = 0.05,
+        *,
+        ledger: Ledger | None = None,
+        encoder: Encoder | None = None,
+    ) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if margin < 0:
+            raise ValueError(f"margin must be non-negative, got {margin}")
+        self.k = k
+        self.margin = margin
+        self.encoder = encoder
+        self.ledger = Ledger()
+        self._index: ExactIndex | None = None
+        self._row_seq = _IntColumn()
+        self._row_code = _IntColumn()
+        self._labels: list[str] = []
+        self._codes: dict[str, int] = {}
+        if ledger is not None:
+            self._rebuild(ledger)
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_ledger(cls, ledger: Ledger, **params: object) -> Substrate:
+        """Rebuild the classifier (index, label table) from a ledger's entries alone."""
+        return cls(ledger=ledger, **params)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_encoder(cls, encoder: Encoder | str = "default", **params: object) -> Substrate:
+        """A substrate that takes text: ``predict("...")``, ``correct("...", "label")``."""
+        from ocrr.encoders import get_encoder
+
+        enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
+        return cls(encoder=enc, **params)  # type: ignore[arg-type]
+
+    def _rebuild(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        examples = [e for e in ledger if e.kind == EXAMPLE]
+        if not examples:
+            return
+        self._index = ExactIndex(ledger.dim or len(examples[0].vector), capacity=len(examples))
+        self._index.add_many(np.stack([e.vector for e in examples]))
+        for entry in examples:
+            self._row_seq.append(entry.seq)
+            self._row_code.append(self._code_for(entry.label))
+
+    def _code_for(self, label: str) -> int:
+        code = self._codes.get(label)
+        if code is None:
+            code = self._codes[label] = len(self._labels)
+            self._labels.append(label)
+        return code
+
+    # -- learning ------------------------------------------------------------------------
+    def fit(self, X: np.ndarray | Sequence[str], y: Sequence[str]) -> Substrate:
+        """Append one entry per row, in order (the seed set of the benchmark)."""
+        texts = list(X) if _is_texts(X) else [None] * len(X)
+        vectors = self._as_matrix(X)
+        if len(vectors) != len(y):
+            raise ValueError(f"{len(vectors)} inputs but {len(y)} labels")
+        for vector, label, text in zip(vectors, y, texts, strict=True):
+            self._append(vector, label, text, {"source": "fit"})
+        return self
+
+    def learn_one(
+        self,
+        x: VectorLike | str,
+        label: str,
+        *,
+        source: str = "correction",
+        actor: str | None = None,
+        provenance: Mapping[str, str] | None = None,
+    ) -> Entry:
+        """Append (x, label) to the ledger and make it vote at once; return the entry."""
+        prov = {"source": source, **(provenance or {})}
+        if actor is not None:
+            prov["actor"] = actor
+        text = x if isinstance(x, str) else None
+        return self._append(self._encode_one(x), label, text, prov)
+
+    def _append(
+        self, vector: np.ndarray, label: str, text: str | None, prov: Mapping[str, str]
+    ) -> Entry:
+        entry = self.ledger.append(label, vector, text=text, provenance=prov)
+        if self._index is None:
+            self._index = ExactIndex(len(entry.vector))
+        self._index.add(entry.vector)
+        self._row_seq.append(entry.seq)
+        self._row_code.append(self._code_for(entry.label))
+        return entry
+
+    correct = learn_one
+
+    # -- predicting ----------------------------------------------------------------------
+    def predict_one(self, x: VectorLike | str) -> str | None:
+        """The winning label, or ``None`` while the ledger is empty."""
+        vector = self._encode_one(x)
+        if self._index is None or len(self._index) == 0:
+            return None
+        rows, sims = self._index.search(vector, self.k)
+        return self._vote(rows[None, :], sims[None, :])[0]
+
+    def predict_many(self, X: np.ndarray | Sequence[str]) -> list[str | None]:
+        """Vectorised :meth:`predict_one` over a batch (one matrix product per block)."""
+        X = self._as_matrix(X)
+        if self._index is None or len(self._index) == 0:
+            return [None] * len(X)
+        # remember=True: a batch asked again (the benchmark's checkpoints) only scores the
+        # entries appended since; exact, because entries are never removed from the index
+        return self._vote(*self._index.search_many(X, self.k, remember=True))
+
+    def _vote(self, rows: np.ndarray, sims: np.ndarray) -> list[str | None]:
+        codes = self._row_code.view()[rows]
+        winners = band_vote(sims, codes, self._row_seq.view()[rows], self.margin)
+        return [self._labels[c] for c in winners]
+
+    def predict(self, x: VectorLike | str) -> Prediction:
+        """Predict one input and say why: the neighbours, their labels and similarities."""
+        vector = self._encode_one(x)
+        if self._index is None or len(self._index) == 0:
+            return Prediction(None, ())
+        rows, sims = self._index.search(vector, self.k)
+        label = self._vote(rows[None, :], sims[None, :])[0]
+        voted = band_mask(sims[None, :], self.margin)[0]
+        neighbours = tuple(
+            Neighbour(
+                int(self._row_seq.view()[r]),
+                self._labels[self._row_code.view()[r]],
+                float(sim),
+                bool(v),
+            )
+            for r, sim, v in zip(rows, sims, voted, strict=True)
+        )
+        return Prediction(label, neighbours)
+
+    # -- introspection -------------------------------------------------------------------
+    @property
+    def labels(self) -> list[str]:
+        """Every label the ledger has taught, in order of first appearance."""
+        return list(self._labels)
+
+    def __len__(self) -> int:
+        return len(self.ledger)
+
+    def storage_bytes(self) -> int:
+        return self.ledger.nbytes
+
+    def storage_entries(self) -> int:
+        return len(self.ledger)
+
+    # -- inputs --------------------------------------------------------------------------
+    def _encode_one(self, x: VectorLike | str) -> np.ndarray:
+        if isinstance(x, str):
+            return self._require_encoder().encode([x])[0]
+        return _unit(x)
+
+    def _as_matrix(self, X: np.ndarray | Sequence[str]) -> np.ndarray:
+        if _is_texts(X):
+            return self._require_encoder().encode(list(X))
+        return _unit_rows(X)
+
+    def _require_encoder(self) -> Encoder:
+        if self.encoder is None:
+            raise LedgerError(
+                "this substrate has no encoder, so it takes vectors, not text; "
+                "build it with Substrate.from_encoder(...) to pass text"
+            )
+        return self.encoder

@@ -1,0 +1,121 @@
+"""A softmax (multinomial logistic) head over frozen embeddings, in numpy.
+
+Seed training follows the paper's harness: PyTorch ``nn.Linear`` initialisation, AdamW
+(lr 1e-2, weight decay 1e-4), batch 256, 30 epochs, seeded shuffles. Each correction is one
+plain SGD step (lr 0.05) on that example's cross-entropy; a label never seen before gets a
+new zero-initialised output row first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+class SoftmaxHead:
+    """Linear classifier ``W x + b`` trained by cross-entropy.
+
+    ``lr`` is the per-correction SGD step; ``epochs``, ``batch_size``, ``adam_lr`` and
+    ``weight_decay`` set the seed training. Deterministic for a given ``seed``.
+    """
+
+    def __init__(
+        self,
+        *,
+        lr: float = 0.05,
+        epochs: int = 30,
+        batch_size: int = 256,
+        adam_lr: float = 1e-2,
+        weight_decay: float = 1e-4,
+        seed: int = 0,
+    ) -> None:
+        self.lr = lr
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.adam_lr = adam_lr
+        self.weight_decay = weight_decay
+        self.seed = seed
+        self.classes: list[str] = []
+        self._index: dict[str, int] = {}
+        self.W = np.zeros((0, 0), dtype=np.float32)
+        self.b = np.zeros(0, dtype=np.float32)
+
+    # -- training ------------------------------------------------------------------------
+    def fit(self, X: np.ndarray, y: Sequence[str]) -> SoftmaxHead:
+        X = np.asarray(X, dtype=np.float32)
+        self.classes = sorted(set(y))
+        self._index = {c: i for i, c in enumerate(self.classes)}
+        targets = np.array([self._index[label] for label in y])
+        rng = np.random.default_rng(self.seed)
+        n, d = X.shape
+        c = len(self.classes)
+        bound = 1.0 / np.sqrt(d)
+        self.W = rng.uniform(-bound, bound, (c, d)).astype(np.float32)
+        self.b = rng.uniform(-bound, bound, c).astype(np.float32)
+        self._adamw(X, targets, rng)
+        return self
+
+    def _adamw(self, X: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> None:
+        beta1, beta2, eps = 0.9, 0.999, 1e-8
+        params = [self.W, self.b]
+        m = [np.zeros_like(p) for p in params]
+        v = [np.zeros_like(p) for p in params]
+        step = 0
+        for _ in range(self.epochs):
+            order = rng.permutation(len(X))
+            for start in range(0, len(X), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                grads = self._gradients(X[idx], targets[idx])
+                step += 1
+                for p, g, m_p, v_p in zip(params, grads, m, v, strict=True):
+                    p *= 1 - self.adam_lr * self.weight_decay
+                    m_p *= beta1
+                    m_p += (1 - beta1) * g
+                    v_p *= beta2
+                    v_p += (1 - beta2) * g * g
+                    m_hat = m_p / (1 - beta1**step)
+                    v_hat = v_p / (1 - beta2**step)
+                    p -= self.adam_lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    def _gradients(self, X: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean cross-entropy gradient with respect to (W, b)."""
+        delta = _softmax(X @ self.W.T + self.b)
+        delta[np.arange(len(X)), targets] -= 1.0
+        delta /= len(X)
+        return delta.T @ X, delta.sum(axis=0)
+
+    def correct(self, x: np.ndarray, y: str) -> None:
+        if y not in self._index:
+            self._index[y] = len(self.classes)
+            self.classes.append(y)
+            self.W = np.vstack([self.W, np.zeros((1, self.W.shape[1]), dtype=np.float32)])
+            self.b = np.append(self.b, np.float32(0.0))
+        x = np.asarray(x, dtype=np.float32)[None, :]
+        grad_W, grad_b = self._gradients(x, np.array([self._index[y]]))
+        self.W -= self.lr * grad_W
+        self.b -= self.lr * grad_b
+
+    # -- predicting ----------------------------------------------------------------------
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return _softmax(np.asarray(X, dtype=np.float32) @ self.W.T + self.b)
+
+    def predict_many(self, X: np.ndarray) -> list[str]:
+        scores = np.asarray(X, dtype=np.float32) @ self.W.T + self.b
+        return [self.classes[i] for i in scores.argmax(axis=1)]
+
+    def predict_one(self, x: np.ndarray) -> str:
+        return self.classes[int(np.argmax(self.W @ np.asarray(x, dtype=np.float32) + self.b))]
+
+    def storage_bytes(self) -> int:
+        return self.W.nbytes + self.b.nbytes
+
+    def storage_entries(self) -> int:
+        return 0
