@@ -127,20 +127,17 @@ def _mean_curve(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and std over seeds of accuracy versus corrections, on a shared correction grid.
 
-    Each seed's curve is a step function of its corrections; beyond a seed's last
-    correction count it does not contribute (its curve ends there).
+    Each seed's curve is a step function of its corrections; a seed whose stream ended
+    with fewer corrections keeps its final accuracy from there on (it learns nothing more),
+    so the mean does not jump as seeds run out.
     """
-    top = max(r.final.corrections for r in runs)
-    grid = np.arange(top + 1)
-    curves = np.full((len(runs), len(grid)), np.nan)
+    grid = np.arange(max(r.final.corrections for r in runs) + 1)
+    curves = np.empty((len(runs), len(grid)))
     for i, run in enumerate(runs):
         x = np.array([c.corrections for c in run.checkpoints])
         y = np.array([getattr(c, attribute) for c in run.checkpoints])
-        last = np.searchsorted(x, grid, side="right") - 1  # latest checkpoint at <= g
-        inside = grid <= x[-1]
-        curves[i, inside] = y[last[inside]]
-    with np.errstate(all="ignore"):
-        return grid, np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+        curves[i] = y[np.searchsorted(x, grid, side="right") - 1]  # latest checkpoint <= g
+    return grid, curves.mean(axis=0), curves.std(axis=0)
 
 
 def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
