@@ -16,7 +16,7 @@ import numpy as np
 
 from ocrr.index import ExactIndex
 from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError
-from ocrr.substrate.vote import band_mask, band_vote
+from ocrr.substrate.vote import BAND_RULES, VOTE_RULES, band_mask, band_vote, sumsim_vote
 
 if TYPE_CHECKING:
     from ocrr.encoders import Encoder
@@ -97,8 +97,9 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 class Substrate:
     """k-nearest-entry band vote over an append-only ledger.
 
-    Parameters follow the paper: ``k=5`` neighbours, ``margin=0.05``. Vectors are
-    L2-normalised on the way in. With an ``encoder`` (see :meth:`from_encoder`), every
+    Parameters follow the paper: ``k=5`` neighbours, ``margin=0.05``, the ``"band"`` vote
+    (see :mod:`ocrr.substrate.vote` for the ablations). Vectors are L2-normalised on the way
+    in. With an ``encoder`` (see :meth:`from_encoder`), every
     method also takes raw text, and corrections keep their text in the ledger.
     """
 
@@ -107,6 +108,7 @@ class Substrate:
         k: int = 5,
         margin: float = 0.05,
         *,
+        vote: str = "band",
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
     ) -> None:
@@ -114,8 +116,11 @@ class Substrate:
             raise ValueError(f"k must be at least 1, got {k}")
         if margin < 0:
             raise ValueError(f"margin must be non-negative, got {margin}")
+        if vote not in VOTE_RULES:
+            raise ValueError(f"unknown vote rule {vote!r}; valid: {', '.join(VOTE_RULES)}")
         self.k = k
         self.margin = margin
+        self.vote = vote
         self.encoder = encoder
         self.ledger = Ledger()
         self._index: ExactIndex | None = None
@@ -218,7 +223,11 @@ class Substrate:
 
     def _vote(self, rows: np.ndarray, sims: np.ndarray) -> list[str | None]:
         codes = self._row_code.view()[rows]
-        winners = band_vote(sims, codes, self._row_seq.view()[rows], self.margin)
+        if self.vote == "sumsim":
+            winners = sumsim_vote(sims, codes)
+        else:
+            seqs = self._row_seq.view()[rows]
+            winners = band_vote(sims, codes, seqs, self.margin, BAND_RULES[self.vote])
         return [self._labels[c] for c in winners]
 
     def predict(self, x: VectorLike | str) -> Prediction:

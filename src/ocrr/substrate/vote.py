@@ -1,13 +1,22 @@
-"""The paper's margin-band majority vote, vectorised over a batch of queries.
+"""Vote rules over the k nearest entries, vectorised over a batch of queries.
 
-Among the k nearest entries, those within ``margin`` of the top similarity form the band.
-Each label in the band scores (count, max similarity, newest sequence number) and the
-largest tuple wins: ties by count go to the closer label, then to the more recent one.
+The paper's rule (``"band"``): the neighbours within ``margin`` of the top similarity form
+the band; each label in the band scores (count, max similarity, newest sequence number) and
+the largest tuple wins. The other rules are the paper's ablations: the same band with fewer
+tie-breakers, and a similarity-weighted vote with no band. Whatever ties remain go to the
+label of the most similar neighbour.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+BAND_RULES: dict[str, tuple[str, ...]] = {
+    "band": ("count", "max_sim", "recency"),
+    "band_no_recency": ("count", "max_sim"),
+    "band_count_only": ("count",),
+}
+VOTE_RULES = (*BAND_RULES, "sumsim")
 
 
 def band_mask(sims: np.ndarray, margin: float) -> np.ndarray:
@@ -16,22 +25,37 @@ def band_mask(sims: np.ndarray, margin: float) -> np.ndarray:
     return sims >= sims[:, :1] - margin
 
 
-def band_vote(sims: np.ndarray, codes: np.ndarray, seqs: np.ndarray, margin: float) -> np.ndarray:
+def band_vote(
+    sims: np.ndarray,
+    codes: np.ndarray,
+    seqs: np.ndarray,
+    margin: float,
+    keys: tuple[str, ...] = BAND_RULES["band"],
+) -> np.ndarray:
     """Winning label code per row.
 
     ``sims``, ``codes`` and ``seqs`` have shape (n, k): each row's neighbours sorted by
-    similarity, most similar first. Returns an (n,) array of label codes.
+    similarity, most similar first. ``keys`` are the label scores compared in order.
     """
     sims = np.asarray(sims, dtype=np.float64)
     band = band_mask(sims, margin)
     # same[q, i, j]: neighbour j votes and shares neighbour i's label
     same = (codes[:, :, None] == codes[:, None, :]) & band[:, None, :]
-    count = np.where(band, same.sum(axis=2), -1)
-    max_sim = np.where(same, sims[:, None, :], -np.inf).max(axis=2)
-    newest = np.where(same, seqs[:, None, :], -1).max(axis=2)
+    scores = {
+        "count": lambda: same.sum(axis=2).astype(np.float64),
+        "max_sim": lambda: np.where(same, sims[:, None, :], -np.inf).max(axis=2),
+        "recency": lambda: np.where(same, seqs[:, None, :], -1).max(axis=2).astype(np.float64),
+    }
+    candidate = band.copy()
+    for key in keys:
+        score = np.where(candidate, scores[key](), -np.inf)
+        candidate &= score == score.max(axis=1, keepdims=True)
+    return codes[np.arange(len(codes)), candidate.argmax(axis=1)]
 
-    candidate = count == count.max(axis=1, keepdims=True)
-    closest = np.where(candidate, max_sim, -np.inf)
-    candidate &= closest == closest.max(axis=1, keepdims=True)
-    position = np.where(candidate, newest, -1).argmax(axis=1)
-    return codes[np.arange(len(codes)), position]
+
+def sumsim_vote(sims: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Ablation: each label scores the sum of its neighbours' similarities; no band."""
+    sims = np.asarray(sims, dtype=np.float64)
+    same = codes[:, :, None] == codes[:, None, :]
+    totals = np.where(same, sims[:, None, :], 0.0).sum(axis=2)
+    return codes[np.arange(len(codes)), totals.argmax(axis=1)]
