@@ -14,6 +14,7 @@ import numpy as np
 from ocrr.bench.harness import CHECKPOINT_EVERY, CellResult, run_cell
 from ocrr.bench.policies import get_policy
 from ocrr.bench.protocol import EVAL_CAP, make_plan
+from ocrr.bench.store import CellStore
 from ocrr.datasets import load_dataset
 from ocrr.systems import make_system
 
@@ -97,33 +98,100 @@ def make_cells(
     return [Cell(d, p, s, m) for d in datasets for p in policies for s in seeds for m in systems]
 
 
+EXECUTORS = ("local", "ray")
+
+
 def run_grid(
     data: dict[str, EncodedDataset],
     cells: Sequence[Cell],
     *,
     workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
     cap: int = EVAL_CAP,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    store: CellStore | None = None,
     on_done: Callable[[CellResult], None] | None = None,
 ) -> list[CellResult]:
-    """Run every cell; results come back in ``cells`` order whatever the worker count."""
-    workers = max(1, workers or os.cpu_count() or 1)
+    """Run every cell; results come back in ``cells`` order whatever the worker count.
+
+    With a ``store``, cells it already holds are not rerun and each finished cell is saved
+    at once, so an interrupted grid resumes. ``executor="ray"`` runs the cells as Ray tasks
+    on the cluster at ``address`` (a local Ray instance when None).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; valid: {', '.join(EXECUTORS)}")
     results: dict[Cell, CellResult] = {}
-    if workers == 1 or len(cells) == 1:
-        _init_worker(data, single_thread=False)
-        for cell in cells:
-            results[cell] = _run(cell, cap, checkpoint_every)
+
+    def finish(cell: Cell, result: CellResult) -> None:
+        results[cell] = result
+        if store is not None:
+            store.save(result)
+        if on_done:
+            on_done(result)
+
+    todo = []
+    for cell in cells:
+        kept = store.load(cell.dataset, cell.policy, cell.seed, cell.system) if store else None
+        if kept is None:
+            todo.append(cell)
+        else:
+            results[cell] = kept
             if on_done:
-                on_done(results[cell])
+                on_done(kept)
+
+    workers = max(1, workers or os.cpu_count() or 1)
+    if executor == "ray":
+        _run_on_ray(data, todo, cap, checkpoint_every, address, finish)
+    elif workers == 1 or len(todo) <= 1:
+        _init_worker(data, single_thread=False)
+        for cell in todo:
+            finish(cell, _run(cell, cap, checkpoint_every))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(
             workers, mp_context=context, initializer=_init_worker, initargs=(data, True)
         ) as pool:
-            futures = {pool.submit(_run, cell, cap, checkpoint_every): cell for cell in cells}
+            futures = {pool.submit(_run, cell, cap, checkpoint_every): cell for cell in todo}
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                if on_done:
-                    on_done(results[futures[future]])
+                finish(futures[future], future.result())
     return [results[cell] for cell in cells]
+
+
+def _ray_task(
+    data: dict[str, EncodedDataset], cell: Cell, cap: int, checkpoint_every: int
+) -> CellResult:
+    _init_worker(data, single_thread=True)
+    return _run(cell, cap, checkpoint_every)
+
+
+def _run_on_ray(
+    data: dict[str, EncodedDataset],
+    todo: Sequence[Cell],
+    cap: int,
+    checkpoint_every: int,
+    address: str | None,
+    finish: Callable[[Cell, CellResult], None],
+) -> None:
+    """One Ray task per cell (one CPU each); the encoded data goes to the object store once.
+
+    Every node of the cluster needs ``ocrr`` installed (``pip install "ocrr[ray]"``).
+    """
+    try:
+        import ray
+    except ImportError as err:
+        raise RuntimeError(
+            'the ray executor needs the optional extra: pip install "ocrr[ray]"'
+        ) from err
+    if not todo:
+        return
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1)(_ray_task)
+    data_ref = ray.put(data)
+    pending = {task.remote(data_ref, cell, cap, checkpoint_every): cell for cell in todo}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        for ref in ready:
+            finish(pending.pop(ref), ray.get(ref))

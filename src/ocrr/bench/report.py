@@ -173,3 +173,80 @@ def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _scatter_by_policy(
+    rows: Sequence[dict[str, object]],
+    out_dir: Path,
+    *,
+    stem: str,
+    x_key: str,
+    x_label: str,
+    y_key: str,
+    y_label: str,
+    log_x: bool = False,
+) -> list[Path]:
+    """One PNG per dataset, one panel per policy, one labelled point per system."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_dataset: dict[str, dict[str, list[dict[str, object]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for row in rows:
+        by_dataset[str(row["dataset"])][str(row["policy"])].append(row)
+    paths = []
+    for dataset, by_policy in by_dataset.items():
+        fig, axes = plt.subplots(1, len(by_policy), figsize=(6 * len(by_policy), 5), squeeze=False)
+        for ax, (policy, points) in zip(axes[0], by_policy.items(), strict=True):
+            for row in points:
+                x, y = max(float(row[x_key]), 1.0), float(row[y_key])
+                ax.scatter(x, y, s=28)
+                ax.annotate(
+                    str(row["system"]),
+                    (x, y),
+                    fontsize=7,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+            if log_x:
+                ax.set_xscale("log")
+            ax.set_title(f"{dataset}, {policy}")
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(y_label)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"{stem}_{dataset}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_pareto(rows: Sequence[dict[str, object]], out_dir: Path) -> list[Path]:
+    """Storage (log bytes) against final novel accuracy: what each system pays to recover."""
+    return _scatter_by_policy(
+        rows,
+        out_dir,
+        stem="pareto_storage",
+        x_key="storage_bytes",
+        x_label="storage at the end (bytes, log scale)",
+        y_key="final_novel_mean",
+        y_label="final novel accuracy",
+        log_x=True,
+    )
+
+
+def plot_tradeoff(rows: Sequence[dict[str, object]], out_dir: Path) -> list[Path]:
+    """Final novel against final original accuracy: learning without forgetting is top right."""
+    return _scatter_by_policy(
+        rows,
+        out_dir,
+        stem="novel_vs_original",
+        x_key="final_orig_mean",
+        x_label="final original accuracy",
+        y_key="final_novel_mean",
+        y_label="final novel accuracy",
+    )

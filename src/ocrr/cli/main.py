@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from collections import defaultdict
@@ -39,6 +40,8 @@ def _check_datasets(parser: argparse.ArgumentParser, given: Sequence[str]) -> No
 def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_datasets(parser, args.datasets)
     _check_choices(parser, "policy", args.policies, available_policies())
+    if args.systems == ["all"]:
+        args.systems = available_systems()
     _check_choices(parser, "system", args.systems, available_systems())
     if args.cap < 1 or args.checkpoint_every < 1:
         parser.error("--cap and --checkpoint-every must be positive")
@@ -46,10 +49,25 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from tqdm import tqdm
 
     from ocrr.bench import encode_dataset, make_cells, run_grid, summarise
-    from ocrr.bench.report import plot_curves, write_report, write_runs_csv, write_summary_csv
+    from ocrr.bench.report import (
+        plot_curves,
+        plot_pareto,
+        plot_tradeoff,
+        write_report,
+        write_runs_csv,
+        write_summary_csv,
+    )
+    from ocrr.bench.store import CellStore, StoreMismatchError
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.fresh:
+        shutil.rmtree(out / "cells", ignore_errors=True)
+    settings = {"encoder": args.encoder, "cap": args.cap, "checkpoint_every": args.checkpoint_every}
+    try:
+        store = CellStore(out, settings)
+    except StoreMismatchError as err:
+        parser.error(str(err))
     started = time.perf_counter()
     data = {}
     for name in args.datasets:
@@ -72,8 +90,11 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             data,
             cells,
             workers=args.workers,
+            executor=args.executor,
+            address=args.address,
             cap=args.cap,
             checkpoint_every=args.checkpoint_every,
+            store=store,
             on_done=done,
         )
     finished = time.perf_counter()
@@ -81,7 +102,7 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     rows = summarise(results)
     write_runs_csv(results, out / "runs.csv")
     write_summary_csv(rows, out / "summary.csv")
-    figures = plot_curves(results, out)
+    figures = [*plot_curves(results, out), *plot_pareto(rows, out), *plot_tradeoff(rows, out)]
     context = (
         f"Encoder `{args.encoder}`; datasets {', '.join(data)}; policies "
         f"{', '.join(args.policies)}; seeds {', '.join(map(str, args.seeds))}; evaluation "
@@ -161,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--systems",
         nargs="+",
         default=list(DEFAULT_SYSTEMS),
-        help=f"systems to compare ({', '.join(available_systems())})",
+        help=f"systems to compare, or 'all' ({', '.join(available_systems())})",
     )
     bench.add_argument("--out", default="results", help="output folder (default: results)")
     bench.add_argument(
@@ -182,6 +203,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--cap", type=int, default=EVAL_CAP, help=f"evaluation rows per set (default {EVAL_CAP})"
     )
     bench.add_argument("--checkpoint-every", type=int, default=50)
+    bench.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local worker processes, or Ray tasks (pip install 'ocrr[ray]')",
+    )
+    bench.add_argument(
+        "--address",
+        default=None,
+        help="Ray cluster address for --executor ray (default: start a local one)",
+    )
+    bench.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard finished cells in OUT/cells instead of resuming",
+    )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.set_defaults(handler=_bench)
 
