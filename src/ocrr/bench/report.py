@@ -79,26 +79,45 @@ def _to(row: dict[str, object], t: int) -> str:
     return f"{mean:.0f} ({reached}/{row['n_seeds']})"
 
 
+def paper_figures() -> dict[tuple[str, str, str], tuple[float, float]]:
+    """The paper's published (novel, original) finals, keyed by (dataset, policy, system).
+
+    The paper used the bge-large encoder, so these are context, not a target.
+    """
+    from importlib import resources
+
+    text = resources.files("ocrr.bench").joinpath("data", "paper_bge_large.csv").read_text()
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    figures = {}
+    for row in csv.DictReader(lines):
+        key = (row["dataset"], row["policy"], row["system"])
+        figures[key] = (float(row["paper_novel"]), float(row["paper_original"]))
+    return figures
+
+
 def summary_markdown(rows: Sequence[dict[str, object]]) -> str:
-    """One table per (dataset, policy), systems as rows."""
+    """One table per (dataset, policy), systems as rows, with the paper's figures beside."""
+    paper = paper_figures()
     by_table: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
     for row in rows:
         by_table[(str(row["dataset"]), str(row["policy"]))].append(row)
     out = []
     header = (
         "| system | final novel | final original | to 50 % | to 70 % | to 90 % | AUC novel "
-        "| corrections | storage | correct µs | predict µs |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| corrections | storage | correct µs | predict µs | paper (bge-large) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     for (dataset, policy), table in by_table.items():
         out.append(f"### {dataset} — {policy}\n\n{header}")
         for r in table:
+            published = paper.get((dataset, policy, str(r["system"])))
+            paper_cell = f"{published[0]:.3f} / {published[1]:.3f}" if published else "—"
             out.append(
                 f"| {r['system']} | {r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
                 f"| {r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f} "
                 f"| {_to(r, 50)} | {_to(r, 70)} | {_to(r, 90)} | {r['auc_novel_mean']:.3f} "
                 f"| {r['corrections_mean']:.0f} | {_human_bytes(float(r['storage_bytes']))} "
-                f"| {r['correct_us']:.1f} | {r['predict_us']:.1f} |\n"
+                f"| {r['correct_us']:.1f} | {r['predict_us']:.1f} | {paper_cell} |\n"
             )
         out.append("\n")
     return "".join(out)
