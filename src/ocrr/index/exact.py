@@ -6,6 +6,9 @@ of the row-major product at 20k x 384 on one core).
 
 Every search orders neighbours by (similarity descending, row ascending), ties included, so
 a single query, a batch and an incremental update all return the same neighbours.
+
+A removed row (a revoked or erased entry) stays in the buffer but scores ``-inf``: it can
+only appear past the last live row, and callers drop non-finite similarities.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ class ExactIndex:
         self.dim = dim
         self._buf = np.zeros((max(capacity, 1), dim), dtype=np.float32, order="F")
         self._n = 0
+        self._removed = np.zeros(0, dtype=np.int64)  # sorted rows that no longer match
         # digest of a query batch -> (rows indexed then, neighbour rows, similarities)
         self._remembered: OrderedDict[bytes, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
 
@@ -111,6 +115,27 @@ class ExactIndex:
     @property
     def nbytes(self) -> int:
         return self._n * self.dim * 4
+
+    @property
+    def live(self) -> int:
+        """Rows that searches can return."""
+        return self._n - len(self._removed)
+
+    def remove(self, row: int) -> None:
+        """Exclude a row from every later search (idempotent)."""
+        if not 0 <= row < self._n:
+            raise IndexError(f"no row {row} (index has {self._n})")
+        at = int(np.searchsorted(self._removed, row))
+        if at < len(self._removed) and self._removed[at] == row:
+            return
+        self._removed = np.insert(self._removed, at, row)
+        self._remembered.clear()  # remembered answers may hold the row
+
+    def _mask_removed(self, sims: np.ndarray, start: int) -> None:
+        """Set the similarity of removed rows among columns ``start:`` to -inf, in place."""
+        if len(self._removed):
+            rows = self._removed[self._removed >= start] - start
+            sims[..., rows] = -np.inf
 
     def _reserve(self, extra: int) -> None:
         need = self._n + extra
@@ -137,6 +162,7 @@ class ExactIndex:
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (rows, similarities) for one query, by a matrix-vector product."""
         sims = self._buf[: self._n] @ np.asarray(query, dtype=np.float32)
+        self._mask_removed(sims, 0)
         rows, top = top_k(sims[None, :], 0, k)
         return rows[0], top[0]
 
@@ -187,5 +213,6 @@ class ExactIndex:
         block = max(1, _BLOCK_BYTES // (4 * width))
         for lo in range(0, len(queries), block):
             sims = queries[lo : lo + block] @ matrix.T
+            self._mask_removed(sims, start)
             out_rows[lo : lo + block], out_sims[lo : lo + block] = top_k(sims, start, k)
         return out_rows, out_sims

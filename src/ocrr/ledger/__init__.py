@@ -2,9 +2,11 @@
 
 from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.ledger import (
+    ENTRY_KINDS,
     EXAMPLE,
     MAX_LABEL_CHARS,
     MAX_TEXT_CHARS,
+    REVOCATION,
     ChainHead,
     EntryStore,
     Ledger,
@@ -14,6 +16,7 @@ from ocrr.ledger.ledger import (
 )
 
 __all__ = [
+    "ENTRY_KINDS",
     "EXAMPLE",
     "GENESIS_HASH",
     "MAX_LABEL_CHARS",
@@ -24,5 +27,6 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "MemoryStore",
+    "REVOCATION",
     "Verification",
 ]

@@ -20,6 +20,11 @@ from ocrr.ledger.entry import (
 MAX_LABEL_CHARS = 256
 MAX_TEXT_CHARS = 20_000
 EXAMPLE = "example"
+"""A labelled vector: the only kind that votes."""
+REVOCATION = "revocation"
+"""Withdraws an earlier example (``provenance["revokes"]`` = its sequence number) from
+voting and from derived statistics; the example itself stays in the ledger for audit."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION)
 
 
 class LedgerError(ValueError):
@@ -92,7 +97,8 @@ class Ledger:
         self._head_hash = GENESIS_HASH
         self._nbytes = 0
         for entry in self._store:
-            self._dim = self._dim or int(entry.vector.shape[0])
+            if entry.kind == EXAMPLE:
+                self._dim = self._dim or int(entry.vector.shape[0])
             self._head_hash = entry.entry_hash
             self._nbytes += len(entry.canonical()) + len(entry.entry_hash)
 
@@ -124,16 +130,26 @@ class Ledger:
     def append(
         self,
         label: str,
-        vector: Sequence[float] | np.ndarray,
+        vector: Sequence[float] | np.ndarray | None,
         *,
         text: str | None = None,
         provenance: Mapping[str, str] | None = None,
         kind: str = EXAMPLE,
     ) -> Entry:
-        """Validate, hash and append one entry; return it."""
-        vec = self._validated_vector(vector)
+        """Validate, hash and append one entry; return it.
+
+        Examples carry a vector of the ledger's dimension; other kinds (revocations) carry
+        none and are hashed with an empty vector.
+        """
+        if kind not in ENTRY_KINDS:
+            raise LedgerError(f"unknown entry kind {kind!r}; valid: {', '.join(ENTRY_KINDS)}")
+        if kind == EXAMPLE:
+            vec = self._validated_vector(vector)
+        elif vector is None or np.size(vector) == 0:
+            vec = _NO_VECTOR
+        else:
+            raise LedgerError(f"a {kind} entry carries no vector")
         _check_string("label", label, MAX_LABEL_CHARS)
-        _check_string("kind", kind, MAX_LABEL_CHARS)
         if text is not None:
             _check_string("text", text, MAX_TEXT_CHARS)
         prov = frozen_provenance(provenance)
@@ -155,12 +171,15 @@ class Ledger:
         digest = hashlib.sha256(body).digest()
         entry = Entry(seq, created, kind, label, vec, text, prov, self._head_hash, digest)
         self._store.append(entry)
-        self._dim = vec.shape[0]
+        if kind == EXAMPLE:
+            self._dim = vec.shape[0]
         self._head_hash = digest
         self._nbytes += len(body) + len(digest)
         return entry
 
-    def _validated_vector(self, vector: Sequence[float] | np.ndarray) -> np.ndarray:
+    def _validated_vector(self, vector: Sequence[float] | np.ndarray | None) -> np.ndarray:
+        if vector is None:
+            raise LedgerError("an example entry needs a vector")
         try:
             vec = np.array(vector, dtype="<f4")
         except (TypeError, ValueError) as err:
@@ -222,6 +241,10 @@ class Ledger:
                     f"entry {head.size - 1} differs from the kept head's hash",
                 )
         return Verification(True, size)
+
+
+_NO_VECTOR = np.zeros(0, dtype="<f4")
+_NO_VECTOR.flags.writeable = False
 
 
 def _check_string(name: str, value: object, max_chars: int) -> None:

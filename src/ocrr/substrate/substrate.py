@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import ExactIndex
-from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError
+from ocrr.ledger import EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
 from ocrr.substrate.vote import BAND_RULES, VOTE_RULES, band_mask, band_vote, sumsim_vote
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ class Substrate:
         self._row_code = _IntColumn()
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
+        self._revoked: set[int] = set()
         if ledger is not None:
             self._rebuild(ledger)
 
@@ -146,15 +147,34 @@ class Substrate:
         return cls(encoder=enc, **params)  # type: ignore[arg-type]
 
     def _rebuild(self, ledger: Ledger) -> None:
+        """Replay the entries in order: examples fill the index, later entries amend it."""
         self.ledger = ledger
         examples = [e for e in ledger if e.kind == EXAMPLE]
-        if not examples:
-            return
-        self._index = ExactIndex(ledger.dim or len(examples[0].vector), capacity=len(examples))
-        self._index.add_many(np.stack([e.vector for e in examples]))
-        for entry in examples:
-            self._row_seq.append(entry.seq)
-            self._row_code.append(self._code_for(entry.label))
+        if examples:
+            self._index = ExactIndex(ledger.dim or len(examples[0].vector), len(examples))
+            self._index.add_many(np.stack([e.vector for e in examples]))
+        for entry in ledger:
+            if entry.kind == EXAMPLE:
+                self._row_seq.append(entry.seq)
+                self._row_code.append(self._code_for(entry.label))
+            else:
+                self._apply(entry)
+
+    def _apply(self, entry: Entry) -> None:
+        """Bring the derived state up to date with one non-example entry."""
+        if entry.kind == REVOCATION:
+            seq = int(entry.provenance["revokes"])
+            self._revoked.add(seq)
+            assert self._index is not None  # a revocation always follows its example
+            self._index.remove(self._row_of(seq))
+
+    def _row_of(self, seq: int) -> int:
+        """Index row of an example entry (rows follow sequence order)."""
+        seqs = self._row_seq.view()
+        row = int(np.searchsorted(seqs, seq))
+        if row == len(seqs) or seqs[row] != seq:
+            raise LedgerError(f"entry {seq} is not an example")
+        return row
 
     def _code_for(self, label: str) -> int:
         code = self._codes.get(label)
@@ -203,11 +223,34 @@ class Substrate:
 
     correct = learn_one
 
+    def revoke(self, seq: int, reason: str, *, actor: str | None = None) -> Entry:
+        """Withdraw example ``seq`` (a wrong correction, say) from voting, by appending a
+        revocation entry: the example stays in the ledger, so the audit trail keeps both."""
+        if not isinstance(seq, (int, np.integer)) or not 0 <= seq < len(self.ledger):
+            raise LedgerError(f"no entry with sequence number {seq} (ledger has {len(self)})")
+        target = self.ledger[int(seq)]
+        if target.kind != EXAMPLE:
+            raise LedgerError(f"entry {seq} is a {target.kind}, only examples can be revoked")
+        if seq in self._revoked:
+            raise LedgerError(f"entry {seq} is already revoked")
+        prov = {"source": "revocation", "revokes": str(int(seq)), "reason": reason}
+        if actor is not None:
+            prov["actor"] = actor
+        entry = self.ledger.append(target.label, None, kind=REVOCATION, provenance=prov)
+        self._apply(entry)
+        return entry
+
+    def is_active(self, seq: int) -> bool:
+        """Whether example ``seq`` votes (it exists and was not revoked)."""
+        return 0 <= seq < len(self.ledger) and self.ledger[seq].kind == EXAMPLE and (
+            seq not in self._revoked
+        )
+
     # -- predicting ----------------------------------------------------------------------
     def predict_one(self, x: VectorLike | str) -> str | None:
         """The winning label, or ``None`` while the ledger is empty."""
         vector = self._encode_one(x)
-        if self._index is None or len(self._index) == 0:
+        if not self._has_voters():
             return None
         rows, sims = self._index.search(vector, self.k)
         return self._vote(rows[None, :], sims[None, :])[0]
@@ -215,11 +258,14 @@ class Substrate:
     def predict_many(self, X: np.ndarray | Sequence[str]) -> list[str | None]:
         """Vectorised :meth:`predict_one` over a batch (one matrix product per block)."""
         X = self._as_matrix(X)
-        if self._index is None or len(self._index) == 0:
+        if not self._has_voters():
             return [None] * len(X)
         # remember=True: a batch asked again (the benchmark's checkpoints) only scores the
         # entries appended since; exact, because entries are never removed from the index
         return self._vote(*self._index.search_many(X, self.k, remember=True))
+
+    def _has_voters(self) -> bool:
+        return self._index is not None and self._index.live > 0
 
     def _vote(self, rows: np.ndarray, sims: np.ndarray) -> list[str | None]:
         codes = self._row_code.view()[rows]
@@ -233,10 +279,12 @@ class Substrate:
     def predict(self, x: VectorLike | str) -> Prediction:
         """Predict one input and say why: the neighbours, their labels and similarities."""
         vector = self._encode_one(x)
-        if self._index is None or len(self._index) == 0:
+        if not self._has_voters():
             return Prediction(None, ())
         rows, sims = self._index.search(vector, self.k)
         label = self._vote(rows[None, :], sims[None, :])[0]
+        live = np.isfinite(sims)  # fewer live entries than k: removed rows fill the tail
+        rows, sims = rows[live], sims[live]
         voted = band_mask(sims[None, :], self.margin)[0]
         neighbours = tuple(
             Neighbour(

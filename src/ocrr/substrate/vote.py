@@ -56,6 +56,8 @@ def band_vote(
 def sumsim_vote(sims: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Ablation: each label scores the sum of its neighbours' similarities; no band."""
     sims = np.asarray(sims, dtype=np.float64)
-    same = codes[:, :, None] == codes[:, None, :]
+    live = np.isfinite(sims)  # removed entries score -inf and take no part
+    same = (codes[:, :, None] == codes[:, None, :]) & live[:, None, :]
     totals = np.where(same, sims[:, None, :], 0.0).sum(axis=2)
+    totals = np.where(live, totals, -np.inf)
     return codes[np.arange(len(codes)), totals.argmax(axis=1)]
