@@ -41,6 +41,8 @@ class CellResult:
     storage_bytes: int = 0
     n_predict: int = 0
     n_correct: int = 0
+    wrong_labels: int = 0
+    """Corrections that carried a wrong label (noisy policies)."""
     fit_s: float = 0.0
     wall_s: float = 0.0
 
@@ -91,6 +93,7 @@ def run_cell(
     X_orig, y_orig = X_test[plan.original_rows], list(y_test[plan.original_rows])
     stream = plan.stream_rows
     will_correct = policy.decisions(seed, len(stream))
+    given = policy.given_labels(seed, list(y_train[stream]), y_train)
     corrections = 0
     predict_s = correct_s = 0.0
 
@@ -115,9 +118,10 @@ def run_cell(
         t1 = clock()
         predict_s += t1 - t0
         if prediction != y and will_correct[i]:
-            system.correct(x, y)
+            system.correct(x, given[i])
             correct_s += clock() - t1
             corrections += 1
+            result.wrong_labels += given[i] != y
         step = i + 1
         if step % checkpoint_every == 0 or step == len(stream):
             checkpoint(step)

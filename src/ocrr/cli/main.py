@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocrr.bench.policies import available_policies
+from ocrr.bench.policies import DEFAULT_POLICIES, available_policies
 from ocrr.bench.protocol import EVAL_CAP
 from ocrr.datasets import BUILTIN, DatasetError, available_datasets
 from ocrr.encoders import EncoderError
@@ -174,8 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--policies",
         nargs="+",
-        default=available_policies(),
-        help=f"correction policies ({', '.join(available_policies())})",
+        default=list(DEFAULT_POLICIES),
+        help=f"correction policies ({', '.join(available_policies())}; default: "
+        f"{' '.join(DEFAULT_POLICIES)})",
     )
     bench.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     bench.add_argument(
