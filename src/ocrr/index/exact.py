@@ -182,7 +182,9 @@ class ExactIndex:
             raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
         if not remember:
             return self._search_rows(queries, 0, k)
+        # keyed by k too: an answer kept for a smaller k lacks the neighbours a larger k needs
         key = hashlib.sha256(queries.tobytes()).digest() + queries.shape[0].to_bytes(8, "little")
+        key += int(k).to_bytes(8, "little")
         known = self._remembered.pop(key, None)
         if known is None:
             rows, sims = self._search_rows(queries, 0, k)
