@@ -83,9 +83,7 @@ def encoded() -> EncodedDataset:
     rows per class (so 10 held out classes stream 200 items)."""
     dim, n_classes = 24, 14
     X_train, y_train, centroids = make_clusters(n_classes, 20, dim, noise=0.35, seed=11)
-    X_test, y_test, _ = make_clusters(
-        n_classes, 6, dim, noise=0.35, seed=12, centroids=centroids
-    )
+    X_test, y_test, _ = make_clusters(n_classes, 6, dim, noise=0.35, seed=12, centroids=centroids)
     return EncodedDataset("synth", X_train, tuple(y_train), X_test, tuple(y_test))
 
 
