@@ -6,19 +6,36 @@ writes ``~/.cache/ocrr``.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable
-from pathlib import Path
+import os
 
-import numpy as np
-import pytest
+# One BLAS/OpenMP thread: the suite's matrices are tiny, and on a small shared machine
+# threaded BLAS costs far more in contention than it gains. Set before numpy loads; inherited
+# by the subprocesses some tests start.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from ocrr.bench import EncodedDataset
+import csv  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from ocrr.bench import EncodedDataset  # noqa: E402
 
 
 def unit(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_blas_thread():
+    """In case numpy was loaded before this file (the environment variables came too late)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
 
 
 @pytest.fixture(autouse=True)
