@@ -6,20 +6,64 @@ from collections.abc import Callable
 
 from ocrr.substrate import Substrate
 from ocrr.systems.base import Frozen, System, storage_of
+from ocrr.systems.bounded import BoundedSubstrate
+from ocrr.systems.continual import AGEM, EWC, ExperienceReplay, LwF
+from ocrr.systems.gdumb import GDumb
+from ocrr.systems.knn_lm import KNNLM
 from ocrr.systems.linear import SoftmaxHead
+from ocrr.systems.memory import EVICTION_POLICIES, BoundedMemory
+from ocrr.systems.prototypes import ClassStatistics, NearestClassMean, StreamingLDA
+from ocrr.systems.river_logreg import RiverLogReg
 
 SystemFactory = Callable[[int], System]
 
 _REGISTRY: dict[str, SystemFactory] = {
     # the paper's rule: k=5, margin band 0.05, ties by count, max similarity, recency
     "substrate": lambda seed: Substrate(k=5, margin=0.05),
+    # the paper's vote-rule ablations: nearest neighbour only, similarity-weighted vote
+    # with no band, band count without tie-breakers, band without recency
+    "substrate_k1": lambda seed: Substrate(k=1),
+    "substrate_sumsim": lambda seed: Substrate(vote="sumsim"),
+    "substrate_count_only": lambda seed: Substrate(vote="band_count_only"),
+    "substrate_no_recency": lambda seed: Substrate(vote="band_no_recency"),
     # the same retrieval and vote over the seed set only
     "static_knn": lambda seed: Frozen(Substrate(k=5, margin=0.05)),
     # a softmax head over the known classes, never updated
     "static_linear": lambda seed: Frozen(SoftmaxHead(seed=seed)),
     # the same head, one SGD step (lr 0.05) per correction, new classes get new rows
     "online_linear": lambda seed: SoftmaxHead(lr=0.05, seed=seed),
+    # -- the paper's continual-learning baselines: the same head and step, one strategy each
+    # pull towards the seed weights, weighted by the diagonal Fisher of 2000 seed rows
+    "ewc": lambda seed: SoftmaxHead(seed=seed, strategy=EWC(lam=1000.0, seed=seed)),
+    # project the step off a 64-row batch from a 1000-row reservoir of seed rows
+    "a_gem": lambda seed: SoftmaxHead(seed=seed, strategy=AGEM(1000, 64, seed=seed)),
+    # distil a frozen copy of the seed head on each correction (T = 2, lambda = 1)
+    "lwf": lambda seed: SoftmaxHead(seed=seed, strategy=LwF(lam=1.0, temperature=2.0)),
+    # frozen head mixed half and half with a kNN distribution over a growing datastore
+    "knn_lm": lambda seed: KNNLM(k=5, lam=0.5, tau=0.1, seed=seed),
+    # the river library: one-vs-rest logistic regression, learn_one per correction
+    "river_logreg": lambda seed: RiverLogReg(lr=0.01, subsample=3000, seed=seed),
+    # -- what a reviewer adds for a frozen-encoder stream
+    # cosine to running class means
+    "ncm": lambda seed: NearestClassMean(),
+    # streaming LDA: running class means and a shared shrunk covariance (Hayes & Kanan 2020)
+    "slda": lambda seed: StreamingLDA(shrinkage=1e-4),
+    # class-balanced greedy memory of 1000, LDA refit from the memory (Prabhu et al. 2020)
+    "gdumb": lambda seed: GDumb(budget=1000, seed=seed),
+    # the head plus the gradient of 64 examples replayed from a 1000-example reservoir
+    "er_reservoir": lambda seed: SoftmaxHead(
+        seed=seed, strategy=ExperienceReplay(1000, 64, seed=seed)
+    ),
 }
+
+# the substrate under a storage budget; seed rows pass through the same eviction:
+# bounded_reservoir_N (uniform sample of all writes), bounded_fifo_N (the latest N writes),
+# bounded_balanced_N (class-balanced, GDumb's rule)
+for _policy in ("reservoir", "fifo", "balanced"):
+    for _budget in (100, 500, 1000, 5000):
+        _REGISTRY[f"bounded_{_policy}_{_budget}"] = lambda seed, b=_budget, p=_policy: (
+            BoundedSubstrate(b, p, seed=seed)
+        )
 
 DEFAULT_SYSTEMS = ("substrate", "static_knn", "static_linear", "online_linear")
 
@@ -44,9 +88,22 @@ def make_system(name: str, seed: int = 0) -> System:
 
 
 __all__ = [
+    "AGEM",
     "DEFAULT_SYSTEMS",
+    "EVICTION_POLICIES",
+    "EWC",
+    "KNNLM",
+    "BoundedMemory",
+    "BoundedSubstrate",
+    "ClassStatistics",
+    "ExperienceReplay",
     "Frozen",
+    "GDumb",
+    "LwF",
+    "NearestClassMean",
+    "RiverLogReg",
     "SoftmaxHead",
+    "StreamingLDA",
     "System",
     "available_systems",
     "make_system",

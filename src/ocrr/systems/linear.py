@@ -4,11 +4,16 @@ Seed training follows the paper's harness: PyTorch ``nn.Linear`` initialisation,
 (lr 1e-2, weight decay 1e-4), batch 256, 30 epochs, seeded shuffles. Each correction is one
 plain SGD step (lr 0.05) on that example's cross-entropy; a label never seen before gets a
 new zero-initialised output row first.
+
+The continual-learning baselines (EWC, A-GEM, LwF, experience replay) are this same head with
+a ``strategy`` that changes the correction's gradient (see :mod:`ocrr.systems.continual`):
+one SGD implementation, the method as a parameter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -20,11 +25,41 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
+class UpdateStrategy(Protocol):
+    """What a continual-learning method adds to the head's per-correction SGD step."""
+
+    def prepare(self, head: SoftmaxHead, X: np.ndarray, targets: np.ndarray) -> None:
+        """Called once after seed training, with the seed rows and their class indices."""
+
+    def gradient(
+        self,
+        head: SoftmaxHead,
+        x: np.ndarray,
+        target: int,
+        grads: tuple[np.ndarray, np.ndarray],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The (W, b) gradient to step along, given the correction's cross-entropy gradient.
+
+        ``x`` has shape (1, d); the head already has a row for ``target``. May update the
+        strategy's own state (a replay buffer, say).
+        """
+        ...
+
+    def nbytes(self) -> int:
+        """Bytes the strategy keeps (Fisher, anchors, teacher, memory ...)."""
+        ...
+
+    def entries(self) -> int:
+        """Examples the strategy stores (a replay memory's size; 0 for none)."""
+        ...
+
+
 class SoftmaxHead:
     """Linear classifier ``W x + b`` trained by cross-entropy.
 
     ``lr`` is the per-correction SGD step; ``epochs``, ``batch_size``, ``adam_lr`` and
-    ``weight_decay`` set the seed training. Deterministic for a given ``seed``.
+    ``weight_decay`` set the seed training; ``strategy`` (None: plain SGD) turns the head into
+    EWC, A-GEM, LwF or experience replay. Deterministic for a given ``seed``.
     """
 
     def __init__(
@@ -36,6 +71,7 @@ class SoftmaxHead:
         adam_lr: float = 1e-2,
         weight_decay: float = 1e-4,
         seed: int = 0,
+        strategy: UpdateStrategy | None = None,
     ) -> None:
         self.lr = lr
         self.epochs = epochs
@@ -43,6 +79,7 @@ class SoftmaxHead:
         self.adam_lr = adam_lr
         self.weight_decay = weight_decay
         self.seed = seed
+        self.strategy = strategy
         self.classes: list[str] = []
         self._index: dict[str, int] = {}
         self.W = np.zeros((0, 0), dtype=np.float32)
@@ -61,6 +98,8 @@ class SoftmaxHead:
         self.W = rng.uniform(-bound, bound, (c, d)).astype(np.float32)
         self.b = rng.uniform(-bound, bound, c).astype(np.float32)
         self._adamw(X, targets, rng)
+        if self.strategy is not None:
+            self.strategy.prepare(self, X, targets)
         return self
 
     def _adamw(self, X: np.ndarray, targets: np.ndarray, rng: np.random.Generator) -> None:
@@ -73,7 +112,7 @@ class SoftmaxHead:
             order = rng.permutation(len(X))
             for start in range(0, len(X), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                grads = self._gradients(X[idx], targets[idx])
+                grads = self.gradients(X[idx], targets[idx])
                 step += 1
                 for p, g, m_p, v_p in zip(params, grads, m, v, strict=True):
                     p *= 1 - self.adam_lr * self.weight_decay
@@ -85,37 +124,48 @@ class SoftmaxHead:
                     v_hat = v_p / (1 - beta2**step)
                     p -= self.adam_lr * m_hat / (np.sqrt(v_hat) + eps)
 
-    def _gradients(self, X: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean cross-entropy gradient with respect to (W, b)."""
-        delta = _softmax(X @ self.W.T + self.b)
+    def gradients(self, X: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean cross-entropy gradient over the rows of ``X`` with respect to (W, b)."""
+        delta = _softmax(self.logits(X))
         delta[np.arange(len(X)), targets] -= 1.0
         delta /= len(X)
         return delta.T @ X, delta.sum(axis=0)
 
-    def correct(self, x: np.ndarray, y: str) -> None:
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(X, dtype=np.float32) @ self.W.T + self.b
+
+    def class_index(self, y: str) -> int:
+        """The output row of label ``y``, adding a zero-initialised row for a new label."""
         if y not in self._index:
             self._index[y] = len(self.classes)
             self.classes.append(y)
             self.W = np.vstack([self.W, np.zeros((1, self.W.shape[1]), dtype=np.float32)])
             self.b = np.append(self.b, np.float32(0.0))
+        return self._index[y]
+
+    def correct(self, x: np.ndarray, y: str) -> None:
+        target = self.class_index(y)
         x = np.asarray(x, dtype=np.float32)[None, :]
-        grad_W, grad_b = self._gradients(x, np.array([self._index[y]]))
-        self.W -= self.lr * grad_W
-        self.b -= self.lr * grad_b
+        grads = self.gradients(x, np.array([target]))
+        if self.strategy is not None:
+            grads = self.strategy.gradient(self, x, target, grads)
+        self.W -= self.lr * grads[0]
+        self.b -= self.lr * grads[1]
 
     # -- predicting ----------------------------------------------------------------------
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return _softmax(np.asarray(X, dtype=np.float32) @ self.W.T + self.b)
+        return _softmax(self.logits(X))
 
     def predict_many(self, X: np.ndarray) -> list[str]:
-        scores = np.asarray(X, dtype=np.float32) @ self.W.T + self.b
-        return [self.classes[i] for i in scores.argmax(axis=1)]
+        return [self.classes[i] for i in self.logits(X).argmax(axis=1)]
 
     def predict_one(self, x: np.ndarray) -> str:
         return self.classes[int(np.argmax(self.W @ np.asarray(x, dtype=np.float32) + self.b))]
 
     def storage_bytes(self) -> int:
-        return self.W.nbytes + self.b.nbytes
+        """Weights, plus whatever the strategy keeps (Fisher and anchor, teacher, memory)."""
+        extra = self.strategy.nbytes() if self.strategy is not None else 0
+        return self.W.nbytes + self.b.nbytes + extra
 
     def storage_entries(self) -> int:
-        return 0
+        return self.strategy.entries() if self.strategy is not None else 0
