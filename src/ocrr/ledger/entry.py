@@ -18,6 +18,13 @@ import numpy as np
 GENESIS_HASH = bytes(32)
 """The ``prev_hash`` of entry 0."""
 
+SEALED_KEY = "ocrr.key"
+SEALED_BLOB = "ocrr.sealed"
+"""A sealed entry (one about a subject, see :mod:`ocrr.ledger.sealing`) is stored and hashed
+with no vector, no text and exactly these two provenance keys: the subject key's id and the
+base64 ciphertext of the vector, text and provenance. Keys starting ``ocrr.`` are reserved."""
+RESERVED_PREFIX = "ocrr."
+
 ENCODING_VERSION = b"OCRR-ENTRY\x01"
 
 _HEADER = struct.Struct("<Qq")  # seq, created_at_ns
@@ -70,11 +77,29 @@ def canonical_bytes(
 
 
 @dataclass(frozen=True, slots=True)
+class Sealed:
+    """How a sealed entry is stored: the subject key's id and the base64 ciphertext."""
+
+    key_id: str
+    ciphertext: str
+    readable: bool
+    """Whether the entry's plaintext fields hold the decrypted contents (False once the
+    subject is erased, or where the key store does not hold the key)."""
+
+    def provenance(self) -> Mapping[str, str]:
+        return {SEALED_KEY: self.key_id, SEALED_BLOB: self.ciphertext}
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """An immutable ledger record.
 
     ``kind`` is ``"example"`` for a labelled vector (what votes). Later entry kinds
     (revocations, tombstones, relabels) reuse the same hashed layout.
+
+    A *sealed* entry (``sealed`` is set) is hashed in its stored form (see ``SEALED_KEY``):
+    its ``vector``, ``text`` and ``provenance`` fields are the decrypted plaintext when the
+    key is at hand, and empty once the subject is erased (``readable`` is then False).
     """
 
     seq: int
@@ -86,6 +111,33 @@ class Entry:
     provenance: Mapping[str, str]
     prev_hash: bytes = field(repr=False)
     entry_hash: bytes
+    sealed: Sealed | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def readable(self) -> bool:
+        """False only for a sealed entry whose key is gone: its contents are unrecoverable."""
+        return self.sealed is None or self.sealed.readable
+
+    @property
+    def key_id(self) -> str | None:
+        """The subject key a sealed entry is encrypted under (None if not sealed)."""
+        return None if self.sealed is None else self.sealed.key_id
+
+    def stored(self) -> Entry:
+        """The entry as stores keep it and hashes cover it: sealed ones without plaintext."""
+        if self.sealed is None:
+            return self
+        return Entry(
+            self.seq,
+            self.created_at_ns,
+            self.kind,
+            self.label,
+            NO_VECTOR,
+            None,
+            MappingProxyType(dict(self.sealed.provenance())),
+            self.prev_hash,
+            self.entry_hash,
+        )
 
     @property
     def source(self) -> str | None:
@@ -96,6 +148,17 @@ class Entry:
         return self.provenance.get("actor")
 
     def canonical(self) -> bytes:
+        if self.sealed is not None:
+            return canonical_bytes(
+                seq=self.seq,
+                created_at_ns=self.created_at_ns,
+                kind=self.kind,
+                label=self.label,
+                vector_bytes=b"",
+                text=None,
+                provenance=self.sealed.provenance(),
+                prev_hash=self.prev_hash,
+            )
         return canonical_bytes(
             seq=self.seq,
             created_at_ns=self.created_at_ns,
@@ -119,6 +182,10 @@ class Entry:
 
 def vector_le_bytes(vector: np.ndarray) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+NO_VECTOR = np.zeros(0, dtype="<f4")
+NO_VECTOR.flags.writeable = False
 
 
 def frozen_provenance(provenance: Mapping[str, str] | None) -> Mapping[str, str]:

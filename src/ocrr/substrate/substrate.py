@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import ExactIndex
-from ocrr.ledger import EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
+from ocrr.ledger import ERASURE, EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
 from ocrr.substrate.vote import BAND_RULES, VOTE_RULES, band_mask, band_vote, sumsim_vote
 
 if TYPE_CHECKING:
@@ -129,6 +129,7 @@ class Substrate:
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
         self._revoked: set[int] = set()
+        self._erased: set[int] = set()  # examples whose subject was erased (crypto-shredded)
         if ledger is not None:
             self._rebuild(ledger)
 
@@ -146,19 +147,65 @@ class Substrate:
         enc = get_encoder(encoder) if isinstance(encoder, str) else encoder
         return cls(encoder=enc, **params)  # type: ignore[arg-type]
 
+    @classmethod
+    def open(
+        cls, where: str, *, encoder: Encoder | str | None = None, **params: object
+    ) -> Substrate:
+        """Open (or create) a durable substrate: a SQLite file path or a ``postgresql://``
+        URL. The index and label table are rebuilt from the stored entries."""
+        if isinstance(encoder, str):
+            from ocrr.encoders import get_encoder
+
+            encoder = get_encoder(encoder)
+        return cls(ledger=Ledger.open(where), encoder=encoder, **params)  # type: ignore[arg-type]
+
     def _rebuild(self, ledger: Ledger) -> None:
         """Replay the entries in order: examples fill the index, later entries amend it."""
         self.ledger = ledger
-        examples = [e for e in ledger if e.kind == EXAMPLE]
+        entries = list(ledger)  # one read: on disk, a pass costs seconds at 1M entries
+        # an erased example (its key destroyed) is unreadable: it never enters derived state
+        examples = [e for e in entries if e.kind == EXAMPLE and e.readable]
         if examples:
             self._index = ExactIndex(ledger.dim or len(examples[0].vector), len(examples))
             self._index.add_many(np.stack([e.vector for e in examples]))
-        for entry in ledger:
-            if entry.kind == EXAMPLE:
+        for entry in entries:
+            if entry.kind == EXAMPLE and entry.readable:
                 self._row_seq.append(entry.seq)
                 self._row_code.append(self._code_for(entry.label))
-            else:
+            elif entry.kind == EXAMPLE:
+                self._erased.add(entry.seq)
+            elif not self._targets_erased(entry):
                 self._apply(entry)
+
+    def _targets_erased(self, entry: Entry) -> bool:
+        """A revocation of an example that was later erased: there is nothing to withdraw."""
+        return entry.kind == REVOCATION and int(entry.provenance["revokes"]) in self._erased
+
+    def _take(self, entry: Entry) -> None:
+        """Bring the derived state up to date with one appended entry (``correct_many``'s,
+        or one another process appended to a shared ledger)."""
+        if entry.kind == EXAMPLE and entry.readable:
+            if self._index is None:
+                self._index = ExactIndex(len(entry.vector))
+            self._index.add(entry.vector)
+            self._row_seq.append(entry.seq)
+            self._row_code.append(self._code_for(entry.label))
+        elif entry.kind == EXAMPLE:
+            self._erased.add(entry.seq)
+        elif not self._targets_erased(entry):
+            self._apply(entry)
+
+    def _absorb(self) -> None:
+        """Apply, in order, what other processes appended to a shared ledger."""
+        for entry in self.ledger.take_foreign():
+            self._take(entry)
+
+    def refresh(self) -> int:
+        """Catch up with corrections other processes appended to a shared (SQLite or
+        PostgreSQL) ledger; return how many entries were new."""
+        new = self.ledger.sync()
+        self._absorb()
+        return new
 
     def _apply(self, entry: Entry) -> None:
         """Bring the derived state up to date with one non-example entry."""
@@ -167,6 +214,20 @@ class Substrate:
             self._revoked.add(seq)
             assert self._index is not None  # a revocation always follows its example
             self._index.remove(self._row_of(seq))
+        elif entry.kind == ERASURE:
+            # the subject's examples leave the index (those not already withdrawn)
+            for seq in map(int, filter(None, entry.provenance["seqs"].split(","))):
+                if seq in self._erased or seq in self._revoked:
+                    self._erased.add(seq)
+                    continue
+                self._erased.add(seq)
+                if self._index is not None and self._has_row(seq):
+                    self._index.remove(self._row_of(seq))
+
+    def _has_row(self, seq: int) -> bool:
+        seqs = self._row_seq.view()
+        row = int(np.searchsorted(seqs, seq))
+        return row < len(seqs) and seqs[row] == seq
 
     def _row_of(self, seq: int) -> int:
         """Index row of an example entry (rows follow sequence order)."""
@@ -202,18 +263,30 @@ class Substrate:
         source: str = "correction",
         actor: str | None = None,
         provenance: Mapping[str, str] | None = None,
+        subject: str | None = None,
     ) -> Entry:
-        """Append (x, label) to the ledger and make it vote at once; return the entry."""
+        """Append (x, label) to the ledger and make it vote at once; return the entry.
+
+        ``subject`` names the person the correction is about or came from: its vector, text
+        and provenance are then stored encrypted under that subject's key, and
+        :meth:`erase` can make them unrecoverable.
+        """
         prov = {"source": source, **(provenance or {})}
         if actor is not None:
             prov["actor"] = actor
         text = x if isinstance(x, str) else None
-        return self._append(self._encode_one(x), label, text, prov)
+        return self._append(self._encode_one(x), label, text, prov, subject)
 
     def _append(
-        self, vector: np.ndarray, label: str, text: str | None, prov: Mapping[str, str]
+        self,
+        vector: np.ndarray,
+        label: str,
+        text: str | None,
+        prov: Mapping[str, str],
+        subject: str | None = None,
     ) -> Entry:
-        entry = self.ledger.append(label, vector, text=text, provenance=prov)
+        entry = self.ledger.append(label, vector, text=text, provenance=prov, subject=subject)
+        self._absorb()  # on a shared ledger, others' entries come first
         if self._index is None:
             self._index = ExactIndex(len(entry.vector))
         self._index.add(entry.vector)
@@ -223,6 +296,41 @@ class Substrate:
 
     correct = learn_one
 
+    def correct_many(
+        self,
+        X: np.ndarray | Sequence[str],
+        y: Sequence[str],
+        *,
+        subjects: Sequence[str | None] | None = None,
+        source: str = "correction",
+        actor: str | None = None,
+        provenance: Mapping[str, str] | None = None,
+    ) -> list[Entry]:
+        """Append many corrections as one transaction (all or none; on disk, one commit) and
+        make them vote at once. ``subjects``, if given, has one subject (or None) per row."""
+        texts = list(X) if _is_texts(X) else None
+        vectors = self._as_matrix(X)
+        prov = {"source": source, **(provenance or {})}
+        if actor is not None:
+            prov["actor"] = actor
+        entries = self.ledger.append_many(
+            list(y), vectors, texts=texts, provenances=[prov] * len(vectors), subjects=subjects
+        )
+        self._absorb()
+        for entry in entries:
+            self._take(entry)
+        return entries
+
+    def erase(self, subject: str, *, reason: str | None = None,
+              actor: str | None = None) -> Entry:
+        """Erase everything recorded about ``subject`` (crypto-shredding): its key is
+        destroyed, a tombstone is appended, and its examples stop voting at once. The ledger
+        and its proofs still verify; the erased contents cannot be read again."""
+        entry = self.ledger.erase(subject, reason=reason, actor=actor)
+        self._absorb()
+        self._apply(entry)
+        return entry
+
     def revoke(self, seq: int, reason: str, *, actor: str | None = None) -> Entry:
         """Withdraw example ``seq`` (a wrong correction, say) from voting, by appending a
         revocation entry: the example stays in the ledger, so the audit trail keeps both."""
@@ -231,6 +339,8 @@ class Substrate:
         target = self.ledger[int(seq)]
         if target.kind != EXAMPLE:
             raise LedgerError(f"entry {seq} is a {target.kind}, only examples can be revoked")
+        if seq in self._erased or not target.readable:
+            raise LedgerError(f"entry {seq} was erased; it no longer votes")
         if seq in self._revoked:
             raise LedgerError(f"entry {seq} is already revoked")
         prov = {"source": "revocation", "revokes": str(int(seq)), "reason": reason}
@@ -243,7 +353,7 @@ class Substrate:
     def is_active(self, seq: int) -> bool:
         """Whether example ``seq`` votes (it exists and was not revoked)."""
         return 0 <= seq < len(self.ledger) and self.ledger[seq].kind == EXAMPLE and (
-            seq not in self._revoked
+            seq not in self._revoked and seq not in self._erased
         )
 
     # -- predicting ----------------------------------------------------------------------

@@ -1,0 +1,275 @@
+"""The shared store: PostgreSQL, for several processes or hosts appending to one ledger.
+
+Why PostgreSQL beside SQLite: SQLite serialises writers on one machine's file; a ledger that
+several hosts correct needs a server. Each write takes ``LOCK TABLE entries IN EXCLUSIVE
+MODE`` (other writers wait, readers do not), reads the real head, inserts and commits, so the
+chain stays one line however many writers there are. With the server's default
+``synchronous_commit=on`` an append is durable when ``correct`` returns.
+
+Erasure deletes the subject key inside the tombstone's transaction (after overwriting it with
+zeros) and then runs ``VACUUM FULL`` on the key table, which rewrites it without the dead
+rows. PostgreSQL's write-ahead log and any base backups still hold the key until they are
+recycled: where that matters, keep them on a short retention (see docs/architecture.md).
+
+Needs the ``psycopg`` driver: ``pip install 'ocrr[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+
+from ocrr.ledger import rows
+from ocrr.ledger.entry import GENESIS_HASH, Entry
+from ocrr.ledger.keys import SubjectKey
+from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView
+
+FORMAT = "ocrr-ledger-1"
+_PAGE = 4096
+_SETUP_LOCK = 0x0C7217  # advisory lock id: concurrent first opens create the schema once
+
+
+def _import_psycopg():
+    try:
+        import psycopg
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "PostgreSQL ledgers need the psycopg driver: pip install 'ocrr[postgres]'"
+        ) from err
+    return psycopg
+
+
+class _View:
+    def __init__(self, store: PostgresStore, cur, tip: Tip, dim: int | None) -> None:  # noqa: ANN001
+        self._store = store
+        self._cur = cur
+        self.tip = tip
+        self.dim = dim
+
+    def find_key(self, subject: str) -> SubjectKey | None:
+        self._cur.execute(self._store._q("SELECT key_id, key FROM {keys} WHERE subject = %s"),
+                          (subject,))
+        row = self._cur.fetchone()
+        return None if row is None else SubjectKey(row[0], subject, bytes(row[1]))
+
+    def seqs_for_key(self, key_id: str) -> list[int]:
+        self._cur.execute(
+            self._store._q("SELECT seq FROM {entries} WHERE key_id = %s ORDER BY seq"), (key_id,)
+        )
+        return [r[0] for r in self._cur.fetchall()]
+
+
+class PostgresStore:
+    """Entries, subject keys and metadata in three tables of one PostgreSQL schema.
+
+    ``schema`` (default: the connection's search path, usually ``public``) lets one database
+    hold several ledgers.
+    """
+
+    shared = True
+
+    def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True,
+                 vacuum_after_erase: bool = True) -> None:
+        psycopg = _import_psycopg()
+        self.dsn = dsn
+        self.schema = schema
+        self.vacuum_after_erase = vacuum_after_erase
+        self._lock = threading.RLock()
+        self._conn = psycopg.connect(dsn, autocommit=True)
+        try:
+            self._setup(create)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._size = 0
+        self.tip()
+
+    def _q(self, sql: str) -> str:
+        prefix = "" if self.schema is None else f'"{self.schema}".'
+        return sql.format(
+            entries=f"{prefix}entries", keys=f"{prefix}subject_keys", meta=f"{prefix}meta"
+        )
+
+    def _setup(self, create: bool) -> None:
+        if self.schema is not None and not self.schema.replace("_", "").isalnum():
+            raise ValueError(f"schema name {self.schema!r}: use letters, digits and _")
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            cur.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'meta' AND "
+                "table_schema = COALESCE(%s, current_schema())",
+                (self.schema,),
+            )
+            if cur.fetchone() is None:
+                if not create:
+                    raise FileNotFoundError(f"no OCRR ledger at {self._where()}")
+                if self.schema is not None:
+                    cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                for statement in (
+                    """CREATE TABLE IF NOT EXISTS {entries} (
+                        seq BIGINT PRIMARY KEY,
+                        created_at_ns BIGINT NOT NULL,
+                        kind TEXT NOT NULL,
+                        label TEXT NOT NULL,
+                        vector BYTEA NOT NULL,
+                        text TEXT,
+                        provenance TEXT NOT NULL,
+                        prev_hash BYTEA NOT NULL,
+                        entry_hash BYTEA NOT NULL,
+                        key_id TEXT)""",
+                    "CREATE INDEX IF NOT EXISTS entries_by_key ON {entries} (key_id) "
+                    "WHERE key_id IS NOT NULL",
+                    """CREATE TABLE IF NOT EXISTS {keys} (
+                        key_id TEXT PRIMARY KEY,
+                        subject TEXT NOT NULL UNIQUE,
+                        key BYTEA NOT NULL)""",
+                    "CREATE TABLE IF NOT EXISTS {meta} (name TEXT PRIMARY KEY, "
+                    "value TEXT NOT NULL)",
+                ):
+                    cur.execute(self._q(statement))
+                cur.execute(self._q("INSERT INTO {meta} VALUES ('format', %s) "
+                                    "ON CONFLICT DO NOTHING"), (FORMAT,))
+            cur.execute(self._q("SELECT value FROM {meta} WHERE name = 'format'"))
+            found = cur.fetchone()
+            if found is None or found[0] != FORMAT:
+                raise ValueError(f"{self._where()} holds format {found}, not {FORMAT!r}")
+
+    def _where(self) -> str:
+        return f"{self.dsn} (schema {self.schema or 'default'})"
+
+    # -- reading ---------------------------------------------------------------------------
+    def tip(self) -> Tip:
+        with self._lock, self._conn.cursor() as cur:
+            return self._read_tip(cur)
+
+    def _read_tip(self, cur) -> Tip:  # noqa: ANN001
+        cur.execute(self._q("SELECT seq, entry_hash FROM {entries} ORDER BY seq DESC LIMIT 1"))
+        row = cur.fetchone()
+        tip = Tip(0, GENESIS_HASH) if row is None else Tip(row[0] + 1, bytes(row[1]))
+        self._size = tip.size
+        return tip
+
+    def dim(self) -> int | None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("SELECT value FROM {meta} WHERE name = 'dim'"))
+            row = cur.fetchone()
+        return None if row is None else int(row[0])
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _select(self) -> str:
+        return self._q("SELECT " + ", ".join(rows.COLUMNS) + " FROM {entries}")
+
+    def __getitem__(self, seq: int) -> Entry:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._select() + " WHERE seq = %s", (seq,))
+            row = cur.fetchone()
+        if row is None:
+            raise IndexError(f"no entry with sequence number {seq}")
+        entry = rows.decode(row)
+        if isinstance(entry, CorruptRow):
+            raise CorruptLedgerError(entry)
+        return entry
+
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
+        stop = self._size if stop is None else stop
+        return self._pages(" WHERE seq >= %s AND seq < %s ORDER BY seq LIMIT %s", start, stop)
+
+    def rows(self) -> Iterator[Entry | CorruptRow]:
+        """Every row in sequence order, strays (negative numbers) included: for verify."""
+        return self._pages(" WHERE seq >= %s ORDER BY seq LIMIT %s", -(2**63), None)
+
+    def _pages(self, where: str, start: int, stop: int | None) -> Iterator[Entry | CorruptRow]:
+        while True:
+            args = (start, _PAGE) if stop is None else (start, stop, _PAGE)
+            with self._lock, self._conn.cursor() as cur:
+                cur.execute(self._select() + where, args)
+                page = cur.fetchall()
+            for row in page:
+                yield rows.decode(row)
+            if len(page) < _PAGE or page[-1][0] >= 2**63 - 1:
+                return
+            start = page[-1][0] + 1
+
+    def __iter__(self) -> Iterator[Entry]:
+        for entry in self.read(0, self._size):
+            if isinstance(entry, CorruptRow):
+                raise CorruptLedgerError(entry)
+            yield entry
+
+    def hashes(self, start: int, stop: int) -> list[bytes]:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(
+                self._q("SELECT entry_hash FROM {entries} WHERE seq >= %s AND seq < %s "
+                        "ORDER BY seq"),
+                (start, stop),
+            )
+            return [bytes(r[0]) for r in cur.fetchall()]
+
+    def key(self, key_id: str) -> bytes | None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("SELECT key FROM {keys} WHERE key_id = %s"), (key_id,))
+            row = cur.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def keys(self) -> dict[str, bytes]:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("SELECT key_id, key FROM {keys}"))
+            return {r[0]: bytes(r[1]) for r in cur.fetchall()}
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
+        """Run ``prepare`` on the current head under the table lock; commit what it returns."""
+        with self._lock:
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.execute(self._q("LOCK TABLE {entries} IN EXCLUSIVE MODE"))
+                tip = self._read_tip(cur)
+                cur.execute(self._q("SELECT value FROM {meta} WHERE name = 'dim'"))
+                dim_row = cur.fetchone()
+                batch = prepare(_View(self, cur, tip, None if dim_row is None
+                                      else int(dim_row[0])))
+                if batch.new_keys:
+                    cur.executemany(
+                        self._q("INSERT INTO {keys} (key_id, subject, key) VALUES (%s, %s, %s)"),
+                        [(k.key_id, k.subject, k.key) for k in batch.new_keys],
+                    )
+                with cur.copy(self._q("COPY {entries} (" + ", ".join(rows.COLUMNS)
+                                      + ") FROM STDIN")) as copy:
+                    for entry in batch.entries:
+                        copy.write_row(rows.encode(entry))
+                if batch.dim is not None and dim_row is None:
+                    cur.execute(self._q("INSERT INTO {meta} VALUES ('dim', %s)"),
+                                (str(batch.dim),))
+                for key_id in batch.destroyed:
+                    cur.execute(self._q("UPDATE {keys} SET key = %s, subject = key_id "
+                                        "WHERE key_id = %s"), (bytes(32), key_id))
+                    cur.execute(self._q("DELETE FROM {keys} WHERE key_id = %s"), (key_id,))
+            self._size = tip.size + len(batch.entries)
+            if batch.destroyed and self.vacuum_after_erase:
+                self.scrub()
+        return batch
+
+    def append(self, entry: Entry) -> None:
+        """Append one already-built entry (import): it must extend the current head."""
+
+        def prepare(view: WriteView) -> Batch:
+            if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
+                raise ValueError(f"entry {entry.seq} does not extend the store's head")
+            return Batch([entry])
+
+        self.write(prepare)
+
+    def scrub(self) -> None:
+        """Rewrite the key table without its dead rows (destroyed keys)."""
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("VACUUM FULL {keys}"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._where()!r})"

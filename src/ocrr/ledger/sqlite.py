@@ -1,0 +1,270 @@
+"""The embedded on-disk store: one SQLite file in WAL mode.
+
+Why these settings:
+
+- ``journal_mode=WAL``: readers (another process verifying, say) never block the writer, and
+  a commit is one sequential write to the log.
+- ``synchronous=FULL``: the log is fsynced at every commit, so an append is durable — it
+  survives a power cut, not just a crash — when ``correct`` returns. ``correct_many`` puts
+  many entries in one commit, which is how throughput scales.
+- ``secure_delete=ON`` and a ``wal_checkpoint(TRUNCATE)`` after an erasure: a destroyed
+  subject key is overwritten with zeros in the file and no old copy lingers in the log.
+- ``BEGIN IMMEDIATE`` around each write: several processes may share the file; each write
+  takes the lock, re-reads the head and appends after it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ocrr.ledger import rows
+from ocrr.ledger.entry import GENESIS_HASH, Entry
+from ocrr.ledger.keys import SubjectKey
+from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView
+
+FORMAT = "ocrr-ledger-1"
+_PAGE = 4096
+_SELECT = (
+    "SELECT seq, created_at_ns, CAST(kind AS BLOB), CAST(label AS BLOB), vector, "
+    "CAST(text AS BLOB), CAST(provenance AS BLOB), prev_hash, entry_hash, key_id FROM entries"
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY,
+    created_at_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    label TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    text TEXT,
+    provenance TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    entry_hash BLOB NOT NULL,
+    key_id TEXT
+);
+CREATE INDEX IF NOT EXISTS entries_by_key ON entries (key_id) WHERE key_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS subject_keys (
+    key_id TEXT PRIMARY KEY,
+    subject TEXT NOT NULL UNIQUE,
+    key BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class LedgerFileError(OSError):
+    """The path holds no OCRR ledger (or one of another format)."""
+
+
+class _View:
+    def __init__(self, conn: sqlite3.Connection, tip: Tip, dim: int | None) -> None:
+        self._conn = conn
+        self.tip = tip
+        self.dim = dim
+
+    def find_key(self, subject: str) -> SubjectKey | None:
+        row = self._conn.execute(
+            "SELECT key_id, key FROM subject_keys WHERE subject = ?", (subject,)
+        ).fetchone()
+        return None if row is None else SubjectKey(row[0], subject, bytes(row[1]))
+
+    def seqs_for_key(self, key_id: str) -> list[int]:
+        cur = self._conn.execute("SELECT seq FROM entries WHERE key_id = ? ORDER BY seq",
+                                 (key_id,))
+        return [r[0] for r in cur]
+
+
+class SQLiteStore:
+    """Entries, subject keys and a little metadata in one SQLite database file."""
+
+    shared = True
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise LedgerFileError(f"no ledger at {self.path}")
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=timeout
+        )
+        try:
+            self._setup(create)
+        except BaseException:
+            self._conn.close()
+            raise
+        self._size = 0
+        self._dim: int | None = None
+        self.tip()
+
+    def _setup(self, create: bool) -> None:
+        conn = self._conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.DatabaseError as err:
+            raise LedgerFileError(f"{self.path} is not an SQLite database: {err}") from None
+        if mode.lower() != "wal":
+            raise LedgerFileError(f"{self.path}: could not switch to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if has_meta is None:
+                if not create:
+                    raise LedgerFileError(f"{self.path} holds no OCRR ledger")
+                for statement in _SCHEMA.split(";"):  # not executescript: it would commit
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+            found = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()[0]
+            if found != FORMAT:
+                raise LedgerFileError(f"{self.path} holds format {found!r}, not {FORMAT!r}")
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    # -- reading ---------------------------------------------------------------------------
+    def tip(self) -> Tip:
+        with self._lock:
+            return self._read_tip()
+
+    def _read_tip(self) -> Tip:
+        row = self._conn.execute(
+            "SELECT seq, entry_hash FROM entries ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        tip = Tip(0, GENESIS_HASH) if row is None else Tip(row[0] + 1, bytes(row[1]))
+        self._size = tip.size
+        return tip
+
+    def dim(self) -> int | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE name = 'dim'").fetchone()
+        self._dim = None if row is None else int(row[0])
+        return self._dim
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __getitem__(self, seq: int) -> Entry:
+        with self._lock:
+            row = self._conn.execute(_SELECT + " WHERE seq = ?", (seq,)).fetchone()
+        if row is None:
+            raise IndexError(f"no entry with sequence number {seq}")
+        entry = rows.decode(row)
+        if isinstance(entry, CorruptRow):
+            raise CorruptLedgerError(entry)
+        return entry
+
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
+        stop = self._size if stop is None else stop
+        return self._pages(" WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?", start, stop)
+
+    def rows(self) -> Iterator[Entry | CorruptRow]:
+        """Every row in sequence order, strays (negative numbers) included: for verify."""
+        return self._pages(" WHERE seq >= ? ORDER BY seq LIMIT ?", -(2**63), None)
+
+    def _pages(self, where: str, start: int, stop: int | None) -> Iterator[Entry | CorruptRow]:
+        while True:
+            args = (start, _PAGE) if stop is None else (start, stop, _PAGE)
+            with self._lock:
+                page = self._conn.execute(_SELECT + where, args).fetchall()
+            for row in page:
+                yield rows.decode(row)
+            if len(page) < _PAGE or page[-1][0] >= 2**63 - 1:
+                return
+            start = page[-1][0] + 1
+
+    def __iter__(self) -> Iterator[Entry]:
+        for entry in self.read(0, self._size):
+            if isinstance(entry, CorruptRow):
+                raise CorruptLedgerError(entry)
+            yield entry
+
+    def hashes(self, start: int, stop: int) -> list[bytes]:
+        with self._lock:
+            cur = self._conn.execute(
+                "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
+                (start, stop),
+            )
+            return [bytes(r[0]) for r in cur]
+
+    def key(self, key_id: str) -> bytes | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT key FROM subject_keys WHERE key_id = ?", (key_id,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def keys(self) -> dict[str, bytes]:
+        with self._lock:
+            return {r[0]: bytes(r[1]) for r in self._conn.execute(
+                "SELECT key_id, key FROM subject_keys")}
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
+        """Run ``prepare`` on the current head under the write lock; commit what it returns."""
+        conn = self._conn
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                tip = self._read_tip()
+                dim_row = conn.execute("SELECT value FROM meta WHERE name = 'dim'").fetchone()
+                batch = prepare(_View(conn, tip, None if dim_row is None else int(dim_row[0])))
+                if batch.new_keys:
+                    conn.executemany(
+                        "INSERT INTO subject_keys (key_id, subject, key) VALUES (?, ?, ?)",
+                        [(k.key_id, k.subject, k.key) for k in batch.new_keys],
+                    )
+                conn.executemany(
+                    "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [rows.encode(e) for e in batch.entries],
+                )
+                if batch.dim is not None and dim_row is None:
+                    conn.execute("INSERT INTO meta VALUES ('dim', ?)", (str(batch.dim),))
+                for key_id in batch.destroyed:
+                    conn.execute("DELETE FROM subject_keys WHERE key_id = ?", (key_id,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._size = tip.size + len(batch.entries)
+            if batch.destroyed:
+                self.scrub()
+        return batch
+
+    def append(self, entry: Entry) -> None:
+        """Append one already-built entry (import): it must extend the current head."""
+
+        def prepare(view: WriteView) -> Batch:
+            if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
+                raise ValueError(f"entry {entry.seq} does not extend the store's head")
+            return Batch([entry])
+
+        self.write(prepare)
+
+    def scrub(self) -> bool:
+        """Fold the log into the database file and truncate it, so freed (zeroed) pages
+        leave no older copy behind. False if readers held it open (retried on close)."""
+        with self._lock:
+            busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return busy == 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self.scrub()
+                self._conn.close()
+                self._conn = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
