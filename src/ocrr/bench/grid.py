@@ -144,9 +144,13 @@ def run_grid(
     if executor == "ray":
         _run_on_ray(data, todo, cap, checkpoint_every, address, finish)
     elif workers == 1 or len(todo) <= 1:
+        from threadpoolctl import threadpool_limits
+
         _init_worker(data, single_thread=False)
-        for cell in todo:
-            finish(cell, _run(cell, cap, checkpoint_every))
+        # one BLAS thread, as in the workers: the same arithmetic whatever the worker count
+        with threadpool_limits(1):
+            for cell in todo:
+                finish(cell, _run(cell, cap, checkpoint_every))
     else:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")

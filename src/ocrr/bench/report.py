@@ -132,8 +132,10 @@ def write_report(
         "\n\nFinal accuracies are mean ± population std over seeds; *to N %* is the mean "
         "number of corrections at the first checkpoint with novel accuracy ≥ N % over the "
         "seeds that reached it (reached/seeds in brackets); AUC is the area under novel "
-        "accuracy versus stream position, scaled to [0, 1]; storage is what the system "
-        "keeps at the end (ledger bytes for the substrate, weights for linear heads).\n\n",
+        "accuracy versus stream position, scaled to [0, 1]; storage is everything the "
+        "system keeps at the end, parameters and buffers together (the substrate's ledger "
+        "with its hashes; a head's weights plus any Fisher, anchor or teacher copy; replay "
+        "memories, datastores and class statistics).\n\n",
         summary_markdown(rows),
         "## Recovery curves\n\n",
         *[f"![{f.stem}]({f.name})\n\n" for f in figures],
@@ -159,6 +161,18 @@ def _mean_curve(
     return grid, curves.mean(axis=0), curves.std(axis=0)
 
 
+def _styles(systems: Sequence[str]) -> dict[str, dict[str, object]]:
+    """A distinct (colour, line style) per system, the same in every figure of a run."""
+    import matplotlib
+
+    colours = matplotlib.colormaps["tab10"].colors
+    dashes = ("-", "--", ":", "-.")
+    return {
+        name: {"color": colours[i % 10], "linestyle": dashes[(i // 10) % len(dashes)]}
+        for i, name in enumerate(sorted(systems))
+    }
+
+
 def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
     """One PNG per (dataset, policy): novel and original accuracy versus corrections."""
     import matplotlib
@@ -171,13 +185,15 @@ def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
     )
     for r in results:
         groups[(r.dataset, r.policy)][r.system].append(r)
+    styles = _styles({r.system for r in results})
+    many = len(styles) > 10
     paths = []
     for (dataset, policy), by_system in groups.items():
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(14 if many else 12, 4.5), sharey=True)
         for system, runs in by_system.items():
             for ax, attribute in zip(axes, ("acc_novel", "acc_original"), strict=True):
                 x, mean, std = _mean_curve(runs, attribute)
-                (line,) = ax.plot(x, mean, label=system, linewidth=1.6)
+                (line,) = ax.plot(x, mean, label=system, linewidth=1.6, **styles[system])
                 ax.fill_between(x, mean - std, mean + std, alpha=0.18, color=line.get_color())
         for ax, title in zip(axes, ("novel classes", "original classes"), strict=True):
             ax.set_title(f"{dataset}, {policy}: {title}")
@@ -185,8 +201,13 @@ def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
             ax.set_ylim(-0.02, 1.02)
             ax.grid(alpha=0.3)
         axes[0].set_ylabel("accuracy (mean ± std over seeds)")
-        axes[1].legend(loc="lower right", fontsize=8)
-        fig.tight_layout()
+        if many:  # a legend inside would hide the curves
+            handles, labels = axes[1].get_legend_handles_labels()
+            fig.legend(handles, labels, loc="center right", fontsize=7)
+            fig.tight_layout(rect=(0, 0, 0.84, 1))
+        else:
+            axes[1].legend(loc="lower right", fontsize=8)
+            fig.tight_layout()
         path = out_dir / f"curves_{dataset}_{policy}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -216,13 +237,14 @@ def _scatter_by_policy(
     )
     for row in rows:
         by_dataset[str(row["dataset"])][str(row["policy"])].append(row)
+    styles = _styles({str(row["system"]) for row in rows})
     paths = []
     for dataset, by_policy in by_dataset.items():
         fig, axes = plt.subplots(1, len(by_policy), figsize=(6 * len(by_policy), 5), squeeze=False)
         for ax, (policy, points) in zip(axes[0], by_policy.items(), strict=True):
             for row in points:
                 x, y = max(float(row[x_key]), 1.0), float(row[y_key])
-                ax.scatter(x, y, s=28)
+                ax.scatter(x, y, s=28, color=styles[str(row["system"])]["color"])
                 ax.annotate(
                     str(row["system"]),
                     (x, y),
