@@ -1,5 +1,38 @@
-"""Nearest-neighbour indexes over ledger vectors: derived state, rebuildable from the ledger."""
+"""Nearest-neighbour indexes over ledger vectors: derived state, rebuildable from the ledger.
 
-from ocrr.index.exact import ExactIndex
+- :class:`ExactIndex`: exact top-k by a (chunked) BLAS matrix product, on the CPU;
+- :class:`HnswIndex`: approximate top-k by HNSW (hnswlib, the optional extra ``ann``);
+- :class:`~ocrr.index.gpu.TorchExactIndex`: exact top-k on a GPU through torch;
+- :class:`IndexChoice` / :func:`choose_index`: which of them a substrate uses (exact up to
+  :data:`APPROX_THRESHOLD` examples, HNSW above, ``exact=True`` to stay exact);
+- :func:`save_index` / :func:`load_index`: persistence checked against the ledger's head;
+- :func:`verify_recall`: recall@k of an index against exact search.
+"""
 
-__all__ = ["ExactIndex"]
+from ocrr.index.exact import ExactIndex, top_k
+from ocrr.index.hnsw import (
+    AnnUnavailableError,
+    HnswIndex,
+    RecallReport,
+    ann_available,
+    verify_recall,
+)
+from ocrr.index.persist import IndexMismatchError, load_index, save_index
+from ocrr.index.select import APPROX_THRESHOLD, Index, IndexChoice, choose_index
+
+__all__ = [
+    "APPROX_THRESHOLD",
+    "AnnUnavailableError",
+    "ExactIndex",
+    "HnswIndex",
+    "Index",
+    "IndexChoice",
+    "IndexMismatchError",
+    "RecallReport",
+    "ann_available",
+    "choose_index",
+    "load_index",
+    "save_index",
+    "top_k",
+    "verify_recall",
+]

@@ -121,6 +121,12 @@ class ExactIndex:
         """Rows that searches can return."""
         return self._n - len(self._removed)
 
+    def verify_recall(self, sample: object = 1000, k: int = 5, *, seed: int = 0) -> object:
+        """Recall@k against exact search: 1.0 by construction (see ``HnswIndex``)."""
+        from ocrr.index.hnsw import verify_recall
+
+        return verify_recall(self, sample, k, seed=seed)  # type: ignore[arg-type]
+
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""
         if not 0 <= row < self._n:
