@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ocrr.index import ExactIndex
+from ocrr.index import Index, IndexChoice, choose_index
 from ocrr.ledger import ERASURE, EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
 from ocrr.substrate.vote import BAND_RULES, VOTE_RULES, band_mask, band_vote, sumsim_vote
 
@@ -111,6 +111,8 @@ class Substrate:
         vote: str = "band",
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
+        index: str | IndexChoice | None = None,
+        exact: bool | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -123,7 +125,10 @@ class Substrate:
         self.vote = vote
         self.encoder = encoder
         self.ledger = Ledger()
-        self._index: ExactIndex | None = None
+        # index="auto" (default): exact up to 50,000 examples, HNSW above (ocrr.index);
+        # exact=True keeps exact search at any size
+        self._index_choice = choose_index(index, exact)
+        self._index: Index | None = None
         self._row_seq = _IntColumn()
         self._row_code = _IntColumn()
         self._labels: list[str] = []
@@ -166,8 +171,7 @@ class Substrate:
         # an erased example (its key destroyed) is unreadable: it never enters derived state
         examples = [e for e in entries if e.kind == EXAMPLE and e.readable]
         if examples:
-            self._index = ExactIndex(ledger.dim or len(examples[0].vector), len(examples))
-            self._index.add_many(np.stack([e.vector for e in examples]))
+            self._index = self._index_choice.for_ledger(ledger, examples)
         for entry in entries:
             if entry.kind == EXAMPLE and entry.readable:
                 self._row_seq.append(entry.seq)
@@ -186,8 +190,9 @@ class Substrate:
         or one another process appended to a shared ledger)."""
         if entry.kind == EXAMPLE and entry.readable:
             if self._index is None:
-                self._index = ExactIndex(len(entry.vector))
+                self._index = self._index_choice.make(len(entry.vector))
             self._index.add(entry.vector)
+            self._index = self._index_choice.grown(self._index)
             self._row_seq.append(entry.seq)
             self._row_code.append(self._code_for(entry.label))
         elif entry.kind == EXAMPLE:
@@ -288,8 +293,9 @@ class Substrate:
         entry = self.ledger.append(label, vector, text=text, provenance=prov, subject=subject)
         self._absorb()  # on a shared ledger, others' entries come first
         if self._index is None:
-            self._index = ExactIndex(len(entry.vector))
+            self._index = self._index_choice.make(len(entry.vector))
         self._index.add(entry.vector)
+        self._index = self._index_choice.grown(self._index)
         self._row_seq.append(entry.seq)
         self._row_code.append(self._code_for(entry.label))
         return entry
