@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -674,7 +675,7 @@ class Ledger:
                     position,
                     f"entry {position}: prev_hash does not match entry {position - 1}'s hash",
                 )
-            if entry.compute_hash() != entry.entry_hash:
+            if _rehash(entry) != entry.entry_hash:
                 return Verification(
                     False, self._count(), position,
                     f"entry {position}: contents do not match its hash",
@@ -736,6 +737,15 @@ class Ledger:
             raise LedgerError("vector is too large: its squared norm overflows float32")
         vec.flags.writeable = False
         return vec
+
+
+def _rehash(entry: Entry) -> bytes | None:
+    """The entry's hash recomputed, or None if its fields cannot even be encoded (tampered
+    into wrong types or strings that are not UTF-8)."""
+    try:
+        return entry.compute_hash()
+    except (TypeError, ValueError, AttributeError, struct.error):
+        return None
 
 
 def _check_string(name: str, value: object, max_chars: int) -> None:
