@@ -165,7 +165,7 @@ class Ledger:
             self._head_hash = tip.head_hash
             self._dim = self._store.dim()  # type: ignore[attr-defined]
             self._nbytes = None  # counted on first use: opening must not read every entry
-            for key_id, key in self._store.keys().items():  # type: ignore[attr-defined]
+            for key_id, key in self._store.live_keys().items():  # type: ignore[attr-defined]
                 self._ciphers[key_id] = sealing.cipher(key)
             return
         for entry in self._store:

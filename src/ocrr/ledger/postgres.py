@@ -213,7 +213,7 @@ class PostgresStore:
             row = cur.fetchone()
         return None if row is None else bytes(row[0])
 
-    def keys(self) -> dict[str, bytes]:
+    def live_keys(self) -> dict[str, bytes]:
         with self._lock, self._conn.cursor() as cur:
             cur.execute(self._q("SELECT key_id, key FROM {keys}"))
             return {r[0]: bytes(r[1]) for r in cur.fetchall()}

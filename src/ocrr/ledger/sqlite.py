@@ -204,7 +204,7 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def keys(self) -> dict[str, bytes]:
+    def live_keys(self) -> dict[str, bytes]:
         with self._lock:
             return {r[0]: bytes(r[1]) for r in self._conn.execute(
                 "SELECT key_id, key FROM subject_keys")}
