@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
     bench.set_defaults(handler=_bench)
 
+    from ocrr.cli.ledger import add_ledger_commands
+
+    add_ledger_commands(sub)
+
     datasets = sub.add_parser("datasets", help="list the built-in datasets")
     datasets.add_argument("--info", action="store_true", help="sources, licences, citations")
     datasets.add_argument("--licence", metavar="NAME", help="print a dataset's licence text")

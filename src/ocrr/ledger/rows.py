@@ -54,7 +54,7 @@ def encode(entry: Entry) -> Row:
         provenance_json(stored.provenance),
         stored.prev_hash,
         stored.entry_hash,
-        entry.key_id,
+        stored.provenance.get(SEALED_KEY) if SEALED_BLOB in stored.provenance else None,
     )
 
 

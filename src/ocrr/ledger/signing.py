@@ -76,7 +76,7 @@ class SignedTreeHead:
 
     def verify(self, trusted: Ed25519PublicKey | bytes) -> bool:
         """Whether the signature is valid under the ``trusted`` public key."""
-        raw = _raw_public(trusted) if isinstance(trusted, Ed25519PublicKey) else trusted
+        raw = raw_public_key(trusted) if isinstance(trusted, Ed25519PublicKey) else trusted
         try:
             Ed25519PublicKey.from_public_bytes(raw).verify(
                 self.signature, self.head.signed_bytes()
@@ -101,7 +101,7 @@ def key_id(public_key: bytes) -> str:
 
 def sign_head(head: TreeHead, private_key: Ed25519PrivateKey) -> SignedTreeHead:
     signature = private_key.sign(head.signed_bytes())
-    return SignedTreeHead(head, signature, _raw_public(private_key.public_key()))
+    return SignedTreeHead(head, signature, raw_public_key(private_key.public_key()))
 
 
 def head_from_dict(data: dict[str, object]) -> TreeHead | SignedTreeHead:
@@ -167,5 +167,6 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
         raise SignatureError(f"{path} is neither a PEM public key nor 64 hex digits") from err
 
 
-def _raw_public(key: Ed25519PublicKey) -> bytes:
+def raw_public_key(key: Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of a public key (what a signed head carries)."""
     return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)

@@ -1,0 +1,123 @@
+"""Durable-store figures (``ocrr ledger bench``): acknowledged corrections per second, one at a
+time and batched, and the time to open a large ledger and rebuild the substrate from it.
+
+Why a command and not a test: the figures depend on the disk (an fsync per commit) and the
+machine, so they are measured and printed where they matter, not asserted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocrr.ledger import Ledger
+from ocrr.substrate import Substrate
+
+
+@dataclass
+class StoreReport:
+    store: str
+    dim: int
+    lines: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def measure_store(
+    where: str,
+    *,
+    dim: int = 384,
+    single: int = 300,
+    batch: int = 100,
+    batches: int = 30,
+    entries: int = 0,
+    subjects: bool = False,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> StoreReport:
+    """Run the figures against the (fresh) store at ``where``.
+
+    ``single`` corrections through ``Substrate.correct``, each its own durable commit;
+    ``batches`` calls of ``correct_many`` with ``batch`` rows each; then, if ``entries`` is
+    larger than what is there, fill the ledger to ``entries`` and time a fresh
+    ``Substrate.open`` (open + rebuild of the index and label table).
+    """
+    say = progress or (lambda _line: None)
+    rng = np.random.default_rng(seed)
+    report = StoreReport(where, dim)
+    clf = Substrate.open(where)
+    seed_rows = _unit_rows(rng, 200, dim)
+    clf.correct_many(seed_rows, [f"class-{i % 20}" for i in range(200)])
+
+    queries = _unit_rows(rng, single, dim)
+    subject = (lambda i: f"person-{i % 50}") if subjects else (lambda i: None)
+    latencies = np.empty(single)
+    started = time.perf_counter()
+    for i in range(single):
+        t0 = time.perf_counter()
+        clf.correct(queries[i], f"class-{i % 20}", subject=subject(i))
+        latencies[i] = time.perf_counter() - t0
+    elapsed = time.perf_counter() - started
+    report.add(
+        f"single corrections (Substrate.correct, one commit each): {single / elapsed:8.0f} /s"
+        f"   p50 {np.percentile(latencies, 50) * 1e3:.2f} ms"
+        f"   p99 {np.percentile(latencies, 99) * 1e3:.2f} ms"
+    )
+    say(report.lines[-1])
+
+    rows = _unit_rows(rng, batch, dim)
+    labels = [f"class-{i % 20}" for i in range(batch)]
+    subject_rows = [subject(i) for i in range(batch)] if subjects else None
+    started = time.perf_counter()
+    for _ in range(batches):
+        clf.correct_many(rows, labels, subjects=subject_rows)
+    elapsed = time.perf_counter() - started
+    report.add(
+        f"batched corrections (correct_many, {batch} per commit): "
+        f"{batch * batches / elapsed:8.0f} /s   {elapsed / batches * 1e3:.1f} ms per batch"
+    )
+    say(report.lines[-1])
+
+    have = len(clf.ledger)
+    if entries > have:
+        fill = 10_000
+        started = time.perf_counter()
+        ledger = clf.ledger
+        while have < entries:
+            n = min(fill, entries - have)
+            ledger.append_many([f"class-{i % 100}" for i in range(n)], _unit_rows(rng, n, dim))
+            have += n
+            say(f"  filled {have:,} / {entries:,} entries")
+        report.add(f"filled to {have:,} entries with append_many in "
+                   f"{time.perf_counter() - started:.1f} s")
+        say(report.lines[-1])
+    clf.ledger.close()
+    del clf
+
+    started = time.perf_counter()
+    ledger = Ledger.open(where, create=False)
+    opened = time.perf_counter() - started
+    reopened = Substrate.from_ledger(ledger)
+    rebuilt = time.perf_counter() - started
+    report.add(
+        f"open {len(ledger):,} entries: Ledger.open {opened:.2f} s; Substrate.open (open + "
+        f"rebuild of index and labels) {rebuilt:.1f} s"
+    )
+    say(report.lines[-1])
+    started = time.perf_counter()
+    head = ledger.tree_head()
+    report.add(f"Merkle tree head over {head.size:,} entries (first call): "
+               f"{time.perf_counter() - started:.2f} s")
+    say(report.lines[-1])
+    assert reopened.predict_one(queries[0]) is not None
+    ledger.close()
+    return report
