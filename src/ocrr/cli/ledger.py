@@ -23,6 +23,10 @@ class _CliError(Exception):
     """A message for stderr and exit status 2."""
 
 
+class _CheckFailed(Exception):
+    """A check failed and said so on stdout: exit status 1."""
+
+
 def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``ledger`` and its subcommands to the main parser's subcommands."""
     ledger = sub.add_parser(
@@ -107,6 +111,8 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
 
     try:
         return handler(args)
+    except _CheckFailed:
+        return EXIT_FAILED
     except BrokenPipeError:  # `... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
@@ -162,7 +168,7 @@ def _load_head(path: str, public_key: str | None):  # noqa: ANN202
             raise _CliError(f"{path} is not signed, and --public-key asks for a signature")
         if not head.verify(load_public_key(public_key)):
             print(f"FAILED: the signature on {path} does not verify under {public_key}")
-            raise SystemExit(EXIT_FAILED)
+            raise _CheckFailed
     return head
 
 
