@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--repeats", type=int, default=2000)
     perf.add_argument("--seed", type=int, default=0)
     perf.set_defaults(handler=_perf)
+
+    from ocrr.cli import scale as scale_cli
+
+    scale_cli.add_parser(sub)
     return parser
 
 
