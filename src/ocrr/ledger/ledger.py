@@ -211,10 +211,11 @@ class Ledger:
             for entry in self._store:
                 yield self._reveal(entry)
             return
+        reveal = self._reveal
         for entry in self._store.read(0, self._size):  # type: ignore[attr-defined]
-            if isinstance(entry, CorruptRow):
-                raise CorruptLedgerError(entry)
-            yield self._reveal(entry)
+            if entry.__class__ is CorruptRow:
+                raise CorruptLedgerError(entry)  # type: ignore[arg-type]
+            yield reveal(entry) if SEALED_BLOB in entry.provenance else entry
 
     @property
     def dim(self) -> int | None:

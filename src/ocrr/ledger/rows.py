@@ -67,40 +67,69 @@ def _text(value: object) -> str:
 
 
 def _bytes(value: object) -> bytes:
+    if value.__class__ is bytes:
+        return value  # type: ignore[return-value]
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"expected bytes, found {type(value).__name__}")
 
 
+# Opening a ledger decodes every row; most rows repeat a few kinds, labels and provenances,
+# so their decoded (immutable) values are shared rather than decoded again.
+_CACHE_LIMIT = 65_536
+_CACHEABLE = 512  # bytes: sealed provenance (ciphertext) is unique per row, never cached
+_texts: dict[object, str] = {}
+_provenances: dict[object, MappingProxyType] = {}
+
+
+def _cached_text(raw: object) -> str:
+    found = _texts.get(raw)
+    if found is None:
+        found = _text(raw)
+        if len(_texts) < _CACHE_LIMIT and len(found) < _CACHEABLE:
+            _texts[raw] = found
+    return found
+
+
+def _provenance(raw: object) -> MappingProxyType:
+    found = _provenances.get(raw)
+    if found is not None:
+        return found
+    provenance = json.loads(_text(raw))
+    if not isinstance(provenance, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in provenance.items()
+    ):
+        raise ValueError("provenance is not a JSON object of strings")
+    found = MappingProxyType(provenance)
+    if len(_provenances) < _CACHE_LIMIT and len(raw) < _CACHEABLE:  # type: ignore[arg-type]
+        _provenances[raw] = found
+    return found
+
+
 def decode(row: tuple) -> Entry | CorruptRow:
     """An entry from a row in :data:`COLUMNS` order, or :class:`CorruptRow`."""
-    seq = row[0]
+    seq, created, kind, label, vector_bytes, text, raw_provenance, prev, digest, key_id = row
     try:
-        if not isinstance(row[1], int):
+        if not isinstance(created, int):
             raise TypeError("created_at_ns is not an integer")
-        vector_bytes = _bytes(row[4])
+        if vector_bytes.__class__ is not bytes:
+            vector_bytes = _bytes(vector_bytes)
         if len(vector_bytes) % 4:
             raise ValueError("the vector's length is not a multiple of 4 bytes")
-        provenance = json.loads(_text(row[6]))
-        if not isinstance(provenance, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in provenance.items()
-        ):
-            raise ValueError("provenance is not a JSON object of strings")
-        key_id = row[9]
+        provenance = _provenance(raw_provenance)
         expected = provenance.get(SEALED_KEY) if SEALED_BLOB in provenance else None
         if key_id != expected:
             raise ValueError("the key_id column does not match the entry's sealed key")
-        vector = np.frombuffer(vector_bytes, dtype="<f4")
         return Entry(
             seq,
-            row[1],
-            _text(row[2]),
-            _text(row[3]),
-            vector,
-            None if row[5] is None else _text(row[5]),
-            MappingProxyType(provenance),
-            _bytes(row[7]),
-            _bytes(row[8]),
+            created,
+            _cached_text(kind),
+            _cached_text(label),
+            np.frombuffer(vector_bytes, dtype="<f4"),
+            None if text is None else _text(text),
+            provenance,
+            prev if prev.__class__ is bytes else _bytes(prev),
+            digest if digest.__class__ is bytes else _bytes(digest),
         )
     except (TypeError, ValueError, UnicodeDecodeError) as err:
         return CorruptRow(seq if isinstance(seq, int) else -1, f"row does not decode: {err}")
