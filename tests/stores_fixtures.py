@@ -45,8 +45,9 @@ def pg_bin_dir() -> Path | None:
 class PostgresServer:
     """A throwaway PostgreSQL cluster on a unix socket in its own temporary folder."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable  # tests run with fsync off; a benchmark wants it on
         self.root = Path(tempfile.mkdtemp(prefix="ocrr-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "server.log"
@@ -65,10 +66,9 @@ class PostgresServer:
         os.chmod(self.root, 0o755)
         self._run("initdb", "-D", str(self.data), "-U", "ocrr", "--auth=trust", "-E", "UTF8",
                   "--locale=C", "--no-sync")
-        options = (
-            f"-k {self.root} -c listen_addresses='' -p {self.port} "
-            "-c fsync=off -c full_page_writes=off -c max_connections=50"
-        )
+        options = f"-k {self.root} -c listen_addresses='' -p {self.port} -c max_connections=50"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w",
                   "-t", "60", "start")
 
@@ -138,8 +138,9 @@ class LedgerFactory:
 
 @pytest.fixture
 def ledger_factory(request, tmp_path: Path) -> Iterator[Callable[[], Ledger]]:  # noqa: ANN001
-    """Parametrise a test with ``@pytest.mark.parametrize("backend", BACKENDS,
-    indirect=False)`` and take ``backend``: this fixture reads it."""
+    """A :class:`LedgerFactory` for the test's ``backend`` parameter (parametrise the test
+    with ``@pytest.mark.parametrize("backend", BACKENDS)``): a fresh SQLite file, or a fresh
+    schema on the session's PostgreSQL server."""
     backend = request.getfixturevalue("backend")
     where, schema = None, None
     if backend == "sqlite":

@@ -13,6 +13,7 @@ from ocrr import Substrate
 from ocrr.cli.main import main
 from ocrr.ledger import Ledger
 from ocrr.ledger.transfer import read_jsonl
+from stores_fixtures import pg_server  # noqa: F401
 
 
 @pytest.fixture
@@ -157,3 +158,28 @@ def test_ledger_location_from_the_environment(capsys, ledger_path: Path,
     monkeypatch.setenv("OCRR_LEDGER", str(ledger_path))
     code, out, _ = run(capsys, "head")
     assert code == 0 and json.loads(out)["size"] == 13
+
+
+def test_a_postgresql_url_end_to_end(capsys, tmp_path: Path, pg_server):  # noqa: F811
+    """The CLI and ``Substrate.open`` take a postgresql:// URL (default schema, own DB)."""
+    import psycopg
+
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS cli_url")
+        conn.execute("CREATE DATABASE cli_url")
+    url = pg_server.dsn.replace("/postgres?", "/cli_url?")
+    clf = Substrate.open(url)
+    rng = np.random.default_rng(0)
+    clf.fit(rng.standard_normal((6, 4)), list("abcabc"))
+    clf.correct(rng.standard_normal(4), "d", subject="dora")
+    clf.ledger.close()
+    code, out, _ = run(capsys, "verify", url)
+    assert code == 0 and "ok: 7 entries" in out
+    code, out, _ = run(capsys, "head", "-l", url, "--out", str(tmp_path / "head.json"))
+    assert code == 0 and json.loads(out)["size"] == 7
+    assert run(capsys, "export", "-l", url, "-o", str(tmp_path / "pg.jsonl"))[0] == 0
+    code, out, _ = run(capsys, "import", "-l", str(tmp_path / "from-pg.db"), "-i",
+                       str(tmp_path / "pg.jsonl"))
+    assert code == 0 and "imported 7" in out
+    with Ledger.open(url) as pg, Ledger.open(tmp_path / "from-pg.db") as lite:
+        assert pg.root() == lite.root() and pg.head() == lite.head()

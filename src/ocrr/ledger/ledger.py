@@ -157,6 +157,7 @@ class Ledger:
         self._head_hash = GENESIS_HASH
         self._nbytes: int | None = 0
         self._ciphers: dict[str, AESGCM] = {}
+        self._key_bytes: dict[str, bytes] = {}
         self._foreign: list[int] = []
         self._tree = MerkleTree()
         if self._durable:
@@ -165,8 +166,8 @@ class Ledger:
             self._head_hash = tip.head_hash
             self._dim = self._store.dim()  # type: ignore[attr-defined]
             self._nbytes = None  # counted on first use: opening must not read every entry
-            for key_id, key in self._store.live_keys().items():  # type: ignore[attr-defined]
-                self._ciphers[key_id] = sealing.cipher(key)
+            # one query for all live keys (ciphers are made on first use)
+            self._key_bytes = self._store.live_keys()  # type: ignore[attr-defined]
             return
         for entry in self._store:
             if entry.kind == EXAMPLE and entry.vector.shape[0]:
@@ -267,6 +268,8 @@ class Ledger:
         keys = getattr(self._store, "subject_keys", None)
         if keys is not None:
             key = keys.get(key_id)
+        elif key_id in self._key_bytes:
+            key = self._key_bytes.pop(key_id)
         elif self._durable:
             key = self._store.key(key_id)  # type: ignore[attr-defined]
         else:
@@ -556,6 +559,7 @@ class Ledger:
             self._ciphers[key.key_id] = sealing.cipher(key.key)
         for key_id in batch.destroyed:
             self._ciphers.pop(key_id, None)
+            self._key_bytes.pop(key_id, None)
         for entry in batch.entries:
             if entry.kind == EXAMPLE and entry.vector.size:
                 self._dim = self._dim or entry.vector.shape[0]
@@ -591,6 +595,7 @@ class Ledger:
             entry = self[seq]
             if entry.kind == ERASURE:
                 self._ciphers.pop(entry.provenance.get("erases", ""), None)
+                self._key_bytes.pop(entry.provenance.get("erases", ""), None)
             if self._dim is None and entry.kind == EXAMPLE and entry.vector.size:
                 self._dim = entry.vector.shape[0]
             entries.append(entry)
