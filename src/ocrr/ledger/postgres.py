@@ -183,7 +183,7 @@ class PostgresStore:
     def _pages(self, where: str, start: int, stop: int | None) -> Iterator[Entry | CorruptRow]:
         while True:
             args = (start, _PAGE) if stop is None else (start, stop, _PAGE)
-            with self._lock, self._conn.cursor() as cur:
+            with self._lock, self._conn.cursor(binary=True) as cur:  # bytea as raw bytes
                 cur.execute(self._select() + where, args)
                 page = cur.fetchall()
             for row in page:
@@ -199,7 +199,7 @@ class PostgresStore:
             yield entry
 
     def hashes(self, start: int, stop: int) -> list[bytes]:
-        with self._lock, self._conn.cursor() as cur:
+        with self._lock, self._conn.cursor(binary=True) as cur:
             cur.execute(
                 self._q("SELECT entry_hash FROM {entries} WHERE seq >= %s AND seq < %s "
                         "ORDER BY seq"),
