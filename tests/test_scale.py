@@ -73,6 +73,8 @@ def test_banking77_variant_adds_gaussian_distractor_classes():
     # distractors live where the real classes do, not in random directions
     centre = core[0].mean(axis=0)
     assert float(np.mean(data.X[300:] @ centre)) > 0.5 * float(np.mean(core[0] @ centre))
+    alone = banking77_set(300, core=core)
+    assert alone.X.shape == (300, 24) and alone.classes == 6
     with pytest.raises(ValueError, match="below the Banking77 core"):
         banking77_set(100, core=core)
 
