@@ -1,6 +1,5 @@
 """Erasure by crypto-shredding: after ``erase(subject)`` the plaintext is unrecoverable from
 what is stored, and everything else (chain, proofs, other subjects) is intact."""
-# ruff: noqa: F811  (pytest fixtures imported from stores_fixtures are parameters here)
 
 from __future__ import annotations
 
@@ -16,7 +15,8 @@ from ocrr import Substrate
 from ocrr.ledger import Ledger
 from ocrr.ledger.entry import SEALED_BLOB
 from ocrr.ledger.sqlite import SQLiteStore
-from stores_fixtures import pg_server  # noqa: F401
+
+pytest_plugins = ["stores_fixtures"]  # the pg_server and ledger_factory fixtures
 
 DIM = 16
 SECRET_TEXT = "Alice Example's card 4929-1234-5678 never arrived"

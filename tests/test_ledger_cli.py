@@ -13,7 +13,8 @@ from ocrr import Substrate
 from ocrr.cli.main import main
 from ocrr.ledger import Ledger
 from ocrr.ledger.transfer import read_jsonl
-from stores_fixtures import pg_server  # noqa: F401
+
+pytest_plugins = ["stores_fixtures"]  # the pg_server and ledger_factory fixtures
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_ledger_location_from_the_environment(capsys, ledger_path: Path,
     assert code == 0 and json.loads(out)["size"] == 13
 
 
-def test_a_postgresql_url_end_to_end(capsys, tmp_path: Path, pg_server):  # noqa: F811
+def test_a_postgresql_url_end_to_end(capsys, tmp_path: Path, pg_server):
     """The CLI and ``Substrate.open`` take a postgresql:// URL (default schema, own DB)."""
     import psycopg
 

@@ -1,5 +1,4 @@
 """One suite, three stores: memory, SQLite and a real PostgreSQL server behave the same."""
-# ruff: noqa: F811  (pytest fixtures imported from stores_fixtures are parameters here)
 
 from __future__ import annotations
 
@@ -17,7 +16,10 @@ from ocrr.ledger import (
     LedgerError,
 )
 from ocrr.ledger.merkle import verify_consistency, verify_inclusion
-from stores_fixtures import BACKENDS, DURABLE, ledger_factory, pg_server  # noqa: F401
+
+pytest_plugins = ["stores_fixtures"]  # the pg_server and ledger_factory fixtures
+BACKENDS = ["memory", "sqlite", "postgresql"]
+DURABLE = ["sqlite", "postgresql"]
 
 DIM = 8
 

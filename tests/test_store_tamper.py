@@ -6,7 +6,6 @@ The tampering is done the way an attacker with write access to the database woul
 on the stored rows (for the memory store, on the stored entry objects). Each case starts from
 the same genuine ledger and is undone before the next.
 """
-# ruff: noqa: F811  (pytest fixtures imported from stores_fixtures are parameters here)
 
 from __future__ import annotations
 
@@ -19,7 +18,9 @@ import pytest
 
 from ocrr.ledger import REVOCATION, Ledger
 from ocrr.ledger.rows import COLUMNS
-from stores_fixtures import BACKENDS, ledger_factory, pg_server  # noqa: F401
+
+pytest_plugins = ["stores_fixtures"]  # the pg_server and ledger_factory fixtures
+BACKENDS = ["memory", "sqlite", "postgresql"]
 
 CASES_PER_BACKEND = 240
 DIM = 6
