@@ -18,13 +18,13 @@ def unit(v: np.ndarray) -> np.ndarray:
 @pytest.fixture
 def fitted(clusters):
     X, y, centroids = clusters(6, 15, 32, seed=3)
-    return Substrate().fit(X, y), X, y, centroids
+    return Substrate(vote="band").fit(X, y), X, y, centroids
 
 
 def test_fit_appends_one_unit_entry_per_row_in_order(clusters):
     X, y, _ = clusters(4, 5, 16, seed=1)
     scaled = X * np.linspace(0.5, 3.0, len(X))[:, None]  # not unit: the substrate normalises
-    clf = Substrate().fit(scaled, y)
+    clf = Substrate(vote="band").fit(scaled, y)
     assert len(clf) == len(clf.ledger) == 20
     for i, entry in enumerate(clf.ledger):
         assert entry.seq == i and entry.label == y[i] and entry.kind == "example"
@@ -38,7 +38,7 @@ def test_fit_appends_one_unit_entry_per_row_in_order(clusters):
 def test_fit_refuses_mismatched_lengths(clusters):
     X, y, _ = clusters(3, 4, 8)
     with pytest.raises(ValueError):
-        Substrate().fit(X, y[:-1])
+        Substrate(vote="band").fit(X, y[:-1])
 
 
 def test_learns_a_new_class_from_one_correction(fitted):
@@ -94,7 +94,7 @@ def test_predict_many_equals_predict_one_with_exact_ties():
         return out
 
     X, queries = ternary(400), ternary(300)
-    clf = Substrate().fit(X, [f"l{i}" for i in rng.integers(0, 8, len(X))])
+    clf = Substrate(vote="band").fit(X, [f"l{i}" for i in rng.integers(0, 8, len(X))])
     assert clf.predict_many(queries) == [clf.predict_one(q) for q in queries]
     for q in queries[:50]:
         clf.correct(q, "corrected")
@@ -123,7 +123,7 @@ def test_explanation_lists_the_voting_neighbours(fitted, unit_rows):
 
 def test_explanation_after_a_correction_names_it():
     X = np.eye(4, dtype=np.float32)
-    clf = Substrate().fit(X, ["a", "b", "c", "d"])
+    clf = Substrate(vote="band").fit(X, ["a", "b", "c", "d"])
     query = unit(np.array([1.0, 0.5, 0.0, 0.0]))  # a: 0.89, out of the band
     clf.correct(query, "e", actor="agent-7")
     p = clf.predict(query)
@@ -138,7 +138,7 @@ def test_rebuilt_from_the_ledger_predicts_identically(fitted, unit_rows):
     queries = unit_rows(300, 32, seed=7)
     for q in queries[:40]:
         clf.correct(q, f"novel-{int(abs(q[0]) * 10)}")
-    rebuilt = Substrate.from_ledger(clf.ledger)
+    rebuilt = Substrate.from_ledger(clf.ledger, vote="band")
     assert rebuilt.labels == clf.labels
     assert rebuilt.predict_many(queries) == clf.predict_many(queries)
     assert [rebuilt.predict_one(q) for q in queries] == [clf.predict_one(q) for q in queries]
@@ -147,7 +147,7 @@ def test_rebuilt_from_the_ledger_predicts_identically(fitted, unit_rows):
     ledger = Ledger()
     for e in clf.ledger:
         ledger.append(e.label, e.vector, text=e.text, provenance=e.provenance, kind=e.kind)
-    copy = Substrate.from_ledger(ledger)
+    copy = Substrate.from_ledger(ledger, vote="band")
     extra = unit_rows(20, 32, seed=8)
     for q in extra:
         clf.correct(q, "later")
@@ -158,15 +158,15 @@ def test_rebuilt_from_the_ledger_predicts_identically(fitted, unit_rows):
 def test_from_ledger_keeps_parameters(fitted, unit_rows):
     clf, _, _, _ = fitted
     queries = unit_rows(100, 32, seed=9)
-    one = Substrate.from_ledger(clf.ledger, k=1)
+    one = Substrate.from_ledger(clf.ledger, k=1, vote="band")
     assert one.k == 1
-    assert one.predict_many(queries) == Substrate(k=1).fit(
+    assert one.predict_many(queries) == Substrate(vote="band", k=1).fit(
         np.stack([e.vector for e in clf.ledger]), [e.label for e in clf.ledger]
     ).predict_many(queries)
 
 
 def test_empty_substrate_answers_none():
-    clf = Substrate()
+    clf = Substrate(vote="band")
     assert clf.predict_one(np.ones(3)) is None
     assert clf.predict_many(np.ones((2, 3))) == [None, None]
     p = clf.predict(np.ones(3))
@@ -174,7 +174,7 @@ def test_empty_substrate_answers_none():
 
 
 def test_fewer_entries_than_k():
-    clf = Substrate(k=5).fit(np.eye(3, dtype=np.float32)[:2], ["a", "b"])
+    clf = Substrate(vote="band", k=5).fit(np.eye(3, dtype=np.float32)[:2], ["a", "b"])
     assert clf.predict_one(np.array([1.0, 0.1, 0.0])) == "a"
     assert len(clf.predict(np.array([1.0, 0.1, 0.0])).neighbours) == 2
 
@@ -189,7 +189,7 @@ def test_fewer_entries_than_k():
     ],
 )
 def test_bad_correction_changes_nothing(bad):
-    clf = Substrate().fit(np.eye(4, dtype=np.float32), list("abcd"))
+    clf = Substrate(vote="band").fit(np.eye(4, dtype=np.float32), list("abcd"))
     head = clf.ledger.head()
     with pytest.raises(ValueError):
         clf.correct(bad, "e")
@@ -198,7 +198,7 @@ def test_bad_correction_changes_nothing(bad):
 
 
 def test_refused_label_leaves_index_and_label_table_unchanged():
-    clf = Substrate().fit(np.eye(4, dtype=np.float32), list("abcd"))
+    clf = Substrate(vote="band").fit(np.eye(4, dtype=np.float32), list("abcd"))
     query = np.array([0.0, 0.0, 0.1, 1.0])
     with pytest.raises(LedgerError):
         clf.correct(query, "")
@@ -212,7 +212,7 @@ def test_refused_label_leaves_index_and_label_table_unchanged():
 
 
 def test_vectors_only_substrate_refuses_text():
-    clf = Substrate().fit(np.eye(3, dtype=np.float32), list("abc"))
+    clf = Substrate(vote="band").fit(np.eye(3, dtype=np.float32), list("abc"))
     with pytest.raises(ValueError, match="encoder"):
         clf.predict_one("hello there")
     with pytest.raises(ValueError, match="encoder"):

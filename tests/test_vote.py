@@ -132,10 +132,10 @@ FAR = [ternary(8, 9, 10, 11), ternary(9, 10, 11, 12), ternary(0, 9, 10, 11)]  # 
 
 def test_substrate_breaks_exact_ties_by_recency():
     X = np.stack([NEAR_1, NEAR_2, *FAR])
-    clf = Substrate().fit(X, ["old", "new", "far", "far", "far"])
+    clf = Substrate(vote="band").fit(X, ["old", "new", "far", "far", "far"])
     assert clf.predict_one(QUERY) == "new"
     assert clf.predict_many(QUERY[None, :]) == ["new"]
-    swapped = Substrate().fit(X, ["new", "old", "far", "far", "far"])
+    swapped = Substrate(vote="band").fit(X, ["new", "old", "far", "far", "far"])
     assert swapped.predict_one(QUERY) == "old"  # the later entry again
     clf.correct(NEAR_3, "newest")
     assert clf.predict_one(QUERY) == "newest"
@@ -151,9 +151,9 @@ def test_substrate_count_beats_similarity_and_k1_does_not():
     X = np.stack([top, NEAR_1, NEAR_2, *FAR[:2]])
     labels = ["solo", "pair", "pair", "far", "far"]
     # margin 0.3 puts the 0.75 neighbours in the band: count 2 beats the single 1.0
-    assert Substrate(margin=0.3).fit(X, labels).predict_one(QUERY) == "pair"
-    assert Substrate(margin=0.05).fit(X, labels).predict_one(QUERY) == "solo"
-    assert Substrate(k=1, margin=0.3).fit(X, labels).predict_one(QUERY) == "solo"
+    assert Substrate(vote="band", margin=0.3).fit(X, labels).predict_one(QUERY) == "pair"
+    assert Substrate(vote="band", margin=0.05).fit(X, labels).predict_one(QUERY) == "solo"
+    assert Substrate(vote="band", k=1, margin=0.3).fit(X, labels).predict_one(QUERY) == "solo"
     assert Substrate(k=5, vote="sumsim").fit(X, labels).predict_one(QUERY) == "pair"
 
 
@@ -164,6 +164,6 @@ def test_every_vote_rule_is_accepted_and_unknown_rules_are_refused():
     with pytest.raises(ValueError, match="band"):
         Substrate(vote="majority")
     with pytest.raises(ValueError):
-        Substrate(k=0)
+        Substrate(vote="band", k=0)
     with pytest.raises(ValueError):
-        Substrate(margin=-0.1)
+        Substrate(vote="band", margin=-0.1)

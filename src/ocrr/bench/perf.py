@@ -15,6 +15,7 @@ from ocrr.substrate import Substrate
 class LatencyReport:
     entries: int
     dim: int
+    vote: str
     append_us: np.ndarray
     correct_us: np.ndarray
     predict_us: np.ndarray
@@ -27,7 +28,8 @@ class LatencyReport:
             )
 
         return [
-            f"substrate latency at {self.entries:,} entries of dimension {self.dim} "
+            f"substrate ({self.vote} vote) latency at {self.entries:,} entries of dimension "
+            f"{self.dim} "
             f"(one process, {len(self.predict_us)} calls each)",
             stats("ledger append (hash + chain)", self.append_us),
             stats("Substrate.correct (append + index)", self.correct_us),
@@ -41,8 +43,10 @@ def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
 
 
 def measure_latency(
-    entries: int, dim: int = 384, *, repeats: int = 2000, seed: int = 0
+    entries: int, dim: int = 384, *, repeats: int = 2000, seed: int = 0, vote: str = "band"
 ) -> LatencyReport:
+    """Latency of the ledger append, ``correct`` and ``predict_one`` at ``entries`` entries,
+    under the paper's band vote by default (``vote="hybrid"`` for the recommended rule)."""
     rng = np.random.default_rng(seed)
     base = _unit_rows(rng, entries, dim)
     labels = [f"class-{i % 100}" for i in range(entries)]
@@ -55,7 +59,7 @@ def measure_latency(
         ledger.append("label", queries[i], provenance={"source": "correction"})
         append_us[i] = (time.perf_counter() - t0) * 1e6
 
-    substrate = Substrate().fit(base, labels)
+    substrate = Substrate(vote=vote).fit(base, labels)
     predict_us = np.empty(repeats)
     for i in range(repeats):  # predictions first, so they run at exactly `entries`
         t0 = time.perf_counter()
@@ -66,4 +70,4 @@ def measure_latency(
         t0 = time.perf_counter()
         substrate.correct(queries[i], labels[i])
         correct_us[i] = (time.perf_counter() - t0) * 1e6
-    return LatencyReport(entries, dim, append_us, correct_us, predict_us)
+    return LatencyReport(entries, dim, vote, append_us, correct_us, predict_us)

@@ -14,6 +14,7 @@ from ocrr.bench.policies import DEFAULT_POLICIES, available_policies
 from ocrr.bench.protocol import EVAL_CAP
 from ocrr.datasets import BUILTIN, DatasetError, available_datasets
 from ocrr.encoders import EncoderError
+from ocrr.substrate.vote import VOTE_RULES
 from ocrr.systems import DEFAULT_SYSTEMS, available_systems
 
 
@@ -147,7 +148,9 @@ def _perf(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--entries and --dim must be positive")
     from ocrr.bench.perf import measure_latency
 
-    report = measure_latency(args.entries, args.dim, repeats=args.repeats, seed=args.seed)
+    report = measure_latency(
+        args.entries, args.dim, repeats=args.repeats, seed=args.seed, vote=args.vote
+    )
     for line in report.lines():
         print(line)
     return 0
@@ -239,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--dim", type=int, default=384)
     perf.add_argument("--repeats", type=int, default=2000)
     perf.add_argument("--seed", type=int, default=0)
+    perf.add_argument(
+        "--vote",
+        choices=list(VOTE_RULES),
+        default="band",
+        help="vote rule to time (default: the paper's band vote; 'hybrid' is the library's)",
+    )
     perf.set_defaults(handler=_perf)
 
     from ocrr.cli import scale as scale_cli

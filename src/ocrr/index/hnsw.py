@@ -262,7 +262,15 @@ class HnswIndex:
     # -- exact scans (recall checks, fallbacks) ------------------------------------------
     def _graph_rows(self, start: int, stop: int) -> np.ndarray:
         ids = np.arange(start, stop, dtype=np.int64)
-        return np.asarray(self._graph.get_items(ids, return_type="numpy"), dtype=np.float32)
+        # hnswlib refuses to return a row marked deleted: unmark the removed ones briefly
+        hidden = self._removed[(self._removed >= start) & (self._removed < stop)]
+        for row in hidden:
+            self._graph.unmark_deleted(int(row))
+        try:
+            return np.asarray(self._graph.get_items(ids, return_type="numpy"), np.float32)
+        finally:
+            for row in hidden:
+                self._graph.mark_deleted(int(row))
 
     def _scan(
         self, queries: np.ndarray, start: int, stop: int, k: int

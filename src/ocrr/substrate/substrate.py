@@ -16,7 +16,15 @@ import numpy as np
 
 from ocrr.index import Index, IndexChoice, choose_index
 from ocrr.ledger import ERASURE, EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
-from ocrr.substrate.vote import BAND_RULES, VOTE_RULES, band_mask, band_vote, sumsim_vote
+from ocrr.substrate.statistics import DiscriminantStatistics
+from ocrr.substrate.vote import (
+    BAND_RULES,
+    VOTE_RULES,
+    band_mask,
+    band_vote,
+    hybrid_vote,
+    sumsim_vote,
+)
 
 if TYPE_CHECKING:
     from ocrr.encoders import Encoder
@@ -39,10 +47,15 @@ class Prediction:
 
     label: str | None
     neighbours: tuple[Neighbour, ...]
+    probability: float | None = None
+    """The hybrid rule's probability for the label (None under the band rules)."""
 
     @property
     def confidence(self) -> float:
-        """Share of the band's votes that went to the winning label (0 with no entries)."""
+        """The hybrid rule's probability; under the band rules, the share of the band's
+        votes that went to the winning label (0 with no entries)."""
+        if self.probability is not None:
+            return self.probability
         voters = [n for n in self.neighbours if n.voted]
         if not voters:
             return 0.0
@@ -95,12 +108,17 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
 
 
 class Substrate:
-    """k-nearest-entry band vote over an append-only ledger.
+    """A classifier over an append-only ledger: the k nearest entries vote.
 
-    Parameters follow the paper: ``k=5`` neighbours, ``margin=0.05``, the ``"band"`` vote
-    (see :mod:`ocrr.substrate.vote` for the ablations). Vectors are L2-normalised on the way
-    in. With an ``encoder`` (see :meth:`from_encoder`), every
-    method also takes raw text, and corrections keep their text in the ledger.
+    ``vote="hybrid"`` (the default, OCRR's recommended classifier) mixes the neighbours'
+    similarity-weighted distribution (weight ``mix``, temperature ``tau``) with a linear
+    discriminant over ledger-derived class means and shared covariance (streaming LDA with
+    ``shrinkage``, softmax at ``temperature``); the defaults were chosen on validation
+    splits by :mod:`ocrr.bench.tuning`. ``vote="band"`` is the paper's rule: ``k=5``
+    neighbours, ``margin=0.05``, ties by count, max similarity, recency (see
+    :mod:`ocrr.substrate.vote` for the ablations). Vectors are L2-normalised on the way in.
+    With an ``encoder`` (see :meth:`from_encoder`), every method also takes raw text, and
+    corrections keep their text in the ledger.
     """
 
     def __init__(
@@ -108,7 +126,11 @@ class Substrate:
         k: int = 5,
         margin: float = 0.05,
         *,
-        vote: str = "band",
+        vote: str = "hybrid",
+        mix: float = 0.3,
+        tau: float = 0.05,
+        temperature: float = 10.0,
+        shrinkage: float = 1e-4,
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
         index: str | IndexChoice | None = None,
@@ -120,9 +142,20 @@ class Substrate:
             raise ValueError(f"margin must be non-negative, got {margin}")
         if vote not in VOTE_RULES:
             raise ValueError(f"unknown vote rule {vote!r}; valid: {', '.join(VOTE_RULES)}")
+        if not 0 <= mix <= 1:
+            raise ValueError(f"mix must be in [0, 1], got {mix}")
+        if tau <= 0 or temperature <= 0:
+            raise ValueError("tau and temperature must be positive")
+        if not 0 < shrinkage <= 1:
+            raise ValueError(f"shrinkage must be in (0, 1], got {shrinkage}")
         self.k = k
         self.margin = margin
         self.vote = vote
+        self.mix = mix
+        self.tau = tau
+        self.temperature = temperature
+        self.shrinkage = shrinkage
+        self._stats: DiscriminantStatistics | None = None  # the hybrid rule's, derived
         self.encoder = encoder
         self.ledger = Ledger()
         # index="auto" (default): exact up to 50,000 examples, HNSW above (ocrr.index);
@@ -174,8 +207,7 @@ class Substrate:
             self._index = self._index_choice.for_ledger(ledger, examples)
         for entry in entries:
             if entry.kind == EXAMPLE and entry.readable:
-                self._row_seq.append(entry.seq)
-                self._row_code.append(self._code_for(entry.label))
+                self._record_row(entry)
             elif entry.kind == EXAMPLE:
                 self._erased.add(entry.seq)
             elif not self._targets_erased(entry):
@@ -193,8 +225,7 @@ class Substrate:
                 self._index = self._index_choice.make(len(entry.vector))
             self._index.add(entry.vector)
             self._index = self._index_choice.grown(self._index)
-            self._row_seq.append(entry.seq)
-            self._row_code.append(self._code_for(entry.label))
+            self._record_row(entry)
         elif entry.kind == EXAMPLE:
             self._erased.add(entry.seq)
         elif not self._targets_erased(entry):
@@ -212,13 +243,33 @@ class Substrate:
         self._absorb()
         return new
 
+    def _record_row(self, entry: Entry) -> None:
+        """Label and sequence columns (and the hybrid's statistics) for a new index row."""
+        code = self._code_for(entry.label)
+        self._row_seq.append(entry.seq)
+        self._row_code.append(code)
+        if self.vote == "hybrid":
+            if self._stats is None:
+                self._stats = DiscriminantStatistics(len(entry.vector), self.shrinkage)
+            self._stats.add(entry.seq, code, entry.vector)
+
+    def _withdraw_row(self, row: int) -> None:
+        """An example stops voting and leaves the derived statistics."""
+        assert self._index is not None
+        self._index.remove(row)
+        if self._stats is not None:
+            self._stats.withdraw(row, self._vectors, len(self.ledger))
+
+    def _vectors(self) -> np.ndarray:
+        assert self._index is not None
+        return self._index.vectors
+
     def _apply(self, entry: Entry) -> None:
         """Bring the derived state up to date with one non-example entry."""
         if entry.kind == REVOCATION:
             seq = int(entry.provenance["revokes"])
             self._revoked.add(seq)
-            assert self._index is not None  # a revocation always follows its example
-            self._index.remove(self._row_of(seq))
+            self._withdraw_row(self._row_of(seq))
         elif entry.kind == ERASURE:
             # the subject's examples leave the index (those not already withdrawn)
             for seq in map(int, filter(None, entry.provenance["seqs"].split(","))):
@@ -227,7 +278,7 @@ class Substrate:
                     continue
                 self._erased.add(seq)
                 if self._index is not None and self._has_row(seq):
-                    self._index.remove(self._row_of(seq))
+                    self._withdraw_row(self._row_of(seq))
 
     def _has_row(self, seq: int) -> bool:
         seqs = self._row_seq.view()
@@ -296,8 +347,7 @@ class Substrate:
             self._index = self._index_choice.make(len(entry.vector))
         self._index.add(entry.vector)
         self._index = self._index_choice.grown(self._index)
-        self._row_seq.append(entry.seq)
-        self._row_code.append(self._code_for(entry.label))
+        self._record_row(entry)
         return entry
 
     correct = learn_one
@@ -369,7 +419,7 @@ class Substrate:
         if not self._has_voters():
             return None
         rows, sims = self._index.search(vector, self.k)
-        return self._vote(rows[None, :], sims[None, :])[0]
+        return self._vote(vector[None, :], rows[None, :], sims[None, :])[0][0]
 
     def predict_many(self, X: np.ndarray | Sequence[str]) -> list[str | None]:
         """Vectorised :meth:`predict_one` over a batch (one matrix product per block)."""
@@ -378,19 +428,30 @@ class Substrate:
             return [None] * len(X)
         # remember=True: a batch asked again (the benchmark's checkpoints) only scores the
         # entries appended since; exact, because entries are never removed from the index
-        return self._vote(*self._index.search_many(X, self.k, remember=True))
+        return self._vote(X, *self._index.search_many(X, self.k, remember=True))[0]
 
     def _has_voters(self) -> bool:
         return self._index is not None and self._index.live > 0
 
-    def _vote(self, rows: np.ndarray, sims: np.ndarray) -> list[str | None]:
+    def _vote(
+        self, X: np.ndarray, rows: np.ndarray, sims: np.ndarray
+    ) -> tuple[list[str | None], np.ndarray | None]:
+        """Winning labels for queries ``X`` with neighbours (rows, sims); with the hybrid
+        rule, also the winners' probabilities."""
         codes = self._row_code.view()[rows]
-        if self.vote == "sumsim":
+        probabilities = None
+        if self.vote == "hybrid":
+            assert self._stats is not None and self._index is not None
+            scores = self._stats.scores(X, self._vectors, len(self.ledger))
+            winners, probabilities = hybrid_vote(
+                sims, codes, scores, mix=self.mix, tau=self.tau, temperature=self.temperature
+            )
+        elif self.vote == "sumsim":
             winners = sumsim_vote(sims, codes)
         else:
             seqs = self._row_seq.view()[rows]
             winners = band_vote(sims, codes, seqs, self.margin, BAND_RULES[self.vote])
-        return [self._labels[c] for c in winners]
+        return [self._labels[c] for c in winners], probabilities
 
     def predict(self, x: VectorLike | str) -> Prediction:
         """Predict one input and say why: the neighbours, their labels and similarities."""
@@ -398,7 +459,8 @@ class Substrate:
         if not self._has_voters():
             return Prediction(None, ())
         rows, sims = self._index.search(vector, self.k)
-        label = self._vote(rows[None, :], sims[None, :])[0]
+        labels, probabilities = self._vote(vector[None, :], rows[None, :], sims[None, :])
+        label = labels[0]
         live = np.isfinite(sims)  # fewer live entries than k: removed rows fill the tail
         rows, sims = rows[live], sims[live]
         voted = band_mask(sims[None, :], self.margin)[0]
@@ -411,7 +473,8 @@ class Substrate:
             )
             for r, sim, v in zip(rows, sims, voted, strict=True)
         )
-        return Prediction(label, neighbours)
+        probability = None if probabilities is None else float(probabilities[0])
+        return Prediction(label, neighbours, probability)
 
     # -- introspection -------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ BAND_RULES: dict[str, tuple[str, ...]] = {
     "band_no_recency": ("count", "max_sim"),
     "band_count_only": ("count",),
 }
-VOTE_RULES = (*BAND_RULES, "sumsim")
+VOTE_RULES = ("hybrid", *BAND_RULES, "sumsim")
 
 
 def band_mask(sims: np.ndarray, margin: float) -> np.ndarray:
@@ -61,3 +61,41 @@ def sumsim_vote(sims: np.ndarray, codes: np.ndarray) -> np.ndarray:
     totals = np.where(same, sims[:, None, :], 0.0).sum(axis=2)
     totals = np.where(live, totals, -np.inf)
     return codes[np.arange(len(codes)), totals.argmax(axis=1)]
+
+
+def neighbour_distribution(
+    sims: np.ndarray, codes: np.ndarray, n_classes: int, tau: float
+) -> np.ndarray:
+    """(n, classes) class probabilities from the k neighbours: each neighbour weighs
+    ``exp((sim - top) / tau)``; removed neighbours (``-inf``) weigh nothing."""
+    sims = np.asarray(sims, dtype=np.float64)
+    weights = np.exp((sims - sims[:, :1]) / tau)  # exp(-inf) = 0
+    dist = np.zeros((len(sims), n_classes))
+    np.add.at(dist, (np.arange(len(sims))[:, None], codes), weights)
+    return dist / dist.sum(axis=1, keepdims=True)
+
+
+def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
+    """Row-wise softmax of ``scores / temperature``; ``-inf`` scores get probability 0."""
+    z = np.asarray(scores, dtype=np.float64) / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def hybrid_vote(
+    sims: np.ndarray,
+    codes: np.ndarray,
+    discriminant: np.ndarray,
+    *,
+    mix: float,
+    tau: float,
+    temperature: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hybrid rule: ``mix`` x the neighbours' distribution + (1 - ``mix``) x the
+    softmax of the discriminant's scores. Returns (winning codes, their probabilities);
+    exact ties go to the lowest code (the label taught first)."""
+    n_classes = discriminant.shape[1]
+    probs = mix * neighbour_distribution(sims, codes, n_classes, tau)
+    probs += (1 - mix) * softmax(discriminant, temperature)
+    winners = probs.argmax(axis=1)
+    return winners, probs[np.arange(len(probs)), winners]

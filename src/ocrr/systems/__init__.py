@@ -19,15 +19,18 @@ SystemFactory = Callable[[int], System]
 
 _REGISTRY: dict[str, SystemFactory] = {
     # the paper's rule: k=5, margin band 0.05, ties by count, max similarity, recency
-    "substrate": lambda seed: Substrate(k=5, margin=0.05),
+    "substrate": lambda seed: Substrate(k=5, margin=0.05, vote="band"),
+    # OCRR's recommended classifier (the library's default Substrate): the neighbours'
+    # distribution mixed with a ledger-derived streaming-LDA posterior
+    "substrate_plus": lambda seed: Substrate(),
     # the paper's vote-rule ablations: nearest neighbour only, similarity-weighted vote
     # with no band, band count without tie-breakers, band without recency
-    "substrate_k1": lambda seed: Substrate(k=1),
+    "substrate_k1": lambda seed: Substrate(k=1, vote="band"),
     "substrate_sumsim": lambda seed: Substrate(vote="sumsim"),
     "substrate_count_only": lambda seed: Substrate(vote="band_count_only"),
     "substrate_no_recency": lambda seed: Substrate(vote="band_no_recency"),
     # the same retrieval and vote over the seed set only
-    "static_knn": lambda seed: Frozen(Substrate(k=5, margin=0.05)),
+    "static_knn": lambda seed: Frozen(Substrate(k=5, margin=0.05, vote="band")),
     # a softmax head over the known classes, never updated
     "static_linear": lambda seed: Frozen(SoftmaxHead(seed=seed)),
     # the same head, one SGD step (lr 0.05) per correction, new classes get new rows

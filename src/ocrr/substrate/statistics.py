@@ -1,0 +1,147 @@
+"""Class statistics derived from the ledger, for the hybrid rule's discriminant.
+
+The hybrid rule (:mod:`ocrr.substrate.vote`) mixes the neighbour vote with a linear
+discriminant (streaming LDA: class means and one shared covariance, shrunk towards the
+identity). Both read only live examples of the ledger, and two rules make the statistics a
+deterministic function of the entries, so that rebuilding a substrate from its ledger gives
+bit-identical predictions and a revoked or erased example leaves no trace:
+
+- a class's sum is accumulated one example at a time in sequence order, and a class that
+  loses an example is summed again from zero the same way;
+- the shared covariance is computed from the live examples whose sequence number is below
+  the last point of a fixed geometric schedule (``256 * 2 ** (j / 8)``, about 9 % apart)
+  that the ledger has reached. It is recomputed lazily when the ledger passes the next
+  point, or when an example below the current point is withdrawn. Between points a new
+  class still gets its own mean at once; only the shared shape waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Vectors = Callable[[], np.ndarray]
+
+SCHEDULE_START = 256
+SCHEDULE_STEPS_PER_DOUBLING = 8
+
+
+def schedule_point(size: int) -> int:
+    """The largest point of the covariance schedule not above ``size`` (0 below the first)."""
+    if size < SCHEDULE_START:
+        return 0
+    j = int(np.floor(np.log2(size / SCHEDULE_START) * SCHEDULE_STEPS_PER_DOUBLING))
+    # guard the float log against landing one step off on either side
+    while _point(j + 1) <= size:
+        j += 1
+    while _point(j) > size:
+        j -= 1
+    return _point(j)
+
+
+def _point(j: int) -> int:
+    return int(round(SCHEDULE_START * 2 ** (j / SCHEDULE_STEPS_PER_DOUBLING)))
+
+
+class DiscriminantStatistics:
+    """Per-class sums and counts over live examples, and the LDA map derived from them.
+
+    Rows are the substrate's index rows (examples in sequence order). ``vectors`` is a
+    callable returning the index's rows; it is called only when a class must be summed
+    again or the covariance recomputed.
+    """
+
+    def __init__(self, dim: int, shrinkage: float = 1e-4) -> None:
+        if not 0 < shrinkage <= 1:
+            raise ValueError(f"shrinkage must be in (0, 1], got {shrinkage}")
+        self.dim = dim
+        self.shrinkage = shrinkage
+        self._sums = np.zeros((0, dim))
+        self._counts = np.zeros(0)
+        self._row_code: list[int] = []
+        self._row_seq: list[int] = []
+        self._live: list[bool] = []
+        self._W = np.zeros((0, dim))  # P @ mean_c, one row per class
+        self._b = np.zeros(0)  # -mean_c . P mean_c / 2
+        self._precision: np.ndarray | None = None
+        self._precision_key: tuple[int, int] | None = None  # (schedule point, withdrawals)
+        self._withdrawn_below: int = 0  # withdrawals that touched the current point's set
+        self._stale: set[int] = set()  # classes whose W row needs recomputing
+
+    @property
+    def nbytes(self) -> int:
+        precision = self._precision.nbytes if self._precision is not None else 0
+        return self._sums.nbytes + self._counts.nbytes + self._W.nbytes + precision
+
+    # -- updating ------------------------------------------------------------------------
+    def add(self, seq: int, code: int, vector: np.ndarray) -> None:
+        """A new live example (rows arrive in sequence order)."""
+        while code >= len(self._counts):
+            self._sums = np.vstack([self._sums, np.zeros((1, self.dim))])
+            self._counts = np.append(self._counts, 0.0)
+            self._W = np.vstack([self._W, np.zeros((1, self.dim))])
+            self._b = np.append(self._b, 0.0)
+        self._row_code.append(code)
+        self._row_seq.append(seq)
+        self._live.append(True)
+        self._sums[code] += np.asarray(vector, dtype=np.float64)
+        self._counts[code] += 1
+        self._stale.add(code)
+
+    def withdraw(self, row: int, vectors: Vectors, ledger_size: int) -> None:
+        """Example at ``row`` no longer counts: its class is summed again from zero."""
+        if not self._live[row]:
+            return
+        self._live[row] = False
+        code = self._row_code[row]
+        members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == code))
+        total = np.zeros(self.dim)
+        rows = vectors()
+        for r in members:  # one at a time, in sequence order, as they were first added
+            total += np.asarray(rows[r], dtype=np.float64)
+        self._sums[code] = total
+        self._counts[code] = len(members)
+        self._stale.add(code)
+        if self._row_seq[row] < schedule_point(ledger_size):
+            self._withdrawn_below += 1
+
+    # -- reading -------------------------------------------------------------------------
+    def scores(self, X: np.ndarray, vectors: Vectors, ledger_size: int) -> np.ndarray:
+        """(n, classes) discriminant scores; ``-inf`` for classes with no live example."""
+        self._refresh(vectors, ledger_size)
+        scores = np.asarray(X, dtype=np.float64) @ self._W.T + self._b
+        scores[:, self._counts == 0] = -np.inf
+        return scores
+
+    def _refresh(self, vectors: Vectors, ledger_size: int) -> None:
+        point = schedule_point(ledger_size)
+        key = (point, self._withdrawn_below)
+        if key != self._precision_key:
+            self._precision = self._compute_precision(vectors, point)
+            self._precision_key = key
+            self._stale = set(range(len(self._counts)))
+        for code in sorted(self._stale):
+            if self._counts[code] > 0:
+                mean = self._sums[code] / self._counts[code]
+                self._W[code] = self._precision @ mean
+                self._b[code] = -0.5 * float(mean @ self._W[code])
+        self._stale.clear()
+
+    def _compute_precision(self, vectors: Vectors, point: int) -> np.ndarray:
+        """Inverse of the shrunk pooled within-class covariance of the live examples with
+        sequence number below ``point`` (the identity's when there are none)."""
+        rows = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_seq) < point))
+        if len(rows):
+            X = np.asarray(vectors()[rows], dtype=np.float64)
+            codes = np.asarray(self._row_code)[rows]
+            _, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+            means = np.zeros((len(counts), self.dim))
+            np.add.at(means, inverse, X)
+            means /= counts[:, None]
+            centred = X - means[inverse]
+            covariance = centred.T @ centred / len(rows)
+        else:
+            covariance = np.eye(self.dim)
+        shrunk = (1 - self.shrinkage) * covariance + self.shrinkage * np.eye(self.dim)
+        return np.linalg.inv(shrunk)
