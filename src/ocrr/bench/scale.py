@@ -413,6 +413,31 @@ def available_bytes() -> int | None:
 
 
 # -- reporting -----------------------------------------------------------------------------
+def read_results(folder: str | Path) -> tuple[list[ScaleRow], list[CompressionRow]]:
+    """The rows a run wrote to ``folder`` (``scale.csv``, ``compression.csv``)."""
+    folder = Path(folder)
+    out: list[list] = []
+    for name, cls in (("scale.csv", ScaleRow), ("compression.csv", CompressionRow)):
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        rows = []
+        if (folder / name).is_file():
+            with open(folder / name, newline="") as f:
+                for record in csv.DictReader(f):
+                    rows.append(cls(**{k: _parse(v, kinds[k]) for k, v in record.items()}))
+        out.append(rows)
+    return out[0], out[1]
+
+
+def _parse(value: str, kind: str) -> object:
+    if value == "":
+        return None
+    if kind == "int":
+        return int(value)
+    if kind == "str":
+        return value
+    return float(value)
+
+
 def _fmt(value: object) -> str:
     if value is None:
         return "–"
@@ -490,7 +515,8 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig, grid = plt.subplots(2, 2, figsize=(12, 8.5))
+    axes = grid.ravel()
     series: dict[tuple[str, float | None], list[ScaleRow]] = {}
     for row in rows:
         series.setdefault((row.variant, row.sigma), []).append(row)
@@ -509,8 +535,24 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
                      label=f"{name} HNSW p50")
         axes[2].plot(size, [r.exact_p50_ms for r in group], ":s", color=colour,
                      label=f"{name} exact p50")
+    synthetic = [r for r in rows if r.variant == "synthetic" and r.sigma is not None]
+    for i, size in enumerate(sorted({r.size for r in synthetic})):
+        group = sorted((r for r in synthetic if r.size == size), key=lambda r: r.sigma)
+        sigma = [r.sigma for r in group]
+        colour = colours[i % len(colours)]
+        axes[3].plot(sigma, [r.exact_acc for r in group], "-o", color=colour,
+                     label=f"{size:,} exact")
+        axes[3].plot(sigma, [r.approx_acc for r in group], "--x", color=colour,
+                     label=f"{size:,} HNSW")
+        axes[3].plot(sigma, [r.recall_at_5 for r in group], ":s", color=colour,
+                     label=f"{size:,} recall@5")
+    axes[3].set_xlabel("synthetic noise σ (per dimension)")
+    axes[3].set_title("synthetic: accuracy and recall@5 against σ")
+    axes[3].set_ylim(-0.02, 1.02)
+    axes[3].grid(alpha=0.3)
+    axes[3].legend(fontsize=7)
     titles = ("substrate accuracy", "HNSW recall@5 vs exact", "predict_one latency (ms)")
-    for ax, title in zip(axes, titles, strict=True):
+    for ax, title in zip(axes[:3], titles, strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("ledger entries")
         ax.set_title(title)

@@ -52,11 +52,17 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     scale.add_argument(
         "--force", action="store_true", help="run even if the memory estimate exceeds free memory"
     )
+    scale.add_argument(
+        "--combine", nargs="+", metavar="DIR", default=None,
+        help="run nothing: merge earlier runs' results folders into --out",
+    )
     scale.set_defaults(handler=run)
     return scale
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.combine:
+        return _combine(args, parser)
     if any(s < 1 for s in args.sizes) or args.dim < 1 or args.queries < 1:
         parser.error("--sizes, --dim and --queries must be positive")
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -136,4 +142,31 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     )
     written = write_report(rows, comp, out, context=context)
     print(f"\n{time.perf_counter() - started:.0f} s; wrote " + ", ".join(map(str, written)))
+    return 0
+
+
+def _combine(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.bench.scale import read_results, write_report
+
+    rows: list = []
+    comp: list = []
+    contexts = []
+    for folder in args.combine:
+        if not (Path(folder) / "scale.csv").is_file():
+            parser.error(f"{folder} holds no scale.csv")
+        r, c = read_results(folder)
+        rows += r
+        comp += c
+        md = Path(folder) / "scale.md"
+        if md.is_file():
+            lines = md.read_text().splitlines()
+            contexts.append(f"{folder}: {lines[2] if len(lines) > 2 else ''}")
+
+    def key(r) -> tuple:  # noqa: ANN001
+        return (r.variant, r.sigma if r.sigma is not None else -1.0, r.size)
+
+    rows.sort(key=key)
+    comp.sort(key=lambda c: (*key(c), c.codec))
+    written = write_report(rows, comp, Path(args.out), context="\n\n".join(contexts))
+    print("wrote " + ", ".join(map(str, written)))
     return 0
