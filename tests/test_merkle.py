@@ -305,11 +305,23 @@ def test_consistency_proofs_match_the_definition_and_verify(big_tree: MerkleTree
                                       forked.consistency_proof(old, new))
 
 
-def test_every_pair_of_small_sizes_is_consistent(big_tree: MerkleTree) -> None:
-    for new in range(1, 65):
-        for old in range(1, new + 1):
-            proof = big_tree.consistency_proof(old, new)
-            assert verify_consistency(old, new, big_tree.root(old), big_tree.root(new), proof)
+def test_every_proof_at_every_size_up_to_n_max_verifies(big_tree: MerkleTree) -> None:
+    """Exhaustive: every leaf of every tree size, every pair of sizes (the hypothesis tests
+    above compare the proofs themselves with the RFC's definitions)."""
+    roots = [big_tree.root(n) for n in range(N_MAX + 1)]
+    for new in range(1, N_MAX + 1):
         for index in range(new):
             path = big_tree.inclusion_proof(index, new)
-            assert verify_inclusion(ALL_LEAVES[index], index, new, path, big_tree.root(new))
+            assert verify_inclusion(ALL_LEAVES[index], index, new, path, roots[new]), (index, new)
+        for old in range(1, new + 1):
+            proof = big_tree.consistency_proof(old, new)
+            assert verify_consistency(old, new, roots[old], roots[new], proof), (old, new)
+
+
+def test_every_proof_up_to_64_leaves_is_the_rfc_definition(big_tree: MerkleTree) -> None:
+    for new in range(1, 65):
+        leaves = ALL_LEAVES[:new]
+        for index in range(new):
+            assert big_tree.inclusion_proof(index, new) == ref_path(index, leaves)
+        for old in range(1, new):
+            assert big_tree.consistency_proof(old, new) == ref_subproof(old, leaves, True)
