@@ -12,6 +12,7 @@ from ocrr.bench.scale import (
     DISTRACTOR_CLASS_SIZE,
     banking77_set,
     measure,
+    read_results,
     run_scale,
     synthetic_set,
     write_report,
@@ -133,6 +134,9 @@ def test_report_and_cli(tmp_path, capsys):
     with open(tmp_path / "r" / "scale.csv") as f:
         assert [int(r["size"]) for r in csv.DictReader(f)] == [400, 800]
     assert "recall@5" in (tmp_path / "r" / "scale.md").read_text()
+    assert main(["scale", "--combine", str(tmp_path / "r"), "--out", str(tmp_path / "c")]) == 0
+    again, again_comp = read_results(tmp_path / "c")
+    assert again == rows and [c.codec for c in again_comp] == ["int8", "int8"]
 
     out = tmp_path / "cli"
     code = main([
