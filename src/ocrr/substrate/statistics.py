@@ -8,11 +8,14 @@ bit-identical predictions and a revoked or erased example leaves no trace:
 
 - a class's sum is accumulated one example at a time in sequence order, and a class that
   loses an example is summed again from zero the same way;
-- the shared covariance is computed from the live examples whose sequence number is below
-  the last point of a fixed geometric schedule (``256 * 2 ** (j / 8)``, about 9 % apart)
-  that the ledger has reached. It is recomputed lazily when the ledger passes the next
-  point, or when an example below the current point is withdrawn. Between points a new
+- the shared covariance is computed from the first ``m`` live examples in sequence order,
+  ``m`` the largest point of a fixed geometric schedule (``256 * 2 ** (j / 8)``, about 9 %
+  apart) not above the number of live examples. It is recomputed lazily when the count
+  passes a point, or when one of those ``m`` examples is withdrawn. Between points a new
   class still gets its own mean at once; only the shared shape waits.
+
+Both depend only on which examples are live and their order, not on sequence numbers: a
+ledger whose wrong corrections were all revoked predicts exactly as one that never had them.
 """
 
 from __future__ import annotations
@@ -60,13 +63,12 @@ class DiscriminantStatistics:
         self._sums = np.zeros((0, dim))
         self._counts = np.zeros(0)
         self._row_code: list[int] = []
-        self._row_seq: list[int] = []
         self._live: list[bool] = []
         self._W = np.zeros((0, dim))  # P @ mean_c, one row per class
         self._b = np.zeros(0)  # -mean_c . P mean_c / 2
         self._precision: np.ndarray | None = None
-        self._precision_key: tuple[int, int] | None = None  # (schedule point, withdrawals)
-        self._withdrawn_below: int = 0  # withdrawals that touched the current point's set
+        self._precision_key: tuple[int, int] | None = None  # (point, withdrawals among it)
+        self._withdrawn_below: int = 0  # withdrawals that touched the first m live rows
         self._stale: set[int] = set()  # classes whose W row needs recomputing
 
     @property
@@ -75,7 +77,7 @@ class DiscriminantStatistics:
         return self._sums.nbytes + self._counts.nbytes + self._W.nbytes + precision
 
     # -- updating ------------------------------------------------------------------------
-    def add(self, seq: int, code: int, vector: np.ndarray) -> None:
+    def add(self, code: int, vector: np.ndarray) -> None:
         """A new live example (rows arrive in sequence order)."""
         while code >= len(self._counts):
             self._sums = np.vstack([self._sums, np.zeros((1, self.dim))])
@@ -83,16 +85,18 @@ class DiscriminantStatistics:
             self._W = np.vstack([self._W, np.zeros((1, self.dim))])
             self._b = np.append(self._b, 0.0)
         self._row_code.append(code)
-        self._row_seq.append(seq)
         self._live.append(True)
         self._sums[code] += np.asarray(vector, dtype=np.float64)
         self._counts[code] += 1
         self._stale.add(code)
 
-    def withdraw(self, row: int, vectors: Vectors, ledger_size: int) -> None:
+    def withdraw(self, row: int, vectors: Vectors) -> None:
         """Example at ``row`` no longer counts: its class is summed again from zero."""
         if not self._live[row]:
             return
+        point = self._precision_key[0] if self._precision_key else 0
+        if np.count_nonzero(self._live[:row]) < point:  # one of the covariance's examples
+            self._withdrawn_below += 1
         self._live[row] = False
         code = self._row_code[row]
         members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == code))
@@ -103,19 +107,17 @@ class DiscriminantStatistics:
         self._sums[code] = total
         self._counts[code] = len(members)
         self._stale.add(code)
-        if self._row_seq[row] < schedule_point(ledger_size):
-            self._withdrawn_below += 1
 
     # -- reading -------------------------------------------------------------------------
-    def scores(self, X: np.ndarray, vectors: Vectors, ledger_size: int) -> np.ndarray:
+    def scores(self, X: np.ndarray, vectors: Vectors) -> np.ndarray:
         """(n, classes) discriminant scores; ``-inf`` for classes with no live example."""
-        self._refresh(vectors, ledger_size)
+        self._refresh(vectors)
         scores = np.asarray(X, dtype=np.float64) @ self._W.T + self._b
         scores[:, self._counts == 0] = -np.inf
         return scores
 
-    def _refresh(self, vectors: Vectors, ledger_size: int) -> None:
-        point = schedule_point(ledger_size)
+    def _refresh(self, vectors: Vectors) -> None:
+        point = schedule_point(int(self._counts.sum()))
         key = (point, self._withdrawn_below)
         if key != self._precision_key:
             self._precision = self._compute_precision(vectors, point)
@@ -129,9 +131,9 @@ class DiscriminantStatistics:
         self._stale.clear()
 
     def _compute_precision(self, vectors: Vectors, point: int) -> np.ndarray:
-        """Inverse of the shrunk pooled within-class covariance of the live examples with
-        sequence number below ``point`` (the identity's when there are none)."""
-        rows = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_seq) < point))
+        """Inverse of the shrunk pooled within-class covariance of the first ``point`` live
+        examples (the identity's when there are none)."""
+        rows = np.flatnonzero(self._live)[:point]
         if len(rows):
             X = np.asarray(vectors()[rows], dtype=np.float64)
             codes = np.asarray(self._row_code)[rows]

@@ -251,14 +251,14 @@ class Substrate:
         if self.vote == "hybrid":
             if self._stats is None:
                 self._stats = DiscriminantStatistics(len(entry.vector), self.shrinkage)
-            self._stats.add(entry.seq, code, entry.vector)
+            self._stats.add(code, entry.vector)
 
     def _withdraw_row(self, row: int) -> None:
         """An example stops voting and leaves the derived statistics."""
         assert self._index is not None
         self._index.remove(row)
         if self._stats is not None:
-            self._stats.withdraw(row, self._vectors, len(self.ledger))
+            self._stats.withdraw(row, self._vectors)
 
     def _vectors(self) -> np.ndarray:
         assert self._index is not None
@@ -442,7 +442,7 @@ class Substrate:
         probabilities = None
         if self.vote == "hybrid":
             assert self._stats is not None and self._index is not None
-            scores = self._stats.scores(X, self._vectors, len(self.ledger))
+            scores = self._stats.scores(X, self._vectors)
             winners, probabilities = hybrid_vote(
                 sims, codes, scores, mix=self.mix, tau=self.tau, temperature=self.temperature
             )
@@ -486,7 +486,8 @@ class Substrate:
         return len(self.ledger)
 
     def storage_bytes(self) -> int:
-        return self.ledger.nbytes
+        """The ledger's bytes, plus the hybrid rule's class statistics (derived, but held)."""
+        return self.ledger.nbytes + (self._stats.nbytes if self._stats is not None else 0)
 
     def storage_entries(self) -> int:
         return len(self.ledger)
