@@ -86,9 +86,14 @@ class SoftmaxHead:
         self.b = np.zeros(0, dtype=np.float32)
 
     # -- training ------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: Sequence[str]) -> SoftmaxHead:
+    def fit(
+        self, X: np.ndarray, y: Sequence[str], *, classes: Sequence[str] | None = None
+    ) -> SoftmaxHead:
+        """Seed training. ``classes`` (default: the labels in ``y``) pre-allocates output rows,
+        randomly initialised like the rest, for labels with no rows yet: the paper's harness
+        did this for the held-out classes; the benchmark's systems do not know them."""
         X = np.asarray(X, dtype=np.float32)
-        self.classes = sorted(set(y))
+        self.classes = sorted(set(y) | set(classes or ()))
         self._index = {c: i for i, c in enumerate(self.classes)}
         targets = np.array([self._index[label] for label in y])
         rng = np.random.default_rng(self.seed)
