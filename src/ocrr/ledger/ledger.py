@@ -225,8 +225,10 @@ class Ledger:
     @property
     def nbytes(self) -> int:
         """Total canonical bytes of all entries, hashes included: the ledger's storage."""
-        if self._nbytes is None:
-            self._nbytes = sum(len(e.canonical()) + len(e.entry_hash) for e in self)
+        if self._nbytes is None:  # a durable store: count the stored forms once
+            stored = self._store.read(0, self._size)  # type: ignore[attr-defined]
+            self._nbytes = sum(len(e.canonical()) + len(e.entry_hash) for e in stored
+                               if isinstance(e, Entry))
         return self._nbytes
 
     def head(self) -> ChainHead:
