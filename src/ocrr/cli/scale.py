@@ -54,7 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     scale.add_argument(
         "--combine", nargs="+", metavar="DIR", default=None,
-        help="run nothing: merge earlier runs' results folders into --out",
+        help="run nothing: merge earlier runs' results folders into --out (for a cell in "
+        "several, the last folder wins)",
     )
     scale.set_defaults(handler=run)
     return scale
@@ -165,8 +166,9 @@ def _combine(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     def key(r) -> tuple:  # noqa: ANN001
         return (r.variant, r.sigma if r.sigma is not None else -1.0, r.size)
 
-    rows.sort(key=key)
-    comp.sort(key=lambda c: (*key(c), c.codec))
+    # a cell measured in several folders: the last folder given wins
+    rows = sorted({key(r): r for r in rows}.values(), key=key)
+    comp = sorted({(*key(c), c.codec): c for c in comp}.values(), key=lambda c: (*key(c), c.codec))
     written = write_report(rows, comp, Path(args.out), context="\n\n".join(contexts))
     print("wrote " + ", ".join(map(str, written)))
     return 0
