@@ -1,12 +1,15 @@
 """Approximate cosine top-k by HNSW (hnswlib), with the interface of :class:`ExactIndex`.
 
-Why hnswlib and not faiss: measured on this project's 2-core machine at 100k synthetic
-384-d vectors (M=16, ef_construction=200, ef=64), both gave the same recall@5 (0.84 vs
-0.85) and single-query p50 (0.29 vs 0.27 ms); hnswlib built the graph in 37 s against
-faiss's 83 s on the same two cores and had a far lower p99 (0.56 vs 4.4 ms; faiss's OpenMP
-pool suffers on a shared machine), it removes entries natively (``mark_deleted``, kept in
-its saved file), and it is the library the paper's reference ledger used, so recall
-figures are comparable. See ``docs/scale.md``.
+Why hnswlib and not faiss: measured on this project's 2-core (shared) machine at 100k
+synthetic 384-d vectors with the paper's settings (M=16, ef_construction=200, ef=64), both
+reach the same recall@5 (0.83-0.84 vs 0.85) and single-query p50 (0.29-0.35 vs 0.27-0.28
+ms). hnswlib built the graph in 37 s against faiss's 83 s in the lighter-loaded run (both
+about 2 min in a heavily loaded one) and had the lower p99 there (0.56 vs 4.4 ms; faiss's
+OpenMP pool suffers on a shared machine); it removes entries natively (``mark_deleted``,
+kept in its saved file) where faiss's HNSW needs an ID selector on every search; and it is
+the library the paper's reference ledger used, so recall figures are comparable. Its cost:
+hnswlib 0.8 ships no wheels, so installing it compiles C++ (a compiler must be present).
+See ``docs/scale.md``.
 
 Layout. Rows ``0 .. g-1`` live in the HNSW graph; the newest rows (fewer than
 ``flush_at``) wait in a small *tail* buffer that every search scans exactly, and join the
