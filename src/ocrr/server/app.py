@@ -1,0 +1,177 @@
+"""The app factory: ``create_app(where, encoder=...)`` → a FastAPI application.
+
+Why a factory: the CLI (``ocrr serve``), the tests (with a tiny encoder object and a
+temporary folder) and anyone embedding the service build the same app from the same parts:
+a registry (namespaces, keys), the namespaces it holds open, one batching encoder shared by
+all of them, rate limiters, metrics, and the ``/v1`` routes. ``/`` is left free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ocrr import __version__
+from ocrr.server.auth import KeyCache, limiters
+from ocrr.server.batching import BatchingEncoder, MemoEncoder
+from ocrr.server.config import ServerSettings
+from ocrr.server.errors import ApiError
+from ocrr.server.limits import BodyLimit
+from ocrr.server.metrics import Metrics, RequestMetrics
+from ocrr.server.namespaces import Namespaces
+from ocrr.server.registry import Registry
+from ocrr.server.routes import ROUTERS
+from ocrr.server.state import ServerState
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ocrr.encoders import Encoder
+
+log = logging.getLogger("ocrr.server")
+
+DESCRIPTION = """A classifier that learns from each correction at once, over a verifiable
+ledger: one classifier and ledger per namespace. Every route but `/v1/health` needs an API
+key (`Authorization: Bearer <key>`), made with `ocrr keys create`. Errors answer
+`{"error": code, "message": text}` with a 4xx status; nothing is written on a refusal."""
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def resolve_encoder(encoder: Encoder | str) -> Encoder:
+    """An encoder object, or a name: ``default`` (all-MiniLM-L6-v2, offline) or a
+    sentence-transformers name or folder. No embedding cache on disk: a server would write a
+    file per batch."""
+    if not isinstance(encoder, str):
+        return encoder
+    if encoder == "tfidf":
+        raise ValueError("tfidf must be fitted on a corpus: pass a fitted TfidfEncoder to "
+                         "create_app, or use --encoder-factory")
+    from ocrr.encoders import get_encoder
+
+    return get_encoder(encoder, cache=False)
+
+
+def create_app(
+    where: str | os.PathLike[str] | Registry,
+    *,
+    encoder: Encoder | str = "default",
+    settings: ServerSettings | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
+) -> FastAPI:
+    """The service over a data folder (SQLite), a ``postgresql://`` URL, or a registry."""
+    settings = settings or ServerSettings()
+    registry = where if isinstance(where, Registry) else Registry(where)
+    memo = MemoEncoder(resolve_encoder(encoder))
+    metrics = Metrics()
+
+    def counted(size: int, seconds: float) -> None:
+        metrics.batch_texts.observe(size)
+        metrics.batch_seconds.observe(seconds)
+
+    limiter, failures = limiters(settings.rate_limit, settings.auth_failure_rate)
+    state = ServerState(
+        settings=settings,
+        registry=registry,
+        namespaces=Namespaces(registry, memo, refresh_interval=settings.refresh_interval,
+                              signing_key=signing_key),
+        batcher=BatchingEncoder(memo, max_batch=settings.encode_batch,
+                                threads=settings.encoder_threads, on_batch=counted),
+        keys=KeyCache(registry, settings.key_cache_seconds),
+        limiter=limiter,
+        failures=failures,
+        metrics=metrics,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.batcher.start()
+        await state.batcher.encode(["warm up"])  # load the model before taking traffic
+        if settings.preload:
+            opened = await run_in_threadpool(state.namespaces.preload)
+            log.info("opened %d namespaces", opened)
+        syncing = asyncio.create_task(_sync_settings(state))
+        try:
+            yield
+        finally:
+            syncing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await syncing
+            await state.batcher.stop()
+            state.namespaces.close()
+            registry.close()
+
+    app = FastAPI(title="OCRR", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.ocrr = state
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app
+
+
+async def _sync_settings(state: ServerState) -> None:
+    """Thresholds changed through another replica reach this one within a second."""
+    while True:
+        await asyncio.sleep(state.settings.settings_interval)
+        try:
+            await run_in_threadpool(state.namespaces.sync_settings)
+        except Exception:  # noqa: BLE001 - a registry hiccup must not stop the loop
+            log.exception("could not re-read namespace settings")
+
+
+def _error(status: int, code: str, message: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status,
+                        headers=headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    headers = None
+    if exc.retry_after is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    return _error(exc.status, exc.code, exc.message, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    for problem in problems:
+        if problem.get("type") == "json_invalid":
+            detail = (problem.get("ctx") or {}).get("error", "")
+            return _error(400, "malformed_json", f"the body is not valid JSON: {detail}")
+    parts = []
+    for problem in problems[:5]:
+        where = ".".join(str(p) for p in problem.get("loc", ()))
+        parts.append(f"{where}: {problem.get('msg', 'invalid')}")
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    return _error(422, "invalid_request", "; ".join(parts) + more)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path,
+                  exc_info=exc)
+    return _error(500, "internal", "internal server error")

@@ -1,0 +1,297 @@
+"""One tenant's classifier: a substrate on its own ledger, behind one lock, as a service.
+
+Why a class between the HTTP routes and the substrate: ``Substrate`` and ``Ledger`` are not
+thread-safe, and a server answers many requests at once; here every use of a namespace's
+substrate holds its lock (encoding, the expensive part, happens before, outside it). The
+same class is the local backend of :mod:`ocrr.client`, so a chatbot gets the same answers,
+explanations and errors in-process as over HTTP. It imports no web framework.
+
+Several processes may share one ledger (replicas on PostgreSQL, or on one SQLite file):
+before answering, a namespace picks up what others appended (at most ``refresh_interval``
+seconds old), so a correction accepted by one replica is used by the others within that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError, TreeHead
+from ocrr.ledger.merkle import ProofError
+from ocrr.server.errors import Conflict, InvalidRequest, NotFound
+from ocrr.server.schemas import (
+    UNKNOWN,
+    ConsistencyProofOut,
+    CorrectionItem,
+    EntryOut,
+    EntryPage,
+    InclusionProofOut,
+    Neighbour,
+    Prediction,
+    Receipt,
+    StatsOut,
+    TreeHeadOut,
+    VerificationOut,
+)
+from ocrr.server.tracking import RecentOutcomes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ocrr.substrate import Substrate
+
+_META_CACHE = 50_000  # neighbours' (actor, source, time): immutable, so cached by seq
+
+
+def _receipt(entry: Entry, size: int, new_label: bool | None = None) -> Receipt:
+    return Receipt(seq=entry.seq, kind=entry.kind, label=entry.label,
+                   entry_hash=entry.entry_hash.hex(), created_at_ns=entry.created_at_ns,
+                   ledger_size=size, new_label=new_label)
+
+
+class Namespace:
+    """A substrate, its lock, its abstention threshold and its process-local counters."""
+
+    def __init__(
+        self,
+        name: str,
+        substrate: Substrate,
+        *,
+        threshold: float | None = None,
+        reopen: Callable[[], Ledger] | None = None,
+        refresh_interval: float = 0.25,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
+        self.name = name
+        self.substrate = substrate
+        self.threshold = threshold
+        self.refresh_interval = refresh_interval
+        self.signing_key = signing_key
+        self._reopen = reopen  # a second handle on the same store, for verify
+        self._lock = threading.Lock()
+        self._verify_lock = threading.Lock()
+        self._refreshed = time.monotonic()
+        self._meta: OrderedDict[int, tuple[str | None, str | None, int]] = OrderedDict()
+        self.outcomes = RecentOutcomes()
+        self.predictions = 0
+        self.abstentions = 0
+        self.corrections = 0
+
+    # -- keeping up with other writers -----------------------------------------------------
+    def _catch_up(self, force: bool = False) -> None:
+        """Take in what other processes appended (caller holds the lock)."""
+        now = time.monotonic()
+        if force or now - self._refreshed >= self.refresh_interval:
+            if self.substrate.refresh():
+                self._meta.clear()  # an erasure elsewhere must not linger here
+            self._refreshed = now
+
+    def refresh(self) -> int:
+        with self._lock:
+            new = self.substrate.refresh()
+            self._refreshed = time.monotonic()
+            return new
+
+    # -- predicting ------------------------------------------------------------------------
+    def predict(self, texts: Sequence[str]) -> list[Prediction]:
+        """Encode and predict (the local client's path; the server encodes in batches)."""
+        vectors = self._encoder().encode(list(texts))
+        return self.predict_vectors(texts, vectors)
+
+    def predict_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> list[Prediction]:
+        with self._lock:
+            self._catch_up()
+            raw = [self.substrate.predict(v) for v in vectors]
+            out = [self._explain(p) for p in raw]
+            self.predictions += len(out)
+            self.abstentions += sum(p.abstained for p in out)
+        for text, answer in zip(texts, out, strict=True):
+            self.outcomes.predicted(text, answer.label)
+        return out
+
+    def _explain(self, p) -> Prediction:  # noqa: ANN001 - a substrate Prediction
+        threshold = self.threshold
+        confidence = float(p.confidence)
+        abstained = threshold is not None and (p.label is None or confidence < threshold)
+        neighbours = [
+            Neighbour(seq=n.seq, label=n.label, similarity=float(n.similarity),
+                      voted=bool(n.voted), **self._who(n.seq))
+            for n in p.neighbours
+        ]
+        return Prediction(label=UNKNOWN if abstained else p.label, confidence=confidence,
+                          abstained=abstained, best_label=p.label, threshold=threshold,
+                          neighbours=neighbours)
+
+    def _who(self, seq: int) -> dict[str, object]:
+        """Who taught entry ``seq``, how and when (it votes, so it is not erased)."""
+        meta = self._meta.get(seq)
+        if meta is None:
+            entry = self.substrate.ledger[seq]
+            meta = (entry.provenance.get("actor"), entry.provenance.get("source"),
+                    entry.created_at_ns)
+            self._meta[seq] = meta
+            if len(self._meta) > _META_CACHE:
+                self._meta.popitem(last=False)
+        return {"actor": meta[0], "source": meta[1], "created_at_ns": meta[2]}
+
+    # -- writing ---------------------------------------------------------------------------
+    def correct(
+        self,
+        items: Sequence[CorrectionItem],
+        *,
+        actor: str | None = None,
+        vectors: np.ndarray | None = None,
+    ) -> list[Receipt]:
+        """Append corrections (one transaction for several) and make them vote at once.
+        A label never seen before is how a new class arrives: not an error."""
+        texts = [item.text for item in items]
+        labels = [item.label for item in items]
+        if vectors is not None and hasattr(self.substrate.encoder, "remember"):
+            self.substrate.encoder.remember(texts, vectors)
+        with self._lock:
+            self._catch_up(force=True)
+            known = set(self.substrate.labels)
+            try:
+                if len(items) == 1:
+                    entries = [self.substrate.correct(
+                        texts[0], labels[0], actor=actor, subject=items[0].subject)]
+                else:
+                    subjects = [item.subject for item in items]
+                    entries = self.substrate.correct_many(
+                        texts, labels, actor=actor,
+                        subjects=subjects if any(s is not None for s in subjects) else None,
+                    )
+            except LedgerError as err:
+                raise InvalidRequest(str(err)) from None
+            size = len(self.substrate.ledger)
+            self.corrections += len(entries)
+        for text, label in zip(texts, labels, strict=True):
+            self.outcomes.corrected(text, label)
+        new: set[str] = set()
+        receipts = []
+        for entry in entries:
+            receipts.append(_receipt(entry, size, entry.label not in known | new))
+            new.add(entry.label)
+        return receipts
+
+    def revoke(self, seq: int, reason: str, *, actor: str | None = None) -> Receipt:
+        with self._lock:
+            self._catch_up(force=True)
+            if not 0 <= seq < len(self.substrate.ledger):
+                raise NotFound(f"no entry {seq} (the ledger has {len(self.substrate.ledger)})")
+            try:
+                entry = self.substrate.revoke(seq, reason, actor=actor)
+            except LedgerError as err:
+                raise Conflict(str(err)) from None
+            return _receipt(entry, len(self.substrate.ledger))
+
+    def erase(self, subject: str, *, reason: str | None = None,
+              actor: str | None = None) -> Receipt:
+        """Crypto-shred everything recorded about ``subject``."""
+        with self._lock:
+            self._catch_up(force=True)
+            try:
+                entry = self.substrate.erase(subject, reason=reason, actor=actor)
+            except LedgerError as err:
+                raise NotFound(str(err)) from None
+            for seq in filter(None, entry.provenance.get("seqs", "").split(",")):
+                self._meta.pop(int(seq), None)
+            return _receipt(entry, len(self.substrate.ledger))
+
+    # -- auditing --------------------------------------------------------------------------
+    def entries(self, start: int = 0, limit: int = 100) -> EntryPage:
+        with self._lock:
+            self._catch_up()
+            ledger = self.substrate.ledger
+            size = len(ledger)
+            stop = min(size, start + limit)
+            page = []
+            for seq in range(start, stop):
+                entry = ledger[seq]
+                active = self.substrate.is_active(seq) if entry.kind == EXAMPLE else None
+                page.append(EntryOut(
+                    seq=entry.seq, created_at_ns=entry.created_at_ns, kind=entry.kind,
+                    label=entry.label, text=entry.text, provenance=dict(entry.provenance),
+                    entry_hash=entry.entry_hash.hex(), prev_hash=entry.prev_hash.hex(),
+                    sealed=entry.sealed is not None, readable=entry.readable, active=active,
+                ))
+        return EntryPage(entries=page, start=start, next=stop if stop < size else None,
+                         size=size)
+
+    def verify(self, size: int | None = None, root_hash: str | None = None) -> VerificationOut:
+        """Re-hash every stored entry and walk the chain (on a second connection, so that
+        predictions go on meanwhile); against a kept tree head if one is given."""
+        head = None
+        if size is not None or root_hash is not None:
+            if size is None or root_hash is None:
+                raise InvalidRequest("a kept tree head needs both size and root_hash")
+            head = TreeHead(size, bytes.fromhex(root_hash), 0)
+        with self._verify_lock:
+            if self._reopen is None:
+                with self._lock:
+                    result = self.substrate.ledger.verify(head)
+            else:
+                ledger = self._reopen()
+                try:
+                    result = ledger.verify(head)
+                finally:
+                    ledger.close()
+        return VerificationOut(ok=result.ok, size=result.size,
+                               first_bad_seq=result.first_bad_seq, reason=result.reason)
+
+    def tree_head(self) -> TreeHeadOut:
+        with self._lock:
+            self._catch_up(force=True)
+            ledger = self.substrate.ledger
+            if self.signing_key is not None:
+                return TreeHeadOut(**ledger.signed_tree_head(self.signing_key).to_dict())
+            return TreeHeadOut(**ledger.tree_head().to_dict())
+
+    def prove(self, seq: int, size: int | None = None) -> InclusionProofOut:
+        with self._lock:
+            self._catch_up(force=True)
+            try:
+                proof = self.substrate.ledger.prove(seq, size)
+            except ProofError as err:
+                raise NotFound(str(err)) from None
+        return InclusionProofOut(**proof.to_dict())
+
+    def prove_consistency(self, old_size: int, size: int | None = None) -> ConsistencyProofOut:
+        with self._lock:
+            self._catch_up(force=True)
+            try:
+                proof = self.substrate.ledger.prove_consistency(old_size, size)
+            except ProofError as err:
+                raise NotFound(str(err)) from None
+        return ConsistencyProofOut(**proof.to_dict())
+
+    def stats(self) -> StatsOut:
+        with self._lock:
+            self._catch_up()
+            substrate = self.substrate
+            return StatsOut(
+                namespace=self.name, entries=len(substrate.ledger),
+                classes=len(substrate.labels), storage_bytes=substrate.storage_bytes(),
+                dim=substrate.ledger.dim, threshold=self.threshold,
+                predictions=self.predictions, abstentions=self.abstentions,
+                corrections=self.corrections, recent_judged=self.outcomes.judged,
+                recent_accuracy=self.outcomes.accuracy,
+            )
+
+    def size(self) -> int:
+        with self._lock:
+            return len(self.substrate.ledger)
+
+    def close(self) -> None:
+        with self._lock:
+            self.substrate.ledger.close()
+
+    def _encoder(self):  # noqa: ANN202
+        if self.substrate.encoder is None:
+            raise InvalidRequest("this namespace's substrate has no encoder: it takes vectors")
+        return self.substrate.encoder

@@ -1,0 +1,123 @@
+"""The namespaces a server process holds open: loaded on first use, kept, kept in step.
+
+Why lazily and kept: opening a namespace rebuilds its classifier from the whole ledger
+(seconds at a million entries), so it happens once per process, off the event loop; after
+that a request finds it in a dictionary. Settings (the abstention threshold) live in the
+registry, which other replicas may change, so :meth:`Namespaces.sync_settings` re-reads them
+(the app does every second).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from ocrr.ledger import Ledger
+from ocrr.server.errors import Conflict, NotFound
+from ocrr.server.namespace import Namespace
+from ocrr.server.registry import NamespaceRecord, Registry
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ocrr.encoders import Encoder
+
+
+class Namespaces:
+    """Name → open :class:`Namespace`, over a :class:`Registry`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        encoder: Encoder,
+        *,
+        refresh_interval: float = 0.25,
+        signing_key: Ed25519PrivateKey | None = None,
+    ) -> None:
+        self.registry = registry
+        self.encoder = encoder
+        self.refresh_interval = refresh_interval
+        self.signing_key = signing_key
+        self._open: dict[str, Namespace] = {}
+        self._opening: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, name: str) -> Namespace | None:
+        """The open namespace, or None (then :meth:`get`, off the event loop)."""
+        return self._open.get(name)
+
+    def get(self, name: str) -> Namespace:
+        """The namespace, opening it (and rebuilding its classifier) if need be."""
+        found = self._open.get(name)
+        if found is not None:
+            return found
+        with self._lock:
+            gate = self._opening.setdefault(name, threading.Lock())
+        with gate:
+            found = self._open.get(name)
+            if found is None:
+                found = self._load(self.registry.require_namespace(name))
+                self._open[name] = found
+        return found
+
+    def _load(self, record: NamespaceRecord) -> Namespace:
+        from ocrr.substrate import Substrate
+
+        identity = self.encoder.identity
+        recorded = self.registry.claim_encoder(record.name, identity)
+        if recorded != identity:
+            raise Conflict(
+                f"namespace {record.name!r} holds vectors of encoder {recorded!r}; this "
+                f"server runs {identity!r}"
+            )
+        store = self.registry.open_store(record.name)
+        substrate = Substrate(ledger=Ledger(store), encoder=self.encoder, vote=record.vote)
+
+        def reopen() -> Ledger:
+            return Ledger(self.registry.open_store(record.name, create=False))
+
+        return Namespace(record.name, substrate, threshold=record.threshold, reopen=reopen,
+                         refresh_interval=self.refresh_interval,
+                         signing_key=self.signing_key)
+
+    def create(self, name: str, *, threshold: float | None = None,
+               vote: str = "hybrid") -> NamespaceRecord:
+        record = self.registry.create_namespace(name, threshold=threshold, vote=vote,
+                                                encoder=self.encoder.identity)
+        self.get(name)  # create its ledger now: a failure shows here, not on first use
+        return record
+
+    def set_threshold(self, name: str, threshold: float | None) -> NamespaceRecord:
+        record = self.registry.set_threshold(name, threshold)
+        found = self._open.get(name)
+        if found is not None:
+            found.threshold = record.threshold
+        return record
+
+    def sync_settings(self) -> None:
+        """Re-read every open namespace's settings (another replica may have changed them)."""
+        records = {r.name: r for r in self.registry.list_namespaces()}
+        for name, namespace in list(self._open.items()):
+            record = records.get(name)
+            if record is not None:
+                namespace.threshold = record.threshold
+
+    def preload(self) -> int:
+        """Open every registered namespace (at start-up, before taking traffic)."""
+        count = 0
+        for record in self.registry.list_namespaces():
+            try:
+                self.get(record.name)
+                count += 1
+            except (Conflict, NotFound):
+                continue  # served with an error when asked for
+        return count
+
+    def loaded(self) -> list[Namespace]:
+        return list(self._open.values())
+
+    def close(self) -> None:
+        with self._lock:
+            for namespace in self._open.values():
+                namespace.close()
+            self._open.clear()

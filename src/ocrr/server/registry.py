@@ -1,0 +1,210 @@
+"""The registry: which namespaces exist, their settings, and the API keys (hashed).
+
+Why a small database of its own beside the ledgers: namespaces and keys are configuration,
+not classifier state, and must not enter any tenant's hash chain. It lives where the ledgers
+live, so a deployment has one thing to back up: with SQLite, ``DATA/registry.db`` beside
+``DATA/namespaces/<name>.db``; with PostgreSQL, the schema ``ocrr_registry`` beside one
+schema ``ocrr_ns_<name>`` per namespace. Several server processes (replicas) may share it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocrr.ledger.location import is_postgres
+from ocrr.server.errors import Conflict, NotFound
+from ocrr.server.keys import ApiKey, check_scope, key_id_of, new_token, token_hash
+
+REGISTRY_SCHEMA = "ocrr_registry"
+NAMESPACE_SCHEMA_PREFIX = "ocrr_ns_"
+_SETUP_LOCK = 0x0C7218  # advisory lock: replicas starting together create the tables once
+
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS {p}namespaces (
+        name TEXT PRIMARY KEY,
+        threshold DOUBLE PRECISION,
+        vote TEXT NOT NULL,
+        encoder TEXT,
+        created_at_ns BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS {p}api_keys (
+        key_id TEXT PRIMARY KEY,
+        key_hash TEXT NOT NULL UNIQUE,
+        scope TEXT NOT NULL,
+        namespace TEXT,
+        name TEXT,
+        created_at_ns BIGINT NOT NULL,
+        revoked_at_ns BIGINT)""",
+)
+_KEY_COLUMNS = "key_id, scope, namespace, name, created_at_ns, revoked_at_ns"
+_NS_COLUMNS = "name, threshold, vote, encoder, created_at_ns"
+
+
+@dataclass(frozen=True)
+class NamespaceRecord:
+    name: str
+    threshold: float | None
+    vote: str
+    encoder: str | None
+    """The encoder identity the namespace's vectors come from (fixed when first served)."""
+    created_at_ns: int
+
+
+def _key(row: Sequence[Any]) -> ApiKey:
+    return ApiKey(row[0], row[1], row[2], row[3], int(row[4]), row[5] is not None)
+
+
+def _namespace(row: Sequence[Any]) -> NamespaceRecord:
+    return NamespaceRecord(row[0], None if row[1] is None else float(row[1]), row[2], row[3],
+                           int(row[4]))
+
+
+class Registry:
+    """Namespaces and keys on SQLite (a data folder) or PostgreSQL (a URL)."""
+
+    def __init__(self, where: str | os.PathLike[str]) -> None:
+        self.where = os.fspath(where)
+        self._lock = threading.Lock()
+        self.postgres = is_postgres(self.where)
+        if self.postgres:
+            import psycopg
+
+            self._integrity: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
+            self._conn: Any = psycopg.connect(self.where, autocommit=True)
+            self._prefix = f"{REGISTRY_SCHEMA}."
+            with self._conn.transaction(), self._conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {REGISTRY_SCHEMA}")
+                for statement in _TABLES:
+                    cur.execute(statement.format(p=self._prefix))
+        else:
+            self.data_dir = Path(self.where)
+            (self.data_dir / "namespaces").mkdir(parents=True, exist_ok=True)
+            self._integrity = (sqlite3.IntegrityError,)
+            self._conn = sqlite3.connect(self.data_dir / "registry.db", isolation_level=None,
+                                         check_same_thread=False, timeout=30.0)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._prefix = ""
+            for statement in _TABLES:
+                self._conn.execute(statement.format(p=""))
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        sql = sql.format(p=self._prefix)
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        with self._lock:
+            if self.postgres:
+                with self._conn.cursor() as cur:
+                    cur.execute(self._sql(sql), args)
+                    return cur.fetchall()
+            return self._conn.execute(self._sql(sql), args).fetchall()
+
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        with self._lock:
+            if self.postgres:
+                with self._conn.cursor() as cur:
+                    cur.execute(self._sql(sql), args)
+                    return cur.rowcount
+            return self._conn.execute(self._sql(sql), args).rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- namespaces ------------------------------------------------------------------------
+    def create_namespace(self, name: str, *, threshold: float | None = None,
+                         vote: str = "hybrid", encoder: str | None = None) -> NamespaceRecord:
+        record = NamespaceRecord(name, threshold, vote, encoder, time.time_ns())
+        try:
+            self._run(f"INSERT INTO {{p}}namespaces ({_NS_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+                      (name, threshold, vote, encoder, record.created_at_ns))
+        except self._integrity:
+            raise Conflict(f"namespace {name!r} already exists") from None
+        return record
+
+    def get_namespace(self, name: str) -> NamespaceRecord | None:
+        rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces WHERE name = ?", (name,))
+        return _namespace(rows[0]) if rows else None
+
+    def require_namespace(self, name: str) -> NamespaceRecord:
+        record = self.get_namespace(name)
+        if record is None:
+            raise NotFound(f"no namespace {name!r}")
+        return record
+
+    def list_namespaces(self) -> list[NamespaceRecord]:
+        rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces ORDER BY name")
+        return [_namespace(r) for r in rows]
+
+    def set_threshold(self, name: str, threshold: float | None) -> NamespaceRecord:
+        if not self._run("UPDATE {p}namespaces SET threshold = ? WHERE name = ?",
+                         (threshold, name)):
+            raise NotFound(f"no namespace {name!r}")
+        return self.require_namespace(name)
+
+    def claim_encoder(self, name: str, encoder: str) -> str:
+        """Record the encoder a namespace is served with, the first time; return the one
+        recorded (a different one means its vectors would not be comparable)."""
+        self._run("UPDATE {p}namespaces SET encoder = ? WHERE name = ? AND encoder IS NULL",
+                  (encoder, name))
+        return self.require_namespace(name).encoder or encoder
+
+    def ledger_location(self, name: str) -> tuple[str, str | None]:
+        """(where, schema): a SQLite file, or the PostgreSQL URL and the namespace's schema."""
+        if self.postgres:
+            return self.where, NAMESPACE_SCHEMA_PREFIX + name
+        return str(self.data_dir / "namespaces" / f"{name}.db"), None
+
+    def open_store(self, name: str, *, create: bool = True):  # noqa: ANN201 - a DurableStore
+        where, schema = self.ledger_location(name)
+        if schema is not None:
+            from ocrr.ledger.postgres import PostgresStore
+
+            return PostgresStore(where, schema=schema, create=create)
+        from ocrr.ledger.sqlite import SQLiteStore
+
+        return SQLiteStore(where, create=create)
+
+    # -- keys ------------------------------------------------------------------------------
+    def create_key(self, scope: str, namespace: str | None = None,
+                   name: str | None = None) -> tuple[str, ApiKey]:
+        """A new key: returns the secret (shown once, never stored) and its record."""
+        check_scope(scope, namespace)
+        if namespace is not None:
+            self.require_namespace(namespace)
+        token = new_token()
+        digest = token_hash(token)
+        key = ApiKey(key_id_of(digest), scope, namespace, name, time.time_ns())
+        self._run(f"INSERT INTO {{p}}api_keys ({_KEY_COLUMNS}, key_hash) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                  (key.key_id, scope, namespace, name, key.created_at_ns, None, digest))
+        return token, key
+
+    def find_key(self, token: str) -> ApiKey | None:
+        """The live key with this secret, or None (unknown or revoked)."""
+        rows = self._all(f"SELECT {_KEY_COLUMNS} FROM {{p}}api_keys "
+                         "WHERE key_hash = ? AND revoked_at_ns IS NULL", (token_hash(token),))
+        return _key(rows[0]) if rows else None
+
+    def list_keys(self) -> list[ApiKey]:
+        rows = self._all(f"SELECT {_KEY_COLUMNS} FROM {{p}}api_keys "
+                         "ORDER BY created_at_ns, key_id")
+        return [_key(r) for r in rows]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        self._run("UPDATE {p}api_keys SET revoked_at_ns = ? "
+                  "WHERE key_id = ? AND revoked_at_ns IS NULL", (time.time_ns(), key_id))
+        rows = self._all(f"SELECT {_KEY_COLUMNS} FROM {{p}}api_keys WHERE key_id = ?",
+                         (key_id,))
+        if not rows:
+            raise NotFound(f"no key {key_id!r}")
+        return _key(rows[0])

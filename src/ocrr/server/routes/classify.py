@@ -1,0 +1,106 @@
+"""Classification: predict (one text or a batch), correct, revoke, erase.
+
+Texts are encoded by the shared batching encoder (with other requests' texts), outside the
+namespace's lock; the substrate work then runs on a worker thread under it. A correction is
+acknowledged (201) only once its ledger transaction has committed, so an acknowledged
+correction survives a crash of the server.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from ocrr.server.errors import TooLarge
+from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
+from ocrr.server.schemas import (
+    CorrectionBatchRequest,
+    CorrectionItem,
+    CorrectionRequest,
+    ErasureRequest,
+    PredictBatchRequest,
+    Prediction,
+    PredictionBatch,
+    PredictRequest,
+    Receipt,
+    ReceiptBatch,
+    RevocationRequest,
+)
+from ocrr.server.state import state_of
+
+router = APIRouter(prefix=API_PREFIX, tags=["classify"])
+
+
+async def _predict(request: Request, namespace, texts: list[str]) -> list[Prediction]:  # noqa: ANN001
+    state = state_of(request)
+    vectors = await state.batcher.encode(texts)
+    answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
+    state.metrics.predictions.inc(namespace.name, by=len(answers))
+    abstained = sum(a.abstained for a in answers)
+    if abstained:
+        state.metrics.abstentions.inc(namespace.name, by=abstained)
+    return answers
+
+
+@router.post("/namespaces/{ns}/predict", response_model=Prediction, responses=ERRORS,
+             summary="predict one text, with the neighbours that decided it")
+async def predict(request: Request, body: PredictRequest, namespace: Reader) -> Prediction:
+    return (await _predict(request, namespace, [body.text]))[0]
+
+
+@router.post("/namespaces/{ns}/predict/batch", response_model=PredictionBatch,
+             responses=ERRORS, summary="predict several texts")
+async def predict_batch(request: Request, body: PredictBatchRequest,
+                        namespace: Reader) -> PredictionBatch:
+    limit = state_of(request).settings.max_batch_texts
+    if len(body.texts) > limit:
+        raise TooLarge(f"a batch of {len(body.texts)} texts; the limit is {limit}")
+    return PredictionBatch(predictions=await _predict(request, namespace, body.texts))
+
+
+async def _correct(request: Request, namespace, items: list[CorrectionItem],  # noqa: ANN001
+                   actor: str | None) -> list[Receipt]:
+    state = state_of(request)
+    texts = [item.text for item in items]
+    vectors = await state.batcher.encode(texts)
+    receipts = await run_in_threadpool(
+        lambda: namespace.correct(items, actor=actor, vectors=vectors)
+    )
+    state.metrics.corrections.inc(namespace.name, by=len(receipts))
+    return receipts
+
+
+@router.post("/namespaces/{ns}/corrections", response_model=Receipt, status_code=201,
+             responses=ERRORS,
+             summary="append a correction; it counts at once (a new label makes a new class)")
+async def correct(request: Request, body: CorrectionRequest, namespace: Writer) -> Receipt:
+    item = CorrectionItem(text=body.text, label=body.label, subject=body.subject)
+    return (await _correct(request, namespace, [item], body.actor))[0]
+
+
+@router.post("/namespaces/{ns}/corrections/batch", response_model=ReceiptBatch,
+             status_code=201, responses=ERRORS,
+             summary="append several corrections in one transaction (all or none)")
+async def correct_batch(request: Request, body: CorrectionBatchRequest,
+                        namespace: Writer) -> ReceiptBatch:
+    limit = state_of(request).settings.max_batch_corrections
+    if len(body.items) > limit:
+        raise TooLarge(f"a batch of {len(body.items)} corrections; the limit is {limit}")
+    return ReceiptBatch(receipts=await _correct(request, namespace, body.items, body.actor))
+
+
+@router.post("/namespaces/{ns}/revocations", response_model=Receipt, status_code=201,
+             responses=ERRORS, summary="withdraw an example from voting (it stays for audit)")
+async def revoke(body: RevocationRequest, namespace: Writer) -> Receipt:
+    return await run_in_threadpool(
+        lambda: namespace.revoke(body.seq, body.reason, actor=body.actor)
+    )
+
+
+@router.post("/namespaces/{ns}/erasures", response_model=Receipt, status_code=201,
+             responses=ERRORS,
+             summary="erase a subject: its key is destroyed, its examples stop voting")
+async def erase(body: ErasureRequest, namespace: Writer) -> Receipt:
+    return await run_in_threadpool(
+        lambda: namespace.erase(body.subject, reason=body.reason, actor=body.actor)
+    )

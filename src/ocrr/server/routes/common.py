@@ -1,0 +1,62 @@
+"""What the route modules share: documented error answers and the namespace dependency."""
+
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from ocrr.server.auth import requires
+from ocrr.server.keys import ApiKey
+from ocrr.server.namespace import Namespace
+from ocrr.server.schemas import NAMESPACE_PATTERN, ErrorOut
+from ocrr.server.state import state_of
+
+API_PREFIX = "/v1"
+
+_MEANING = {
+    400: "malformed JSON",
+    401: "no API key, or an unknown or revoked one",
+    403: "the key lacks the scope, or belongs to another namespace",
+    404: "no such namespace, entry, subject or key",
+    409: "conflicts with the ledger's state (already revoked or erased, exists, ...)",
+    413: "the body or the batch is over the server's limit",
+    422: "a value is refused (empty, too long, out of range, unknown field)",
+    429: "rate limit exceeded: retry after the Retry-After header's seconds",
+    503: "the server is starting or stopping",
+}
+AUTHENTICATED = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorOut, "description": _MEANING[code]} for code in codes}
+
+
+ERRORS = errors(*AUTHENTICATED)
+
+NamespacePath = Annotated[
+    str, Path(pattern=NAMESPACE_PATTERN, description="the namespace (tenant or model)")
+]
+
+
+def namespace_for(scope: str) -> Callable[..., Awaitable[Namespace]]:
+    """A dependency: the path's namespace, once the caller's key may do ``scope`` in it."""
+
+    authorised = requires(scope)
+
+    async def resolve(
+        request: Request, ns: NamespacePath, key: Annotated[ApiKey, Depends(authorised)]
+    ) -> Namespace:
+        namespaces = state_of(request).namespaces
+        found = namespaces.cached(ns)
+        if found is None:
+            found = await run_in_threadpool(namespaces.get, ns)
+        return found
+
+    return resolve
+
+
+Reader = Annotated[Namespace, Depends(namespace_for("read"))]
+Writer = Annotated[Namespace, Depends(namespace_for("write"))]
+Admin = Annotated[ApiKey, Depends(requires("admin"))]

@@ -1,0 +1,44 @@
+"""Operations: health (the one route without a key) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from ocrr import __version__
+from ocrr.server.auth import requires
+from ocrr.server.keys import ApiKey
+from ocrr.server.routes.common import API_PREFIX, errors
+from ocrr.server.schemas import Health
+from ocrr.server.state import state_of
+
+router = APIRouter(prefix=API_PREFIX, tags=["operations"])
+
+
+@router.get("/health", response_model=Health, summary="liveness (no key needed)")
+async def health() -> Health:
+    return Health(status="ok", version=__version__)
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics (a metrics or admin key)",
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+               **errors(400, 401, 403, 429)},
+)
+async def metrics(
+    request: Request, key: Annotated[ApiKey, Depends(requires("metrics"))]
+) -> PlainTextResponse:
+    state = state_of(request)
+
+    def gauges() -> list[tuple[str, str, list[tuple[str, float]]]]:
+        loaded = state.namespaces.loaded()
+        return [("ocrr_ledger_entries", "entries in the namespace's ledger",
+                 [(ns.name, float(ns.size())) for ns in loaded])]
+
+    text = state.metrics.render(await run_in_threadpool(gauges))
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

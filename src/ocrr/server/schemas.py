@@ -1,0 +1,288 @@
+"""The wire format: request and response models, shared by the server, the OpenAPI spec and
+the client.
+
+Why pydantic models and not plain dataclasses: the same classes validate what arrives,
+document it in ``/openapi.json`` (so schemathesis can check the server against its own
+promise), and are what :mod:`ocrr.client` returns, locally or remotely. Strings are checked
+with Python's own rules (the ledger's: not blank, no NUL, no lone surrogate, bounded length),
+and the pattern advertised in the spec says the same, so data valid by the spec is accepted.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ocrr.ledger import MAX_LABEL_CHARS, MAX_TEXT_CHARS
+from ocrr.ledger.keys import MAX_SUBJECT_CHARS
+
+NONBLANK = "^[^\\u0000]*\\S[^\\u0000]*$"
+"""Some character other than whitespace, and no NUL: what the ledger accepts as a string."""
+NAMESPACE_PATTERN = "^[a-z][a-z0-9_]{0,47}$"
+SEQ_MAX = 2**62
+"""Sequence numbers and sizes above this are refused as values (no ledger gets near)."""
+UNKNOWN = "unknown"
+"""The label of an abstention: the classifier's confidence fell below the threshold."""
+
+
+def _checked(what: str):  # noqa: ANN202 - a validator factory
+    def check(value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"{what} must not be empty or only whitespace")
+        if "\x00" in value:
+            raise ValueError(f"{what} contains a NUL character")
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ValueError(
+                    f"{what} is not valid UTF-8 text (character {err.start} is a lone "
+                    "surrogate)"
+                ) from None
+        return value
+
+    return AfterValidator(check)
+
+
+def _string(what: str, limit: int, description: str):  # noqa: ANN202 - a type factory
+    return Annotated[
+        str,
+        Field(min_length=1, max_length=limit, description=description,
+              json_schema_extra={"pattern": NONBLANK}),
+        _checked(what),
+    ]
+
+
+Text = _string("text", MAX_TEXT_CHARS, "the input text (up to 20,000 characters)")
+Label = _string("label", MAX_LABEL_CHARS,
+                "a class label (up to 256 characters); a new one creates the class")
+Subject = _string("subject", MAX_SUBJECT_CHARS,
+                  "the person this example is about: stored encrypted, erasable")
+Short = _string("value", MAX_LABEL_CHARS, "free text, up to 256 characters, stored in clear")
+NamespaceName = Annotated[
+    str, Field(pattern=NAMESPACE_PATTERN, description="lower-case letters, digits and _")
+]
+Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
+Seq = Annotated[int, Field(ge=0, le=SEQ_MAX)]
+Hex32 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="32 bytes, hex")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# -- requests ------------------------------------------------------------------------------
+class PredictRequest(_Request):
+    text: Text
+
+
+class PredictBatchRequest(_Request):
+    texts: list[Text] = Field(min_length=1, description="the server's batch limit applies")
+
+
+class CorrectionItem(_Request):
+    text: Text
+    label: Label
+    subject: Subject | None = None
+
+
+class CorrectionRequest(CorrectionItem):
+    actor: Short | None = None
+
+
+class CorrectionBatchRequest(_Request):
+    items: list[CorrectionItem] = Field(min_length=1)
+    actor: Short | None = None
+
+
+class RevocationRequest(_Request):
+    seq: Seq
+    reason: Short
+    actor: Short | None = None
+
+
+class ErasureRequest(_Request):
+    subject: Subject
+    reason: Short | None = None
+    actor: Short | None = None
+
+
+class NamespaceCreate(_Request):
+    name: NamespaceName
+    threshold: Threshold | None = Field(
+        default=None, description="abstain (label 'unknown') below this confidence"
+    )
+    vote: Literal["hybrid", "band"] = "hybrid"
+
+
+class NamespaceUpdate(_Request):
+    threshold: Threshold | None = Field(description="null removes the threshold")
+
+
+class KeyCreate(_Request):
+    scope: Literal["read", "write", "admin", "metrics"]
+    namespace: NamespaceName | None = Field(
+        default=None, description="required for read and write keys, absent otherwise"
+    )
+    name: Short | None = None
+
+
+# -- responses -----------------------------------------------------------------------------
+class ErrorOut(_Response):
+    error: str = Field(description="a stable code: invalid_request, not_found, ...")
+    message: str
+
+
+class Neighbour(_Response):
+    """One entry that took part in the decision."""
+
+    seq: int
+    label: str
+    similarity: float
+    voted: bool = Field(description="inside the margin band, so it voted")
+    actor: str | None = Field(default=None, description="who taught it")
+    source: str | None = Field(default=None, description="fit, correction, ...")
+    created_at_ns: int | None = Field(default=None, description="when (Unix ns)")
+
+
+class Prediction(_Response):
+    label: str | None = Field(
+        description="the answer: 'unknown' on abstention, null while the ledger is empty"
+    )
+    confidence: float
+    abstained: bool
+    best_label: str | None = Field(description="the classifier's top label, even on abstention")
+    threshold: float | None
+    neighbours: list[Neighbour]
+
+
+class PredictionBatch(_Response):
+    predictions: list[Prediction]
+
+
+class Receipt(_Response):
+    """An entry the ledger accepted: durable when this answer is sent."""
+
+    seq: int
+    kind: str
+    label: str
+    entry_hash: str
+    created_at_ns: int
+    ledger_size: int
+    new_label: bool | None = Field(
+        default=None, description="corrections: the label was never seen before"
+    )
+
+
+class ReceiptBatch(_Response):
+    receipts: list[Receipt]
+
+
+class EntryOut(_Response):
+    seq: int
+    created_at_ns: int
+    kind: str
+    label: str
+    text: str | None
+    provenance: dict[str, str]
+    entry_hash: str
+    prev_hash: str
+    sealed: bool = Field(description="stored encrypted under a subject's key")
+    readable: bool = Field(description="false once the subject was erased")
+    active: bool | None = Field(description="examples: whether it votes now")
+
+
+class EntryPage(_Response):
+    entries: list[EntryOut]
+    start: int
+    next: int | None
+    size: int = Field(description="entries in the ledger")
+
+
+class VerificationOut(_Response):
+    ok: bool
+    size: int
+    first_bad_seq: int | None
+    reason: str
+
+
+class TreeHeadOut(_Response):
+    size: int
+    root_hash: str
+    timestamp_ns: int
+    signature: str | None = None
+    public_key: str | None = None
+    key_id: str | None = None
+
+
+class InclusionProofOut(_Response):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    path: list[str]
+    root_hash: str
+
+
+class ConsistencyProofOut(_Response):
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    path: list[str]
+
+
+class StatsOut(_Response):
+    namespace: str
+    entries: int
+    classes: int
+    storage_bytes: int
+    dim: int | None
+    threshold: float | None
+    predictions: int = Field(description="served by this process since it started")
+    abstentions: int
+    corrections: int
+    recent_judged: int = Field(
+        description="recent predictions later corrected (or confirmed) by a correction"
+    )
+    recent_accuracy: float | None = Field(
+        description="share of those the prediction had right; null when none"
+    )
+
+
+class NamespaceOut(_Response):
+    name: str
+    threshold: float | None
+    vote: str
+    encoder: str
+    created_at_ns: int
+
+
+class NamespaceList(_Response):
+    namespaces: list[NamespaceOut]
+
+
+class KeyOut(_Response):
+    key_id: str
+    scope: str
+    namespace: str | None
+    name: str | None
+    created_at_ns: int
+    revoked: bool
+
+
+class KeyCreated(KeyOut):
+    token: str = Field(description="the secret: shown once, stored only hashed")
+
+
+class KeyList(_Response):
+    keys: list[KeyOut]
+
+
+class Health(_Response):
+    status: str
+    version: str
