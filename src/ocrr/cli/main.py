@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ocrr.cli import scale as scale_cli
 
     scale_cli.add_parser(sub)
+    from ocrr.cli import service as service_cli  # serve, keys, load, abstain
+
+    service_cli.add_parsers(sub)
     return parser
 
 

@@ -1,0 +1,210 @@
+"""``ocrr serve`` (the HTTP service) and ``ocrr keys ...`` (its API keys).
+
+Where the service keeps its state: ``--data DIR`` (SQLite: ``DIR/registry.db`` and one
+ledger file per namespace; the default, ``./ocrr-data``) or ``--database postgresql://...``
+(one schema for the registry, one per namespace; several replicas may share it). Both also
+read ``$OCRR_DATA`` / ``$OCRR_DATABASE``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import sys
+from dataclasses import fields
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def _location_options(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--data", default=None,
+                       help="data folder for the embedded SQLite store (default: $OCRR_DATA "
+                       "or ./ocrr-data)")
+    where.add_argument("--database", default=None,
+                       help="a postgresql:// URL instead (default: $OCRR_DATABASE)")
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.database:
+        return args.database
+    if args.data:
+        return args.data
+    return os.environ.get("OCRR_DATABASE") or os.environ.get("OCRR_DATA") or "ocrr-data"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser(
+        "serve", help="run the classifier as an HTTP service (FastAPI + uvicorn)",
+        description="Serve namespaces (one classifier and ledger each) over HTTP: "
+        "OpenAPI at /openapi.json, routes under /v1. Make keys with 'ocrr keys create'.",
+    )
+    _location_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                       "(default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--encoder", default="default",
+                       help="'default' (offline all-MiniLM-L6-v2) or a sentence-transformers "
+                       "name or folder; every namespace uses it")
+    serve.add_argument("--encoder-factory", metavar="MODULE:FUNCTION", default=None,
+                       help="build the encoder by calling this instead (any object with "
+                       "identity and encode(texts))")
+    serve.add_argument("--signing-key", metavar="KEY",
+                       help="sign tree heads with this Ed25519 key ('ocrr ledger keygen')")
+    serve.add_argument("--rate-limit", type=float, default=None,
+                       help="requests per second per key (0: off; default 1000)")
+    serve.add_argument("--max-body-bytes", type=int, default=None,
+                       help="largest request body (default 1 MiB)")
+    serve.add_argument("--encode-batch", type=int, default=None,
+                       help="most texts encoded together (default 64)")
+    serve.add_argument("--encoder-threads", type=int, default=None,
+                       help="torch threads for encoding (default 1)")
+    serve.add_argument("--refresh-interval", type=float, default=None,
+                       help="most seconds predictions lag other replicas' corrections "
+                       "(default 0.25)")
+    serve.add_argument("--log-level", default="warning",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(handler=_serve)
+
+    keys = sub.add_parser("keys", help="create, list and revoke the service's API keys",
+                          description="API keys for 'ocrr serve'. The secret is printed "
+                          "once, on stdout; the registry keeps only its SHA-256.")
+    commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = commands.add_parser("create", help="make a key and print its secret")
+    _location_options(create)
+    create.add_argument("--scope", default="read",
+                        choices=["read", "write", "admin", "metrics"],
+                        help="read: predict and audit one namespace; write: also correct, "
+                        "revoke, erase; admin: everything, namespaces and keys; metrics: "
+                        "/v1/metrics only")
+    create.add_argument("--namespace", "-n", help="the namespace (read and write keys)")
+    create.add_argument("--create-namespace", action="store_true",
+                        help="create the namespace first if it does not exist")
+    create.add_argument("--threshold", type=float, default=None,
+                        help="with --create-namespace: its abstention threshold")
+    create.add_argument("--name", help="a note saying who or what the key is for")
+    create.set_defaults(handler=_keys_create)
+    listing = commands.add_parser("list", help="list keys (never their secrets)")
+    _location_options(listing)
+    listing.set_defaults(handler=_keys_list)
+    revoke = commands.add_parser("revoke", help="revoke a key by its id")
+    _location_options(revoke)
+    revoke.add_argument("key_id")
+    revoke.set_defaults(handler=_keys_revoke)
+
+
+def load_factory(spec: str):  # noqa: ANN201 - whatever the factory returns
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--encoder-factory {spec!r}: expected MODULE:FUNCTION")
+    return getattr(importlib.import_module(module_name), attr)()
+
+
+def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.server.config import ServerSettings
+
+    overrides = {
+        "rate_limit": args.rate_limit,
+        "max_body_bytes": args.max_body_bytes,
+        "encode_batch": args.encode_batch,
+        "encoder_threads": args.encoder_threads,
+        "refresh_interval": args.refresh_interval,
+    }
+    known = {f.name for f in fields(ServerSettings)}
+    settings = ServerSettings(**{k: v for k, v in overrides.items()
+                                 if v is not None and k in known})
+    if not 0 < args.port < 65536:
+        parser.error("--port must be in 1..65535")
+    try:
+        encoder = load_factory(args.encoder_factory) if args.encoder_factory else args.encoder
+    except (ImportError, AttributeError, ValueError) as err:
+        parser.error(f"--encoder-factory: {err}")
+    signing_key = None
+    if args.signing_key:
+        from ocrr.ledger.signing import load_private_key
+
+        signing_key = load_private_key(args.signing_key)
+
+    import uvicorn
+
+    from ocrr.server.app import create_app
+
+    try:
+        app = create_app(_where(args), encoder=encoder, settings=settings,
+                         signing_key=signing_key)
+    except (ValueError, OSError) as err:
+        print(f"ocrr serve: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} "
+          "(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                access_log=False, timeout_graceful_shutdown=5)
+    return EXIT_OK
+
+
+def _registry(args: argparse.Namespace):  # noqa: ANN202
+    from ocrr.server.registry import Registry
+
+    return Registry(_where(args))
+
+
+def _keys_create(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.server.errors import ApiError
+    from ocrr.server.keys import NAMESPACED
+    from ocrr.server.schemas import NAMESPACE_PATTERN
+
+    if args.scope in NAMESPACED and not args.namespace:
+        parser.error(f"a {args.scope} key needs --namespace")
+    if args.namespace is not None and not re.fullmatch(NAMESPACE_PATTERN, args.namespace):
+        parser.error("--namespace: lower-case letters, digits and _, starting with a "
+                         "letter (48 characters at most)")
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        parser.error("--threshold must be in [0, 1]")
+    registry = _registry(args)
+    try:
+        wanted = args.create_namespace and args.namespace
+        if wanted and registry.get_namespace(args.namespace) is None:
+            registry.create_namespace(args.namespace, threshold=args.threshold)
+            print(f"created namespace {args.namespace}", file=sys.stderr)
+        token, key = registry.create_key(args.scope, args.namespace, args.name)
+    except (ApiError, ValueError) as err:
+        print(f"ocrr keys: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        registry.close()
+    where = f" for namespace {key.namespace}" if key.namespace else ""
+    print(f"key {key.key_id}: scope {key.scope}{where}; the secret (shown only now):",
+          file=sys.stderr)
+    print(token)
+    return EXIT_OK
+
+
+def _keys_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    registry = _registry(args)
+    try:
+        keys = registry.list_keys()
+    finally:
+        registry.close()
+    print(f"{'key_id':<17} {'scope':<8} {'namespace':<20} {'state':<8} name")
+    for key in keys:
+        state = "revoked" if key.revoked else "live"
+        print(f"{key.key_id:<17} {key.scope:<8} {key.namespace or '-':<20} {state:<8} "
+              f"{key.name or ''}")
+    return EXIT_OK
+
+
+def _keys_revoke(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.server.errors import ApiError
+
+    registry = _registry(args)
+    try:
+        key = registry.revoke_key(args.key_id)
+    except ApiError as err:
+        print(f"ocrr keys: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        registry.close()
+    print(f"revoked {key.key_id} (servers stop accepting it within seconds)")
+    return EXIT_OK

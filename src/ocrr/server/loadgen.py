@@ -1,0 +1,299 @@
+"""The load generator behind ``ocrr load``: concurrent clients against a server on loopback.
+
+Why a bare HTTP/1.1 client over asyncio streams: the load generator shares the machine with
+the server, so it must cost as little CPU per request as possible; a keep-alive connection
+per simulated client and a few lines of parsing do. Every loop is bounded by a duration
+and a request count, and only ``127.0.0.1`` is ever addressed.
+
+A run has two phases: predictions alone (``clients`` concurrent single-text requests), then
+the same with ``correctors`` clients appending corrections as fast as they are acknowledged.
+Afterwards the ledger is read back: it must hold exactly the acknowledged corrections (by
+sequence number, text and label), and verification must pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import numpy as np
+
+
+class HttpError(Exception):
+    pass
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection (JSON in, JSON out)."""
+
+    def __init__(self, host: str, port: int, key: str) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"the load generator only targets loopback, not {host!r}")
+        self.host, self.port, self.key = host, port, key
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def _open(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    async def request(self, method: str, path: str, body: object | None = None) -> tuple[int,
+                                                                                         object]:
+        if self._writer is None:
+            await self._open()
+        assert self._reader is not None and self._writer is not None
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                f"Authorization: Bearer {self.key}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\n\r\n")
+        try:
+            self._writer.write(head.encode() + payload)
+            await self._writer.drain()
+            status, data = await self._response()
+        except (OSError, asyncio.IncompleteReadError, HttpError):
+            await self.close()
+            raise
+        return status, data
+
+    async def _response(self) -> tuple[int, object]:
+        assert self._reader is not None
+        raw = await self._reader.readuntil(b"\r\n\r\n")
+        lines = raw.decode("latin-1").split("\r\n")
+        try:
+            status = int(lines[0].split(" ", 2)[1])
+        except (IndexError, ValueError):
+            raise HttpError(f"bad status line {lines[0]!r}") from None
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            body = await self._reader.readexactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                line = await self._reader.readuntil(b"\r\n")
+                size = int(line.split(b";")[0].strip(), 16)
+                chunk = await self._reader.readexactly(size + 2)  # data, then CRLF
+                if size == 0:
+                    break
+                body += chunk[:-2]
+        else:
+            body = b""
+        if headers.get("connection", "").lower() == "close":
+            await self.close()
+        ctype = headers.get("content-type", "")
+        return status, json.loads(body) if body and ctype.startswith("application/json") else body
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+        self._reader = self._writer = None
+
+
+@dataclass
+class PhaseResult:
+    name: str
+    seconds: float = 0.0
+    predict_latencies: list[float] = field(default_factory=list)
+    predict_errors: int = 0
+    correction_latencies: list[float] = field(default_factory=list)
+    correction_errors: int = 0
+    acknowledged: list[tuple[int, str, str]] = field(default_factory=list)
+    """(seq, text, label) of every correction answered 201."""
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def predictions_per_second(self) -> float:
+        return len(self.predict_latencies) / self.seconds if self.seconds else 0.0
+
+    @property
+    def corrections_per_second(self) -> float:
+        return len(self.correction_latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float, corrections: bool = False) -> float:
+        values = self.correction_latencies if corrections else self.predict_latencies
+        return float(np.percentile(values, q)) * 1000 if values else float("nan")
+
+    def lines(self) -> list[str]:
+        out = [
+            f"{self.name}: {len(self.predict_latencies)} predictions in {self.seconds:.1f} s = "
+            f"{self.predictions_per_second:.1f}/s; latency p50 {self.percentile(50):.1f} ms, "
+            f"p99 {self.percentile(99):.1f} ms; errors {self.predict_errors}",
+        ]
+        if self.correction_latencies or self.correction_errors:
+            out.append(
+                f"  corrections: {len(self.correction_latencies)} acknowledged = "
+                f"{self.corrections_per_second:.1f}/s; latency p50 "
+                f"{self.percentile(50, True):.1f} ms, p99 {self.percentile(99, True):.1f} ms; "
+                f"errors {self.correction_errors}"
+            )
+        return out
+
+
+def _target(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        raise ValueError(f"expected http://127.0.0.1:PORT, got {url!r}")
+    return parts.hostname, parts.port or 80
+
+
+async def run_phase(
+    url: str,
+    key: str,
+    namespace: str,
+    *,
+    name: str,
+    clients: int,
+    duration: float,
+    max_requests: int,
+    texts: Sequence[str],
+    corrections: Sequence[tuple[str, str]] = (),
+    correctors: int = 0,
+    actor: str = "ocrr-load",
+    stop: asyncio.Event | None = None,
+) -> PhaseResult:
+    """``clients`` closed-loop predictors (and ``correctors`` correctors) for ``duration``
+    seconds or ``max_requests`` predictions, whichever comes first."""
+    host, port = _target(url)
+    result = PhaseResult(name)
+    deadline = time.perf_counter() + duration
+    issued = 0
+    next_correction = 0
+    base = f"/v1/namespaces/{namespace}"
+
+    def more() -> bool:
+        stopped = stop is not None and stop.is_set()
+        return not stopped and time.perf_counter() < deadline and issued < max_requests
+
+    async def predictor(i: int) -> None:
+        nonlocal issued
+        conn = Connection(host, port, key)
+        try:
+            while more():
+                text = texts[(issued * 7919 + i) % len(texts)]
+                issued += 1
+                started = time.perf_counter()
+                try:
+                    status, _ = await conn.request("POST", base + "/predict", {"text": text})
+                except (OSError, asyncio.IncompleteReadError, HttpError):
+                    result.predict_errors += 1
+                    await asyncio.sleep(0.05)  # the server is gone: do not spin
+                    continue
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                if status == 200:
+                    result.predict_latencies.append(time.perf_counter() - started)
+                else:
+                    result.predict_errors += 1
+        finally:
+            await conn.close()
+
+    async def corrector() -> None:
+        nonlocal next_correction
+        conn = Connection(host, port, key)
+        try:
+            while more() and next_correction < len(corrections):
+                text, label = corrections[next_correction]
+                next_correction += 1
+                started = time.perf_counter()
+                try:
+                    status, data = await conn.request(
+                        "POST", base + "/corrections",
+                        {"text": text, "label": label, "actor": actor})
+                except (OSError, asyncio.IncompleteReadError, HttpError):
+                    result.correction_errors += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                if status == 201 and isinstance(data, dict):
+                    result.correction_latencies.append(time.perf_counter() - started)
+                    result.acknowledged.append((int(data["seq"]), text, label))
+                else:
+                    result.correction_errors += 1
+        finally:
+            await conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*[predictor(i) for i in range(clients)],
+                         *[corrector() for _ in range(correctors)])
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+async def request_json(url: str, key: str, method: str, path: str,
+                       body: object | None = None) -> object:
+    host, port = _target(url)
+    conn = Connection(host, port, key)
+    try:
+        status, data = await conn.request(method, path, body)
+    finally:
+        await conn.close()
+    if status >= 400:
+        raise HttpError(f"{method} {path}: {status} {data!r}")
+    return data
+
+
+@dataclass(frozen=True)
+class LedgerCheck:
+    """What the ledger holds against what was acknowledged."""
+
+    actor: str
+    found: int
+    acknowledged: int
+    missing: int
+    unacknowledged: int
+    different: int
+    verified: bool
+    size: int
+    reason: str
+
+    @property
+    def exact(self) -> bool:
+        """Exactly the acknowledged corrections, and verification passes."""
+        return self.verified and not (self.missing or self.unacknowledged or self.different)
+
+    @property
+    def durable(self) -> bool:
+        """Every acknowledged correction is there (an unanswered one may be too: it was in
+        flight when the server died), and verification passes."""
+        return self.verified and not (self.missing or self.different)
+
+    @property
+    def message(self) -> str:
+        verdict = "passed" if self.verified else f"FAILED: {self.reason}"
+        return (f"ledger holds {self.found} corrections by {self.actor}: {self.acknowledged} "
+                f"acknowledged, {self.missing} missing, {self.unacknowledged} unacknowledged, "
+                f"{self.different} different; verification {verdict} over {self.size} "
+                "entries")
+
+
+async def ledger_check(url: str, key: str, namespace: str, actor: str,
+                       acknowledged: Sequence[tuple[int, str, str]]) -> LedgerCheck:
+    """Read every entry back and compare the corrections by ``actor`` with the acknowledged
+    ones (sequence number, text, label); then verify."""
+    base = f"/v1/namespaces/{namespace}"
+    found: dict[int, tuple[str, str]] = {}
+    start: int | None = 0
+    while start is not None:
+        page = await request_json(url, key, "GET", f"{base}/entries?start={start}&limit=500")
+        assert isinstance(page, dict)
+        for entry in page["entries"]:
+            if entry["kind"] == "example" and entry["provenance"].get("actor") == actor:
+                found[int(entry["seq"])] = (entry["text"], entry["label"])
+        start = page["next"]
+    expected = {seq: (text, label) for seq, text, label in acknowledged}
+    verification = await request_json(url, key, "GET", f"{base}/verify")
+    assert isinstance(verification, dict)
+    return LedgerCheck(
+        actor=actor, found=len(found), acknowledged=len(expected),
+        missing=len(set(expected) - set(found)), unacknowledged=len(set(found) - set(expected)),
+        different=sum(expected[s] != found[s] for s in set(expected) & set(found)),
+        verified=bool(verification["ok"]), size=int(verification["size"]),
+        reason=str(verification["reason"]),
+    )

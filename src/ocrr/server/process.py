@@ -1,0 +1,121 @@
+"""A server in a child process on a loopback port: for ``ocrr load`` and the tests that
+need real processes (two replicas on one ledger; ``kill -9`` under load).
+
+Why a real process and not an in-process app: what those checks are about (a second
+process's corrections reaching this one; a crash losing nothing acknowledged) only exists
+between processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``ocrr serve`` as a child process on 127.0.0.1."""
+
+    def __init__(
+        self,
+        where: str,
+        *,
+        encoder: str = "default",
+        encoder_factory: str | None = None,
+        extra_args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.where = where
+        self.encoder = encoder
+        self.encoder_factory = encoder_factory
+        self.extra_args = list(extra_args)
+        self.env = env
+        self.log_path = Path(log_path) if log_path is not None else None
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        location = ["--database", self.where] if self.where.startswith(
+            ("postgresql://", "postgres://")) else ["--data", self.where]
+        command = [sys.executable, "-m", "ocrr.cli.main", "serve", *location,
+                   "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.encoder_factory:
+            command += ["--encoder-factory", self.encoder_factory]
+        else:
+            command += ["--encoder", self.encoder]
+        return command + self.extra_args
+
+    def start(self, timeout: float = 180.0, attempts: int = 3) -> ServerProcess:
+        """Start and wait until ``/v1/health`` answers (the model is loaded by then)."""
+        for attempt in range(attempts):
+            self.port = free_port()
+            log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+            try:
+                self.process = subprocess.Popen(
+                    self.command(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                    env={**os.environ, **(self.env or {})},
+                )
+            finally:
+                if log is not subprocess.DEVNULL:
+                    log.close()
+            if self._wait_ready(timeout):
+                return self
+            self.kill()
+            if attempt == attempts - 1:
+                tail = self.log_path.read_text()[-2000:] if self.log_path else ""
+                raise RuntimeError(f"the server did not start: {self.command()}\n{tail}")
+        return self
+
+    def _wait_ready(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                return False  # exited (a taken port, say)
+            with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(
+                self.url + "/v1/health", timeout=2
+            ) as answer:
+                if json.loads(answer.read()).get("status") == "ok":
+                    return True
+            time.sleep(0.1)
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush; what a crash or ``kill -9`` does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
