@@ -152,3 +152,30 @@ def test_storage_counts_the_statistics_it_holds():
     hybrid.predict_one(X[0])
     assert band.storage_bytes() == band.ledger.nbytes
     assert hybrid.storage_bytes() > hybrid.ledger.nbytes
+
+
+def test_the_seed_head_shares_the_known_classes_probability():
+    sims = np.array([[0.9, 0.8]])
+    codes = np.array([[0, 1]])
+    scores = np.array([[0.0, 0.0, 0.0]])  # classes 0, 1 known; 2 arrived by correction
+    plain, p_plain = hybrid_vote(sims, codes, scores, mix=0.5, tau=0.1, temperature=1.0)
+    head = np.array([[0.1, 0.9]])  # the head prefers class 1
+    winners, probs = hybrid_vote(
+        sims, codes, scores, mix=0.5, tau=0.1, temperature=1.0, known=(np.array([0, 1]), head)
+    )
+    assert plain[0] == 0 and winners[0] == 1
+    knn = neighbour_distribution(sims, codes, 3, tau=0.1)[0]
+    known_total = 0.5 * (knn[0] + knn[1]) + 0.5 * 2 / 3
+    assert probs[0] == pytest.approx(0.9 * known_total)
+
+
+def test_the_head_is_trained_on_fit_examples_only():
+    X, y, _ = _clusters(4, 30, seed=9)
+    clf = Substrate().fit(X, y)
+    x = _unit(np.ones(X.shape[1]))
+    clf.correct(x, "corrected-class")
+    clf.predict_one(x)
+    known, _ = clf._head.distribution(x[None, :], clf._vectors)
+    assert sorted(clf.labels[c] for c in known) == sorted(set(y))
+    assert clf.predict_one(x) == "corrected-class"
+    assert Substrate(head=False).fit(X, y)._head is None

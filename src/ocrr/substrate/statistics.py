@@ -108,6 +108,25 @@ class DiscriminantStatistics:
         self._counts[code] = len(members)
         self._stale.add(code)
 
+    def merge(self, code: int, into: int, vectors: Vectors) -> None:
+        """Class ``code`` joins class ``into`` (a relabel onto an existing label): its rows
+        take the code ``into``, whose sum is computed again from zero in sequence order, and
+        the shared covariance is recomputed (its class structure changed)."""
+        if code == into:
+            return
+        self._row_code = [into if c == code else c for c in self._row_code]
+        members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == into))
+        total = np.zeros(self.dim)
+        rows = vectors() if len(members) else None
+        for r in members:  # one at a time, in sequence order, as withdraw does
+            total += np.asarray(rows[r], dtype=np.float64)
+        self._sums[into] = total
+        self._counts[into] = len(members)
+        self._sums[code] = 0.0
+        self._counts[code] = 0
+        self._precision_key = None
+        self._stale.update((code, into))
+
     # -- reading -------------------------------------------------------------------------
     def scores(self, X: np.ndarray, vectors: Vectors) -> np.ndarray:
         """(n, classes) discriminant scores; ``-inf`` for classes with no live example."""

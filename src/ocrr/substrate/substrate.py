@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import Index, IndexChoice, choose_index
-from ocrr.ledger import ERASURE, EXAMPLE, REVOCATION, Entry, Ledger, LedgerError
+from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, REVOCATION, Entry, Ledger, LedgerError
+from ocrr.substrate.head import SEED_SOURCE, SeedHead
 from ocrr.substrate.statistics import DiscriminantStatistics
 from ocrr.substrate.vote import (
     BAND_RULES,
@@ -107,14 +108,21 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     return matrix / norms
 
 
+PAPER_K = 5
+HYBRID_K = 20
+
+
 class Substrate:
     """A classifier over an append-only ledger: the k nearest entries vote.
 
-    ``vote="hybrid"`` (the default, OCRR's recommended classifier) mixes the neighbours'
-    similarity-weighted distribution (weight ``mix``, temperature ``tau``) with a linear
-    discriminant over ledger-derived class means and shared covariance (streaming LDA with
-    ``shrinkage``, softmax at ``temperature``); the defaults were chosen on validation
-    splits by :mod:`ocrr.bench.tuning`. ``vote="band"`` is the paper's rule: ``k=5``
+    ``vote="hybrid"`` (the default, OCRR's recommended classifier) mixes the ``k=20``
+    neighbours' similarity-weighted distribution (weight ``mix``, temperature ``tau``) with
+    a linear discriminant over ledger-derived class means and shared covariance (streaming
+    LDA with ``shrinkage``, softmax at ``temperature``); with ``head=True`` a softmax head
+    trained on the ``fit`` examples shares the known classes' probability among them
+    (:mod:`ocrr.substrate.head`). All of it is derived from the ledger. The defaults were
+    chosen on validation splits by ``ocrr tune`` (:mod:`ocrr.bench.tuning`).
+    ``vote="band"`` is the paper's rule: ``k=5``
     neighbours, ``margin=0.05``, ties by count, max similarity, recency (see
     :mod:`ocrr.substrate.vote` for the ablations). Vectors are L2-normalised on the way in.
     With an ``encoder`` (see :meth:`from_encoder`), every method also takes raw text, and
@@ -123,19 +131,22 @@ class Substrate:
 
     def __init__(
         self,
-        k: int = 5,
+        k: int | None = None,
         margin: float = 0.05,
         *,
         vote: str = "hybrid",
-        mix: float = 0.3,
-        tau: float = 0.05,
-        temperature: float = 10.0,
+        mix: float = 0.5,
+        tau: float = 0.02,
+        temperature: float = 5.0,
         shrinkage: float = 1e-4,
+        head: bool = True,
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
         index: str | IndexChoice | None = None,
         exact: bool | None = None,
     ) -> None:
+        if k is None:  # the paper's 5 for its band rules; the hybrid weighs more neighbours
+            k = HYBRID_K if vote == "hybrid" else PAPER_K
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         if margin < 0:
@@ -155,7 +166,9 @@ class Substrate:
         self.tau = tau
         self.temperature = temperature
         self.shrinkage = shrinkage
+        self.head = head
         self._stats: DiscriminantStatistics | None = None  # the hybrid rule's, derived
+        self._head = SeedHead() if vote == "hybrid" and head else None
         self.encoder = encoder
         self.ledger = Ledger()
         # index="auto" (default): exact up to 50,000 examples, HNSW above (ocrr.index);
@@ -252,6 +265,8 @@ class Substrate:
             if self._stats is None:
                 self._stats = DiscriminantStatistics(len(entry.vector), self.shrinkage)
             self._stats.add(code, entry.vector)
+            if self._head is not None and entry.provenance.get("source") == SEED_SOURCE:
+                self._head.add(len(self._row_code.view()) - 1, code)
 
     def _withdraw_row(self, row: int) -> None:
         """An example stops voting and leaves the derived statistics."""
@@ -259,6 +274,8 @@ class Substrate:
         self._index.remove(row)
         if self._stats is not None:
             self._stats.withdraw(row, self._vectors)
+        if self._head is not None:
+            self._head.withdraw(row)
 
     def _vectors(self) -> np.ndarray:
         assert self._index is not None
@@ -279,6 +296,24 @@ class Substrate:
                 self._erased.add(seq)
                 if self._index is not None and self._has_row(seq):
                     self._withdraw_row(self._row_of(seq))
+        elif entry.kind == RELABEL:
+            self._rename(entry.provenance["from"], entry.label)
+
+    def _rename(self, old: str, new: str) -> None:
+        """Label ``old``'s class answers to ``new``; if ``new`` already has a class, the two
+        become one (its rows take ``new``'s code; the hybrid's statistics merge)."""
+        code = self._codes.pop(old, None)
+        if code is None:  # only an imported ledger can name a label it never taught
+            return
+        into = self._codes.get(new)
+        if into is None:
+            self._labels[code] = new
+            self._codes[new] = code
+            return
+        row_codes = self._row_code.view()
+        row_codes[row_codes == code] = into
+        if self._stats is not None:
+            self._stats.merge(code, into, self._vectors)
 
     def _has_row(self, seq: int) -> bool:
         seqs = self._row_seq.view()
@@ -406,6 +441,27 @@ class Substrate:
         self._apply(entry)
         return entry
 
+    def relabel(
+        self, old: str, new: str, *, reason: str | None = None, actor: str | None = None
+    ) -> Entry:
+        """Rename label ``old`` to ``new`` with one ledger entry: every example taught under
+        ``old`` votes under ``new`` from now on, and ``old`` is free to name a new class later.
+        If ``new`` already has examples, the two classes merge. The examples keep their
+        original entries, so the history stays auditable; rebuilding gives the same state."""
+        if old not in self._codes:
+            raise LedgerError(f"no label {old!r} to rename; labels: {', '.join(self._labels)}")
+        if old == new:
+            raise LedgerError(f"label {old!r} is already called that")
+        prov = {"source": "relabel", "from": old}
+        if reason is not None:
+            prov["reason"] = reason
+        if actor is not None:
+            prov["actor"] = actor
+        entry = self.ledger.append(new, None, kind=RELABEL, provenance=prov)
+        self._absorb()
+        self._apply(entry)
+        return entry
+
     def is_active(self, seq: int) -> bool:
         """Whether example ``seq`` votes (it exists and was not revoked)."""
         return 0 <= seq < len(self.ledger) and self.ledger[seq].kind == EXAMPLE and (
@@ -443,8 +499,15 @@ class Substrate:
         if self.vote == "hybrid":
             assert self._stats is not None and self._index is not None
             scores = self._stats.scores(X, self._vectors)
+            known = self._head.distribution(X, self._vectors) if self._head else None
             winners, probabilities = hybrid_vote(
-                sims, codes, scores, mix=self.mix, tau=self.tau, temperature=self.temperature
+                sims,
+                codes,
+                scores,
+                mix=self.mix,
+                tau=self.tau,
+                temperature=self.temperature,
+                known=known,
             )
         elif self.vote == "sumsim":
             winners = sumsim_vote(sims, codes)
@@ -479,15 +542,19 @@ class Substrate:
     # -- introspection -------------------------------------------------------------------
     @property
     def labels(self) -> list[str]:
-        """Every label the ledger has taught, in order of first appearance."""
-        return list(self._labels)
+        """Every label the ledger has taught, in order of first appearance (under its
+        current name: a relabelled class appears under the new one)."""
+        return [label for code, label in enumerate(self._labels) if self._codes.get(label) == code]
 
     def __len__(self) -> int:
         return len(self.ledger)
 
     def storage_bytes(self) -> int:
         """The ledger's bytes, plus the hybrid rule's class statistics (derived, but held)."""
-        return self.ledger.nbytes + (self._stats.nbytes if self._stats is not None else 0)
+        derived = (self._stats.nbytes if self._stats else 0) + (
+            self._head.nbytes if self._head else 0
+        )
+        return self.ledger.nbytes + derived
 
     def storage_entries(self) -> int:
         return len(self.ledger)

@@ -90,12 +90,18 @@ def hybrid_vote(
     mix: float,
     tau: float,
     temperature: float,
+    known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The hybrid rule: ``mix`` x the neighbours' distribution + (1 - ``mix``) x the
-    softmax of the discriminant's scores. Returns (winning codes, their probabilities);
-    exact ties go to the lowest code (the label taught first)."""
+    softmax of the discriminant's scores. With ``known`` = (codes, head probabilities),
+    the mixture's total for those classes is shared among them as the head says.
+    Returns (winning codes, their probabilities); exact ties go to the lowest code (the
+    label taught first)."""
     n_classes = discriminant.shape[1]
     probs = mix * neighbour_distribution(sims, codes, n_classes, tau)
     probs += (1 - mix) * softmax(discriminant, temperature)
+    if known is not None and len(known[0]):
+        known_codes, head = known
+        probs[:, known_codes] = probs[:, known_codes].sum(axis=1, keepdims=True) * head
     winners = probs.argmax(axis=1)
     return winners, probs[np.arange(len(probs)), winners]
