@@ -49,7 +49,12 @@ ERASURE = "erasure"
 """The tombstone of an erased subject: ``provenance["erases"]`` is the destroyed key's id and
 ``provenance["seqs"]`` the comma-separated sequence numbers sealed under it, which leave the
 index and every derived statistic. Appended only by :meth:`Ledger.erase`."""
-ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE)
+RELABEL = "relabel"
+"""Renames a label: ``provenance["from"]`` is the old label, ``label`` the new one. From then
+on every example taught under the old label votes under the new one (joining the new label's
+class if it already has examples); the examples themselves are unchanged, so the history
+stays auditable. Carries no vector."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL)
 
 
 class LedgerError(ValueError):
@@ -422,7 +427,9 @@ class Ledger:
         if kind not in ENTRY_KINDS or kind == ERASURE:
             if kind == ERASURE:
                 raise LedgerError("erasure tombstones are appended by Ledger.erase(subject)")
-            raise LedgerError(f"unknown entry kind {kind!r}; valid: {EXAMPLE}, {REVOCATION}")
+            raise LedgerError(
+                f"unknown entry kind {kind!r}; valid: {EXAMPLE}, {REVOCATION}, {RELABEL}"
+            )
         if kind == EXAMPLE:
             vec = self._validated_vector(vector, self._dim if dim == -1 else dim)
         elif vector is None or np.size(vector) == 0:
