@@ -179,3 +179,22 @@ def test_the_head_is_trained_on_fit_examples_only():
     assert sorted(clf.labels[c] for c in known) == sorted(set(y))
     assert clf.predict_one(x) == "corrected-class"
     assert Substrate(head=False).fit(X, y)._head is None
+
+
+def test_a_mislabelled_correction_is_flagged_once_later_corrections_contradict_it():
+    X, y, centres = _clusters(6, 30, seed=10)
+    clf = Substrate().fit(X, y)
+    rng = np.random.default_rng(11)
+    novel = _unit(rng.standard_normal(X.shape[1]))
+    near = lambda: _unit(novel + 0.15 * rng.standard_normal(X.shape[1]) / 5)  # noqa: E731
+    right = clf.correct(near(), "refund")
+    wrong = clf.correct(near(), "c2")  # the user slipped
+    assert clf.suspects() == []  # nothing contradicts it yet
+    later = [clf.correct(near(), "refund") for _ in range(3)]
+    flagged = clf.suspects()
+    assert [s.seq for s in flagged] == [wrong.seq]
+    assert flagged[0].likely_label == "refund" and flagged[0].label == "c2"
+    assert set(flagged[0].contradicted_by) <= {e.seq for e in later}
+    assert right.seq not in {s.seq for s in flagged}
+    clf.revoke(wrong.seq, "reviewed: mislabelled")
+    assert clf.suspects() == []

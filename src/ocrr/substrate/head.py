@@ -21,6 +21,9 @@ import numpy as np
 
 Vectors = Callable[[], np.ndarray]
 SEED_SOURCE = "fit"
+MAX_ROWS = 50_000
+"""A larger seed set trains the head on this many of its rows, evenly spaced in sequence
+order (deterministic), so that opening a ledger of millions stays quick."""
 
 
 class SeedHead:
@@ -45,6 +48,13 @@ class SeedHead:
         at = int(np.searchsorted(self._rows, row))
         if at < len(self._rows) and self._rows[at] == row and self._live[at]:
             self._live[at] = False
+            self._version += 1
+
+    def merge(self, code: int, into: int) -> None:
+        """Class ``code`` joins class ``into`` (a relabel onto an existing label): its seed
+        rows take the code ``into`` and the head is trained again on the merged classes."""
+        if code in self._codes:
+            self._codes = [into if c == code else c for c in self._codes]
             self._version += 1
 
     @property
@@ -72,6 +82,8 @@ class SeedHead:
         if len(live) == 0:
             self._head, self._known = None, np.zeros(0, dtype=np.int64)
             return
+        if len(live) > MAX_ROWS:
+            live = live[np.linspace(0, len(live) - 1, MAX_ROWS).round().astype(np.int64)]
         rows = np.asarray(self._rows)[live]
         codes = np.asarray(self._codes)[live]
         labels = [f"{c:09d}" for c in codes]  # sorted like the codes themselves

@@ -43,6 +43,18 @@ class Neighbour:
 
 
 @dataclass(frozen=True)
+class Suspect:
+    """A correction that later corrections around it keep contradicting: worth a review."""
+
+    seq: int
+    label: str
+    contradicted_by: tuple[int, ...]
+    """Later corrections among its nearest live neighbours that carry another label."""
+    likely_label: str
+    """The label most of those contradicting corrections carry."""
+
+
+@dataclass(frozen=True)
 class Prediction:
     """A label with the evidence for it: the neighbours retrieved and which of them voted."""
 
@@ -177,6 +189,7 @@ class Substrate:
         self._index: Index | None = None
         self._row_seq = _IntColumn()
         self._row_code = _IntColumn()
+        self._row_seed = _IntColumn()  # 1 where the example came from fit()
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
         self._revoked: set[int] = set()
@@ -259,13 +272,15 @@ class Substrate:
     def _record_row(self, entry: Entry) -> None:
         """Label and sequence columns (and the hybrid's statistics) for a new index row."""
         code = self._code_for(entry.label)
+        from_fit = entry.provenance.get("source") == SEED_SOURCE
         self._row_seq.append(entry.seq)
         self._row_code.append(code)
+        self._row_seed.append(int(from_fit))
         if self.vote == "hybrid":
             if self._stats is None:
                 self._stats = DiscriminantStatistics(len(entry.vector), self.shrinkage)
             self._stats.add(code, entry.vector)
-            if self._head is not None and entry.provenance.get("source") == SEED_SOURCE:
+            if self._head is not None and from_fit:
                 self._head.add(len(self._row_code.view()) - 1, code)
 
     def _withdraw_row(self, row: int) -> None:
@@ -314,6 +329,8 @@ class Substrate:
         row_codes[row_codes == code] = into
         if self._stats is not None:
             self._stats.merge(code, into, self._vectors)
+        if self._head is not None:
+            self._head.merge(code, into)
 
     def _has_row(self, seq: int) -> bool:
         seqs = self._row_seq.view()
@@ -467,6 +484,43 @@ class Substrate:
         return 0 <= seq < len(self.ledger) and self.ledger[seq].kind == EXAMPLE and (
             seq not in self._revoked and seq not in self._erased
         )
+
+    def suspects(self, *, k: int = 5, min_contradictions: int = 2) -> list[Suspect]:
+        """Corrections to review: live examples not from ``fit`` whose ``k`` nearest live
+        neighbours include at least ``min_contradictions`` later corrections with another
+        label, outnumbering the neighbours that agree. Users under an oracle-like policy
+        correct the mistakes a wrong label causes around it, so a mislabelled correction
+        collects contradictions; nothing is changed (``revoke`` is the reviewer's call)."""
+        if not self._has_voters():
+            return []
+        assert self._index is not None
+        seqs, codes, seed = self._row_seq.view(), self._row_code.view(), self._row_seed.view()
+        rows = np.flatnonzero(seed == 0)
+        rows = rows[[self.is_active(int(seqs[r])) for r in rows]]
+        if len(rows) == 0:
+            return []
+        found, _ = self._index.search_many(self._vectors()[rows], k + 1)
+        suspects = []
+        for row, neighbours in zip(rows, found, strict=True):
+            others = [n for n in neighbours if n != row and n >= 0 and self._index_live(n)]
+            later = [n for n in others if seqs[n] > seqs[row] and not seed[n]]
+            against = [n for n in later if codes[n] != codes[row]]
+            agree = [n for n in others if codes[n] == codes[row]]
+            if len(against) >= min_contradictions and len(against) > len(agree):
+                votes = np.bincount(codes[against])
+                suspects.append(
+                    Suspect(
+                        int(seqs[row]),
+                        self._labels[codes[row]],
+                        tuple(int(seqs[n]) for n in against),
+                        self._labels[int(votes.argmax())],
+                    )
+                )
+        return suspects
+
+    def _index_live(self, row: int) -> bool:
+        seq = int(self._row_seq.view()[row])
+        return seq not in self._revoked and seq not in self._erased
 
     # -- predicting ----------------------------------------------------------------------
     def predict_one(self, x: VectorLike | str) -> str | None:
