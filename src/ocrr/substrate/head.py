@@ -57,13 +57,6 @@ class SeedHead:
             self._codes = [into if c == code else c for c in self._codes]
             self._version += 1
 
-    def merge(self, code: int, into: int) -> None:
-        """Class ``code`` joins class ``into`` (a relabel onto an existing label): its seed
-        rows take the code ``into`` and the head is trained again on the merged classes."""
-        if code in self._codes:
-            self._codes = [into if c == code else c for c in self._codes]
-            self._version += 1
-
     @property
     def nbytes(self) -> int:
         if self._head is None:

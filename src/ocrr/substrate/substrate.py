@@ -331,8 +331,6 @@ class Substrate:
             self._stats.merge(code, into, self._vectors)
         if self._head is not None:
             self._head.merge(code, into)
-        if self._head is not None:
-            self._head.merge(code, into)
 
     def _has_row(self, seq: int) -> bool:
         seqs = self._row_seq.view()
