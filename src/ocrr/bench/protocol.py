@@ -28,6 +28,18 @@ class Plan:
     """Test rows of the held-out classes (at most ``cap``)."""
     original_rows: np.ndarray
     """Test rows of the known classes (at most ``cap``)."""
+    # Other scenarios (ocrr.bench.scenarios) reuse the same plan with labels of their own;
+    # None means the rows' own labels, as in the paper's protocol.
+    scenario: str = "novel"
+    fit_labels: tuple[str, ...] | None = None
+    """Labels the system is fitted with, one per seed row."""
+    stream_labels: tuple[str, ...] | None = None
+    """The true label of each stream item: what a correction gives."""
+    novel_labels: tuple[str, ...] | None = None
+    original_labels: tuple[str, ...] | None = None
+    renames: tuple[tuple[str, str], ...] = ()
+    """(old, new) label renames the user makes before the stream: one operation each for a
+    system with ``relabel``; the others learn the new name from corrections."""
 
 
 def make_plan(
