@@ -28,6 +28,15 @@ class EncodedDataset:
     y_train: tuple[str, ...]
     X_test: np.ndarray
     y_test: tuple[str, ...]
+    train_texts: tuple[str, ...] | None = None
+    """The raw strings, for systems that read texts (``inputs = "text"``)."""
+    test_texts: tuple[str, ...] | None = None
+
+    @property
+    def texts(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        if self.train_texts is None or self.test_texts is None:
+            return None
+        return self.train_texts, self.test_texts
 
 
 def encode_dataset(
@@ -48,7 +57,13 @@ def encode_dataset(
     vectors = enc.encode(texts, progress=progress)
     n = len(dataset.train)
     return EncodedDataset(
-        dataset.name, vectors[:n], dataset.train.labels, vectors[n:], dataset.test.labels
+        dataset.name,
+        vectors[:n],
+        dataset.train.labels,
+        vectors[n:],
+        dataset.test.labels,
+        tuple(dataset.train.texts),
+        tuple(dataset.test.texts),
     )
 
 
@@ -86,6 +101,7 @@ def _run(cell: Cell, cap: int, checkpoint_every: int) -> CellResult:
         cell.seed,
         checkpoint_every=checkpoint_every,
         names=(cell.dataset, cell.system),
+        texts=data.texts,
     )
 
 

@@ -78,9 +78,18 @@ def run_cell(
     *,
     checkpoint_every: int = CHECKPOINT_EVERY,
     names: tuple[str, str] = ("", ""),
+    texts: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> CellResult:
-    """Run the protocol's stream loop for one system; ``names`` = (dataset, system)."""
+    """Run the protocol's stream loop for one system; ``names`` = (dataset, system).
+
+    A system with ``inputs = "text"`` gets the raw strings ``texts`` = (train, test), in the
+    rows' order, instead of ``X_train`` and ``X_test``.
+    """
     started = time.perf_counter()
+    if getattr(system, "inputs", "vector") == "text":
+        if texts is None:
+            raise ValueError(f"system {names[1]!r} reads texts: pass texts=(train, test)")
+        X_train, X_test = (np.asarray(list(t), dtype=object) for t in texts)
     result = CellResult(names[0], policy.name, seed, names[1])
     y_train = np.asarray(y_train, dtype=object)
     y_test = np.asarray(y_test, dtype=object)

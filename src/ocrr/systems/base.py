@@ -10,6 +10,13 @@ A system works on unit float32 vectors and string labels::
 Optional: ``storage_bytes()`` and ``storage_entries()`` for the storage columns (the
 harness reports 0 when absent). Any object with these methods can be benchmarked: pass it
 to :func:`ocrr.bench.run_cell` or register a factory with :func:`ocrr.systems.register`.
+
+A system that reads **texts** instead of vectors says so with a class attribute
+``inputs = "text"`` (absent or ``"vector"``: vectors). The harness then hands it the raw
+strings in the same places: ``fit(texts, y)`` (a sequence of str), ``predict_one(text)``,
+``predict_many(texts)``, ``correct(text, y)``; :func:`ocrr.bench.run_cell` takes them as
+``texts=(train_texts, test_texts)`` and :class:`ocrr.bench.EncodedDataset` carries them.
+The ``lora`` system (:mod:`ocrr.systems.lora`) is one.
 """
 
 from __future__ import annotations
