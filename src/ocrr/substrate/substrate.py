@@ -147,7 +147,7 @@ class Substrate:
         margin: float = 0.05,
         *,
         vote: str = "hybrid",
-        mix: float = 0.5,
+        mix: float = 0.4,
         tau: float = 0.02,
         temperature: float = 5.0,
         shrinkage: float = 1e-4,
