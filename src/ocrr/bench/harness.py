@@ -45,6 +45,10 @@ class CellResult:
     """Corrections that carried a wrong label (noisy policies)."""
     fit_s: float = 0.0
     wall_s: float = 0.0
+    scenario: str = "novel"
+    """What was streamed (``ocrr.bench.scenarios``); ``novel`` is the paper's protocol."""
+    operations: int = 0
+    """One-step operations the user made instead of corrections (a substrate's ``relabel``)."""
 
     @property
     def final(self) -> Checkpoint:
@@ -66,6 +70,36 @@ def _accuracy(system: System, X: np.ndarray, y: Sequence[str]) -> float:
     return float(np.mean([p == t for p, t in zip(predictions, y, strict=True)]))
 
 
+def plan_labels(
+    plan: Plan, y_train: Sequence[str], y_test: Sequence[str]
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """(fit, stream, novel, original) labels: the plan's own where it gives them (a scenario
+    that relabels rows), else the rows' labels."""
+    y_train = np.asarray(y_train, dtype=object)
+    y_test = np.asarray(y_test, dtype=object)
+
+    def pick(given: Sequence[str] | None, labels: np.ndarray, rows: np.ndarray) -> list[str]:
+        return list(given) if given is not None else list(labels[rows])
+
+    return (
+        pick(plan.fit_labels, y_train, plan.seed_rows),
+        pick(plan.stream_labels, y_train, plan.stream_rows),
+        pick(plan.novel_labels, y_test, plan.novel_rows),
+        pick(plan.original_labels, y_test, plan.original_rows),
+    )
+
+
+def fit_system(system: System, X_train: np.ndarray, y_train: Sequence[str], plan: Plan) -> float:
+    """Fit a (vector) system on the plan's fit set, as :func:`run_cell` does; the seconds."""
+    if plan.fit_labels is not None:
+        y_fit = list(plan.fit_labels)
+    else:
+        y_fit = list(np.asarray(y_train, dtype=object)[plan.seed_rows])
+    start = time.perf_counter()
+    system.fit(X_train[plan.seed_rows], y_fit)
+    return time.perf_counter() - start
+
+
 def run_cell(
     system: System,
     X_train: np.ndarray,
@@ -79,30 +113,38 @@ def run_cell(
     checkpoint_every: int = CHECKPOINT_EVERY,
     names: tuple[str, str] = ("", ""),
     texts: tuple[Sequence[str], Sequence[str]] | None = None,
+    fit_s: float | None = None,
 ) -> CellResult:
     """Run the protocol's stream loop for one system; ``names`` = (dataset, system).
 
     A system with ``inputs = "text"`` gets the raw strings ``texts`` = (train, test), in the
     rows' order, instead of ``X_train`` and ``X_test``.
+
+    The plan may relabel rows (``ocrr.bench.scenarios``) and ask for renames, which a system
+    with ``relabel(old, new)`` makes as one operation each after the step-0 checkpoint.
+    ``fit_s`` given: the system was already fitted on this plan's fit set, in that many
+    seconds (the grid shares one fit between cells), and is not fitted again.
     """
     started = time.perf_counter()
     if getattr(system, "inputs", "vector") == "text":
         if texts is None:
             raise ValueError(f"system {names[1]!r} reads texts: pass texts=(train, test)")
         X_train, X_test = (np.asarray(list(t), dtype=object) for t in texts)
-    result = CellResult(names[0], policy.name, seed, names[1])
-    y_train = np.asarray(y_train, dtype=object)
-    y_test = np.asarray(y_test, dtype=object)
+    result = CellResult(names[0], policy.name, seed, names[1], scenario=plan.scenario)
+    y_fit, truth, y_novel, y_orig = plan_labels(plan, y_train, y_test)
 
-    fit_start = time.perf_counter()
-    system.fit(X_train[plan.seed_rows], list(y_train[plan.seed_rows]))
-    result.fit_s = time.perf_counter() - fit_start
+    if fit_s is None:
+        fit_start = time.perf_counter()
+        system.fit(X_train[plan.seed_rows], y_fit)
+        fit_s = time.perf_counter() - fit_start
+    result.fit_s = fit_s
 
-    X_novel, y_novel = X_test[plan.novel_rows], list(y_test[plan.novel_rows])
-    X_orig, y_orig = X_test[plan.original_rows], list(y_test[plan.original_rows])
+    X_novel, X_orig = X_test[plan.novel_rows], X_test[plan.original_rows]
     stream = plan.stream_rows
     will_correct = policy.decisions(seed, len(stream))
-    given = policy.given_labels(seed, list(y_train[stream]), y_train)
+    # noisy policies draw wrong labels from every label of the task (for the paper's
+    # protocol: every training label)
+    given = policy.given_labels(seed, truth, [*y_fit, *truth])
     corrections = 0
     predict_s = correct_s = 0.0
 
@@ -119,9 +161,13 @@ def run_cell(
         )
 
     checkpoint(0)
+    relabel = getattr(system, "relabel", None)
+    for old, new in plan.renames if relabel is not None else ():
+        relabel(old, new)
+        result.operations += 1
     clock = time.perf_counter
     for i, row in enumerate(stream):
-        x, y = X_train[row], y_train[row]
+        x, y = X_train[row], truth[i]
         t0 = clock()
         prediction = system.predict_one(x)
         t1 = clock()

@@ -35,6 +35,7 @@ def novel_auc(checkpoints: Sequence[Checkpoint]) -> float:
 
 
 SUMMARY_COLUMNS = [
+    "scenario",
     "dataset",
     "policy",
     "system",
@@ -46,6 +47,7 @@ SUMMARY_COLUMNS = [
     *[f"to_{t}_{s}" for t in THRESHOLDS for s in ("mean", "n_reached")],
     "auc_novel_mean",
     "corrections_mean",
+    "operations_mean",
     "storage_entries",
     "storage_bytes",
     "correct_us",
@@ -56,15 +58,16 @@ SUMMARY_COLUMNS = [
 
 
 def summarise(results: Iterable[CellResult]) -> list[dict[str, object]]:
-    """One row per (dataset, policy, system): means and population std over seeds."""
-    groups: dict[tuple[str, str, str], list[CellResult]] = defaultdict(list)
+    """One row per (scenario, dataset, policy, system): means and population std over seeds."""
+    groups: dict[tuple[str, str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:
-        groups[(result.dataset, result.policy, result.system)].append(result)
+        groups[(result.scenario, result.dataset, result.policy, result.system)].append(result)
     rows = []
-    for (dataset, policy, system), runs in sorted(groups.items()):
+    for (scenario, dataset, policy, system), runs in sorted(groups.items()):
         novel = np.array([r.final.acc_novel for r in runs])
         orig = np.array([r.final.acc_original for r in runs])
         row: dict[str, object] = {
+            "scenario": scenario,
             "dataset": dataset,
             "policy": policy,
             "system": system,
@@ -83,6 +86,7 @@ def summarise(results: Iterable[CellResult]) -> list[dict[str, object]]:
         row.update(
             auc_novel_mean=float(np.mean([novel_auc(r.checkpoints) for r in runs])),
             corrections_mean=float(np.mean([r.final.corrections for r in runs])),
+            operations_mean=float(np.mean([r.operations for r in runs])),
             storage_entries=float(np.mean([r.storage_entries for r in runs])),
             storage_bytes=float(np.mean([r.storage_bytes for r in runs])),
             correct_us=float(np.mean([r.correct_us for r in runs])),

@@ -1,9 +1,10 @@
 """Finished cells on disk, so an interrupted sweep resumes where it stopped.
 
-Each finished (dataset, policy, seed, system) run is one JSON file under ``OUT/cells/``,
-written atomically. A ``settings.json`` beside them records what the numbers depend on
-(encoder, evaluation cap, checkpoint interval); resuming with different settings is refused
-rather than mixing incomparable cells.
+Each finished (scenario, dataset, policy, seed, system) run is one JSON file under
+``OUT/cells/``, written atomically (a ``novel``-scenario cell keeps the name it had before
+scenarios existed). A ``settings.json`` beside them records what the numbers depend on
+(encoder, evaluation cap, checkpoint interval, and the scenarios when not only ``novel``);
+resuming with different settings is refused rather than mixing incomparable cells.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ class StoreMismatchError(ValueError):
     """The folder holds cells computed under other settings."""
 
 
-def _key(dataset: str, policy: str, seed: int, system: str) -> str:
+def _key(dataset: str, policy: str, seed: int, system: str, scenario: str = "novel") -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
-    return f"{safe}__{policy}__{seed}__{system}"
+    key = f"{safe}__{policy}__{seed}__{system}"
+    # the paper's protocol keeps its old names, so existing folders still resume
+    return key if scenario == "novel" else f"{scenario}__{key}"
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -48,11 +51,15 @@ class CellStore:
         else:
             _atomic_write(settings_path, json.dumps(settings, sort_keys=True))
 
-    def path(self, dataset: str, policy: str, seed: int, system: str) -> Path:
-        return self.folder / f"{_key(dataset, policy, seed, system)}.json"
+    def path(
+        self, dataset: str, policy: str, seed: int, system: str, scenario: str = "novel"
+    ) -> Path:
+        return self.folder / f"{_key(dataset, policy, seed, system, scenario)}.json"
 
-    def load(self, dataset: str, policy: str, seed: int, system: str) -> CellResult | None:
-        path = self.path(dataset, policy, seed, system)
+    def load(
+        self, dataset: str, policy: str, seed: int, system: str, scenario: str = "novel"
+    ) -> CellResult | None:
+        path = self.path(dataset, policy, seed, system, scenario)
         if not path.exists():
             return None
         try:
@@ -63,5 +70,7 @@ class CellStore:
         return CellResult(**raw)
 
     def save(self, result: CellResult) -> None:
-        path = self.path(result.dataset, result.policy, result.seed, result.system)
+        path = self.path(
+            result.dataset, result.policy, result.seed, result.system, result.scenario
+        )
         _atomic_write(path, json.dumps(asdict(result)))
