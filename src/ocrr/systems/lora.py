@@ -39,7 +39,7 @@ _QUERY_VALUE = ("query", "value", "query_proj", "value_proj", "q_proj", "v_proj"
 # Seed rows trained on CPU by default (a class-stratified sample): 2 epochs over all of
 # Banking77's ~8,700 seed rows do not fit a 10-minute run on a shared 2-core machine
 # (docs/results.md, "LoRA fine-tuning"); seed_rows=0 trains on every row, as the paper did.
-CPU_SEED_ROWS = 3000
+CPU_SEED_ROWS = 2000
 
 
 def lora_available() -> bool:
