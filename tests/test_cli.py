@@ -130,7 +130,7 @@ def test_bench_end_to_end_on_a_tiny_folder(capsys, tmp_path, tiny_folder):
     printed = capsys.readouterr().out
     assert "wrote" in printed
 
-    systems = {"substrate", "static_knn", "static_linear", "online_linear"}
+    systems = {"substrate", "substrate_plus", "static_knn", "static_linear", "online_linear"}
     summary = read_rows(out / "summary.csv")
     assert {(r["policy"], r["system"]) for r in summary} == {
         (p, s) for p in ("oracle", "random50") for s in systems

@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import quote
 
 from ocrr.bench.harness import CellResult, Checkpoint
 
@@ -24,9 +25,10 @@ class StoreMismatchError(ValueError):
 
 def _key(dataset: str, policy: str, seed: int, system: str, scenario: str = "novel") -> str:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
-    key = f"{safe}__{policy}__{seed}__{system}"
+    # a tunable system's name carries its parameters: "substrate_plus(mix=0.5)"
+    key = f"{safe}__{policy}__{seed}__{quote(system, safe='_-.')}"
     # the paper's protocol keeps its old names, so existing folders still resume
-    return key if scenario == "novel" else f"{scenario}__{key}"
+    return key if scenario == "novel" else f"{quote(scenario, safe='_-.')}__{key}"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -68,11 +68,58 @@ for _policy in ("reservoir", "fifo", "balanced"):
             BoundedSubstrate(b, p, seed=seed)
         )
 
-DEFAULT_SYSTEMS = ("substrate", "static_knn", "static_linear", "online_linear")
+DEFAULT_SYSTEMS = ("substrate", "substrate_plus", "static_knn", "static_linear", "online_linear")
+
+# Systems that also take keyword parameters by name, e.g. "substrate_plus(mix=0.5)": how the
+# tuning procedure (ocrr tune) and users try variants without registering each one.
+_TUNABLE: dict[str, Callable[..., System]] = {
+    "substrate": lambda seed, **params: Substrate(**{"vote": "band", **params}),
+    "substrate_plus": lambda seed, **params: Substrate(**params),
+}
 
 
-def available_systems() -> list[str]:
-    return sorted(_REGISTRY)
+def _lora(seed: int, **params: object) -> System:
+    from ocrr.systems.lora import LoRAClassifier  # torch, transformers, peft: only now
+
+    return LoRAClassifier(seed=seed, **params)  # type: ignore[arg-type]
+
+
+# Systems that read texts, not cached vectors, and need an optional extra: selectable by name
+# but not in available_systems() (what every install runs on vectors); see --systems all.
+# lora: LoRA fine-tuning of a transformer, one SGD step per correction (pip install
+# "ocrr[lora]"); "lora(model=NAME, ...)" takes LoRAClassifier's keywords (--lora-model NAME)
+TEXT_SYSTEMS: dict[str, SystemFactory] = {"lora": _lora}
+_TUNABLE["lora"] = _lora
+
+
+def _parse_value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_system(name: str) -> tuple[str, dict[str, object]]:
+    """``"base(key=value, ...)"`` -> (base, params); a plain name has no params."""
+    if "(" not in name:
+        return name, {}
+    base, _, rest = name.partition("(")
+    if not rest.endswith(")"):
+        raise ValueError(f"system {name!r}: expected NAME(key=value, ...)")
+    params: dict[str, object] = {}
+    for part in filter(None, (p.strip() for p in rest[:-1].split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise ValueError(f"system {name!r}: {part!r} is not key=value")
+        params[key.strip()] = _parse_value(value.strip())
+    return base.strip(), params
+
+
+def available_systems(*, text: bool = False) -> list[str]:
+    """The registered vector systems; with ``text``, the text systems (``lora``) too."""
+    return sorted(set(_REGISTRY) | (set(TEXT_SYSTEMS) if text else set()))
 
 
 def register(name: str, factory: SystemFactory) -> None:
@@ -81,18 +128,37 @@ def register(name: str, factory: SystemFactory) -> None:
 
 
 def make_system(name: str, seed: int = 0) -> System:
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
+    """A fresh system by registered name, or ``base(key=value, ...)`` for a tunable one
+    (``substrate``, ``substrate_plus``: the keys are :class:`~ocrr.substrate.Substrate`'s)."""
+    base, params = parse_system(name)
+    if params:
+        if base not in _TUNABLE:
+            raise ValueError(
+                f"system {base!r} takes no parameters; tunable: {', '.join(sorted(_TUNABLE))}"
+            )
+        try:
+            return _TUNABLE[base](seed, **params)
+        except TypeError as err:
+            raise ValueError(f"system {name!r}: {err}") from None
+    factory = _REGISTRY.get(name) or TEXT_SYSTEMS.get(name)
+    if factory is None:
         raise ValueError(
-            f"unknown system {name!r}; valid: {', '.join(available_systems())}"
-        ) from None
+            f"unknown system {name!r}; valid: {', '.join(available_systems(text=True))}"
+        )
     return factory(seed)
+
+
+def check_system(name: str) -> None:
+    """Raise ValueError naming the problem if ``name`` does not make a system."""
+    make_system(name)
 
 
 __all__ = [
     "AGEM",
     "DEFAULT_SYSTEMS",
+    "TEXT_SYSTEMS",
+    "check_system",
+    "parse_system",
     "EVICTION_POLICIES",
     "EWC",
     "KNNLM",
