@@ -23,7 +23,14 @@ RUNS_COLUMNS = [
     "acc_original",
     "predict_s",
     "correct_s",
+    "scenario",
 ]
+
+
+def _where(scenario: object, dataset: object) -> str:
+    """A run's place in file names and headings: the dataset, prefixed by any scenario
+    other than the paper's ``novel``."""
+    return str(dataset) if scenario in (None, "novel") else f"{scenario}_{dataset}"
 
 
 def write_runs_csv(results: Sequence[CellResult], path: Path) -> None:
@@ -44,6 +51,7 @@ def write_runs_csv(results: Sequence[CellResult], path: Path) -> None:
                         f"{c.acc_original:.6f}",
                         f"{c.predict_s:.6f}",
                         f"{c.correct_s:.6f}",
+                        r.scenario,
                     ]
                 )
 
@@ -98,19 +106,22 @@ def paper_figures() -> dict[tuple[str, str, str], tuple[float, float]]:
 def summary_markdown(rows: Sequence[dict[str, object]]) -> str:
     """One table per (dataset, policy), systems as rows, with the paper's figures beside."""
     paper = paper_figures()
-    by_table: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+    by_table: dict[tuple[str, str, str], list[dict[str, object]]] = defaultdict(list)
     for row in rows:
-        by_table[(str(row["dataset"]), str(row["policy"]))].append(row)
+        scenario = str(row.get("scenario", "novel"))
+        by_table[(scenario, str(row["dataset"]), str(row["policy"]))].append(row)
     out = []
     header = (
         "| system | final novel | final original | to 50 % | to 70 % | to 90 % | AUC novel "
         "| corrections | storage | correct µs | predict µs | paper (bge-large) |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
-    for (dataset, policy), table in by_table.items():
-        out.append(f"### {dataset} — {policy}\n\n{header}")
+    for (scenario, dataset, policy), table in by_table.items():
+        where = dataset if scenario == "novel" else f"{scenario}: {dataset}"
+        out.append(f"### {where} — {policy}\n\n{header}")
         for r in table:
-            published = paper.get((dataset, policy, str(r["system"])))
+            key = (dataset, policy, str(r["system"]))
+            published = paper.get(key) if scenario == "novel" else None
             paper_cell = f"{published[0]:.3f} / {published[1]:.3f}" if published else "—"
             out.append(
                 f"| {r['system']} | {r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
@@ -184,7 +195,7 @@ def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
         lambda: defaultdict(list)
     )
     for r in results:
-        groups[(r.dataset, r.policy)][r.system].append(r)
+        groups[(_where(r.scenario, r.dataset), r.policy)][r.system].append(r)
     styles = _styles({r.system for r in results})
     many = len(styles) > 10
     paths = []
@@ -236,7 +247,7 @@ def _scatter_by_policy(
         lambda: defaultdict(list)
     )
     for row in rows:
-        by_dataset[str(row["dataset"])][str(row["policy"])].append(row)
+        by_dataset[_where(row.get("scenario"), row["dataset"])][str(row["policy"])].append(row)
     styles = _styles({str(row["system"]) for row in rows})
     paths = []
     for dataset, by_policy in by_dataset.items():
