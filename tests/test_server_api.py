@@ -157,13 +157,11 @@ def test_verification_heads_and_proofs_check_offline(service: Service) -> None:
     read = service.auth("read")
     head = service.client.get(f"{DEMO}/tree-head", headers=read).json()
     assert head["size"] == service.size() and head["signature"] is None
-    kept = service.client.get(f"{DEMO}/verify",
-                              params={"size": head["size"], "root_hash": head["root_hash"]},
-                              headers=read).json()
+    kept = service.client.post(f"{DEMO}/verify", json=head, headers=read).json()
     assert kept["ok"] is True
-    forged = service.client.get(f"{DEMO}/verify",
-                                params={"size": head["size"], "root_hash": "ab" * 32},
-                                headers=read).json()
+    forged = service.client.post(f"{DEMO}/verify",
+                                 json={"size": head["size"], "root_hash": "ab" * 32},
+                                 headers=read).json()
     assert forged["ok"] is False
     service.client.post(f"{DEMO}/corrections", json={"text": "more", "label": "card"},
                         headers=service.auth("write"))
@@ -247,8 +245,8 @@ BAD_REQUESTS = [
      "other", 403),
     ("erase an unknown subject", "POST", f"{DEMO}/erasures", {"subject": "nobody"}, "write",
      404),
-    ("bad root hash", "GET", f"{DEMO}/verify?size=3&root_hash=xyz", None, "read", 422),
-    ("head without root", "GET", f"{DEMO}/verify?size=3", None, "read", 422),
+    ("bad root hash", "POST", f"{DEMO}/verify", {"size": 3, "root_hash": "xyz"}, "read", 422),
+    ("head without root", "POST", f"{DEMO}/verify", {"size": 3}, "read", 422),
     ("limit too large", "GET", f"{DEMO}/entries?limit=100000", None, "read", 422),
     ("unknown route", "GET", "/v1/nothing", None, "read", 404),
     ("wrong method", "DELETE", f"{DEMO}/corrections", None, "write", 405),

@@ -29,6 +29,7 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("POST", "/v1/namespaces/{ns}/erasures"): ("write", {"subject": "someone"}),
     ("GET", "/v1/namespaces/{ns}/entries"): ("read", None),
     ("GET", "/v1/namespaces/{ns}/verify"): ("read", None),
+    ("POST", "/v1/namespaces/{ns}/verify"): ("read", {"size": 1, "root_hash": "00" * 32}),
     ("GET", "/v1/namespaces/{ns}/tree-head"): ("read", None),
     ("GET", "/v1/namespaces/{ns}/proofs/inclusion/{seq}"): ("read", None),
     ("GET", "/v1/namespaces/{ns}/proofs/consistency?old_size=1"): ("read", None),

@@ -44,6 +44,7 @@ from ocrr.server.schemas import (
     EntryPage,
     ErasureRequest,
     InclusionProofOut,
+    KeptHead,
     KeyCreated,
     NamespaceList,
     NamespaceOut,
@@ -210,9 +211,10 @@ class _Remote:
         return EntryPage.model_validate(data)
 
     def verify(self, size: int | None, root_hash: str | None) -> VerificationOut:
-        data = self.call("GET", self._ns("/verify"),
-                         params={"size": size, "root_hash": root_hash})
-        return VerificationOut.model_validate(data)
+        if size is None and root_hash is None:
+            return VerificationOut.model_validate(self.call("GET", self._ns("/verify")))
+        body = _validated(KeptHead, size=size, root_hash=root_hash)
+        return VerificationOut.model_validate(self.call("POST", self._ns("/verify"), body=body))
 
     def tree_head(self) -> TreeHeadOut:
         return TreeHeadOut.model_validate(self.call("GET", self._ns("/tree-head")))
@@ -343,6 +345,10 @@ class Client:
             start = got.next
 
     def verify(self, size: int | None = None, root_hash: str | None = None) -> VerificationOut:
+        """Re-hash every entry and walk the chain; with a kept tree head (its ``size`` and
+        ``root_hash``), also check that the ledger still extends it."""
+        if size is not None or root_hash is not None:
+            _validated(KeptHead, size=size, root_hash=root_hash)
         return self._backend.verify(size, root_hash)
 
     def tree_head(self) -> TreeHeadOut:
@@ -392,7 +398,13 @@ class Client:
 
     def create_key(self, scope: str, namespace: str | None = None,
                    name: str | None = None) -> KeyCreated:
-        from ocrr.server.schemas import KeyCreate
+        from ocrr.server.schemas import GlobalKeyCreate, NamespacedKeyCreate
 
-        body = _validated(KeyCreate, scope=scope, namespace=namespace, name=name)
+        if scope in ("read", "write"):
+            body: BaseModel = _validated(NamespacedKeyCreate, scope=scope, namespace=namespace,
+                                         name=name)
+        elif namespace is not None:
+            raise InvalidRequest(f"an {scope} key is not bound to a namespace")
+        else:
+            body = _validated(GlobalKeyCreate, scope=scope, name=name)
         return KeyCreated.model_validate(self._remote().call("POST", "/v1/keys", body=body))

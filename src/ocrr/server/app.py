@@ -165,10 +165,25 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return _error(422, "invalid_request", "; ".join(parts) + more)
 
 
+def _allowed_methods(path: str) -> str:
+    """Every method some route answers at ``path`` (the router names only the first
+    route that matched the path, so a 405 would understate ``Allow``)."""
+    methods: set[str] = set()
+    for router in ROUTERS:
+        for route in router.routes:
+            regex = getattr(route, "path_regex", None)
+            if regex is not None and regex.match(path):
+                methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return _error(exc.status_code, code, str(exc.detail), dict(exc.headers or {}) or None)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request.url.path) or headers.get("Allow", "")
+    return _error(exc.status_code, code, str(exc.detail), headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

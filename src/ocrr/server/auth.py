@@ -68,6 +68,8 @@ def requires(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     ) -> ApiKey:
         state = request.app.state.ocrr
         token = credentials.credentials if credentials is not None else header_key
+        if credentials is not None and header_key is not None and header_key != token:
+            token = None  # two different keys: refuse rather than guess which is meant
         key = await state.keys.lookup(token) if token else None
         if key is None:
             wait = state.failures.check(_client(request))
@@ -75,8 +77,10 @@ def requires(scope: str) -> Callable[..., Awaitable[ApiKey]]:
             if wait is not None:
                 raise RateLimited("too many requests without a valid key", retry_after=wait)
             raise Unauthenticated(
-                "an API key is required (Authorization: Bearer <key>)" if not token
-                else "unknown or revoked API key"
+                "unknown or revoked API key" if token
+                else "two different keys (Authorization and X-API-Key)" if header_key
+                and credentials is not None
+                else "an API key is required (Authorization: Bearer <key>)"
             )
         wait = state.limiter.check(key.key_id)
         if wait is not None:

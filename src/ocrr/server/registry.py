@@ -72,28 +72,38 @@ class Registry:
         self.where = os.fspath(where)
         self._lock = threading.Lock()
         self.postgres = is_postgres(self.where)
+        self._conn: Any = None
+        if not self.postgres:
+            self.data_dir = Path(self.where)
+            (self.data_dir / "namespaces").mkdir(parents=True, exist_ok=True)
+        self._prefix = f"{REGISTRY_SCHEMA}." if self.postgres else ""
+        with self._lock:
+            self._connect()
+
+    def _connect(self) -> Any:
+        """Open the connection (again, after :meth:`close`) and make sure the tables exist."""
+        if self._conn is not None:
+            return self._conn
         if self.postgres:
             import psycopg
 
             self._integrity: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
-            self._conn: Any = psycopg.connect(self.where, autocommit=True)
-            self._prefix = f"{REGISTRY_SCHEMA}."
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            conn = psycopg.connect(self.where, autocommit=True)
+            with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {REGISTRY_SCHEMA}")
                 for statement in _TABLES:
                     cur.execute(statement.format(p=self._prefix))
         else:
-            self.data_dir = Path(self.where)
-            (self.data_dir / "namespaces").mkdir(parents=True, exist_ok=True)
             self._integrity = (sqlite3.IntegrityError,)
-            self._conn = sqlite3.connect(self.data_dir / "registry.db", isolation_level=None,
-                                         check_same_thread=False, timeout=30.0)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._prefix = ""
+            conn = sqlite3.connect(self.data_dir / "registry.db", isolation_level=None,
+                                   check_same_thread=False, timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
             for statement in _TABLES:
-                self._conn.execute(statement.format(p=""))
+                conn.execute(statement.format(p=""))
+        self._conn = conn
+        return conn
 
     # -- plumbing --------------------------------------------------------------------------
     def _sql(self, sql: str) -> str:
@@ -102,23 +112,28 @@ class Registry:
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         with self._lock:
+            conn = self._connect()
             if self.postgres:
-                with self._conn.cursor() as cur:
+                with conn.cursor() as cur:
                     cur.execute(self._sql(sql), args)
                     return cur.fetchall()
-            return self._conn.execute(self._sql(sql), args).fetchall()
+            return conn.execute(self._sql(sql), args).fetchall()
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
+            conn = self._connect()
             if self.postgres:
-                with self._conn.cursor() as cur:
+                with conn.cursor() as cur:
                     cur.execute(self._sql(sql), args)
                     return cur.rowcount
-            return self._conn.execute(self._sql(sql), args).rowcount
+            return conn.execute(self._sql(sql), args).rowcount
 
     def close(self) -> None:
+        """Close the connection; a later call opens it again."""
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     # -- namespaces ------------------------------------------------------------------------
     def create_namespace(self, name: str, *, threshold: float | None = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ocrr.ledger import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from ocrr.ledger.keys import MAX_SUBJECT_CHARS
@@ -20,8 +20,9 @@ from ocrr.ledger.keys import MAX_SUBJECT_CHARS
 NONBLANK = "^[^\\u0000]*\\S[^\\u0000]*$"
 """Some character other than whitespace, and no NUL: what the ledger accepts as a string."""
 NAMESPACE_PATTERN = "^[a-z][a-z0-9_]{0,47}$"
-SEQ_MAX = 2**62
-"""Sequence numbers and sizes above this are refused as values (no ledger gets near)."""
+SEQ_MAX = 2**53 - 1
+"""Sequence numbers and sizes above this are refused (no ledger gets near): the largest
+integer JSON tools that read numbers as doubles still hold exactly."""
 UNKNOWN = "unknown"
 """The label of an abstention: the classifier's confidence fell below the threshold."""
 
@@ -64,12 +65,22 @@ NamespaceName = Annotated[
     str, Field(pattern=NAMESPACE_PATTERN, description="lower-case letters, digits and _")
 ]
 Threshold = Annotated[float, Field(ge=0.0, le=1.0)]
-Seq = Annotated[int, Field(ge=0, le=SEQ_MAX)]
+def _integer(value: object) -> object:
+    """JSON's integers: 3 and 3.0 (JSON Schema counts both), not "3", true or 3.5."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    return value
+
+
+Seq = Annotated[int, Field(ge=0, le=SEQ_MAX), BeforeValidator(_integer)]
 Hex32 = Annotated[str, Field(pattern="^[0-9a-f]{64}$", description="32 bytes, hex")]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON false is not a threshold of 0, "3" is not a sequence number
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Response(BaseModel):
@@ -112,6 +123,18 @@ class ErasureRequest(_Request):
     actor: Short | None = None
 
 
+class KeptHead(_Request):
+    """A tree head kept earlier (as ``/tree-head`` gave it): the ledger must still extend
+    it. The signature fields are accepted and ignored: check them with your pinned key."""
+
+    size: Seq
+    root_hash: Hex32
+    timestamp_ns: int | None = None
+    signature: str | None = None
+    public_key: str | None = None
+    key_id: str | None = None
+
+
 class NamespaceCreate(_Request):
     name: NamespaceName
     threshold: Threshold | None = Field(
@@ -124,12 +147,22 @@ class NamespaceUpdate(_Request):
     threshold: Threshold | None = Field(description="null removes the threshold")
 
 
-class KeyCreate(_Request):
-    scope: Literal["read", "write", "admin", "metrics"]
-    namespace: NamespaceName | None = Field(
-        default=None, description="required for read and write keys, absent otherwise"
-    )
+class NamespacedKeyCreate(_Request):
+    """A read or write key: bound to one namespace."""
+
+    scope: Literal["read", "write"]
+    namespace: NamespaceName
     name: Short | None = None
+
+
+class GlobalKeyCreate(_Request):
+    """An admin or metrics key: bound to no namespace."""
+
+    scope: Literal["admin", "metrics"]
+    name: Short | None = None
+
+
+KeyCreate = Annotated[NamespacedKeyCreate | GlobalKeyCreate, Field(discriminator="scope")]
 
 
 # -- responses -----------------------------------------------------------------------------

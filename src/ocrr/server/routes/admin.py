@@ -80,7 +80,7 @@ async def create_key(request: Request, body: KeyCreate, key: Admin) -> KeyCreate
     registry = state_of(request).registry
     try:
         token, made = await run_in_threadpool(
-            registry.create_key, body.scope, body.namespace, body.name
+            registry.create_key, body.scope, getattr(body, "namespace", None), body.name
         )
     except ValueError as err:
         raise InvalidRequest(str(err)) from None

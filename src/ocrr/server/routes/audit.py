@@ -19,6 +19,7 @@ from ocrr.server.schemas import (
     ConsistencyProofOut,
     EntryPage,
     InclusionProofOut,
+    KeptHead,
     StatsOut,
     TreeHeadOut,
     VerificationOut,
@@ -40,14 +41,16 @@ async def entries(
 
 
 @router.get("/namespaces/{ns}/verify", response_model=VerificationOut, responses=ERRORS,
-            summary="re-hash every stored entry and walk the chain (optionally against a "
-            "kept tree head: size and root_hash)")
-async def verify(
-    namespace: Reader,
-    size: Annotated[int | None, Query(ge=0, le=SEQ_MAX)] = None,
-    root_hash: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
-) -> VerificationOut:
-    return await run_in_threadpool(namespace.verify, size, root_hash)
+            summary="re-hash every stored entry and walk the chain")
+async def verify(namespace: Reader) -> VerificationOut:
+    return await run_in_threadpool(namespace.verify)
+
+
+@router.post("/namespaces/{ns}/verify", response_model=VerificationOut, responses=ERRORS,
+             summary="verify, and check that the ledger still extends a tree head kept "
+             "earlier (nothing rewritten or dropped since)")
+async def verify_against(body: KeptHead, namespace: Reader) -> VerificationOut:
+    return await run_in_threadpool(namespace.verify, body.size, body.root_hash)
 
 
 @router.get("/namespaces/{ns}/tree-head", response_model=TreeHeadOut, responses=ERRORS,

@@ -25,9 +25,9 @@ async def health() -> Health:
 
 @router.get(
     "/metrics",
-    response_class=PlainTextResponse,
     summary="Prometheus metrics (a metrics or admin key)",
-    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+    responses={200: {"description": "the Prometheus text format",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}},
                **errors(400, 401, 403, 429)},
 )
 async def metrics(
