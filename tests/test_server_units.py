@@ -1,0 +1,164 @@
+"""The service's small parts alone: the batching encoder, the memo, rate limits, recent
+accuracy, metrics text, keys and scopes, the registry, and the abstention threshold."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ocrr.bench.abstention import SplitScores, choose_threshold
+from ocrr.server.batching import BatchingEncoder, MemoEncoder
+from ocrr.server.errors import Conflict, InvalidRequest, NotFound, error_for
+from ocrr.server.keys import ApiKey, check_scope, token_hash
+from ocrr.server.metrics import Metrics
+from ocrr.server.ratelimit import RateLimiter
+from ocrr.server.registry import Registry
+from ocrr.server.tracking import RecentOutcomes
+from server_fakes import HashingEncoder
+
+
+class _Slow(HashingEncoder):
+    def encode(self, texts, *, progress=False):  # noqa: ANN001, ANN202
+        if any("poison" in t for t in texts):
+            raise RuntimeError("cannot encode that")
+        time.sleep(0.02)
+        return super().encode(texts)
+
+
+def test_concurrent_requests_share_batches_and_a_bad_text_fails_alone() -> None:
+    inner = _Slow()
+    seen: list[int] = []
+
+    async def scenario() -> list[object]:
+        batcher = BatchingEncoder(MemoEncoder(inner), max_batch=8,
+                                  on_batch=lambda size, _: seen.append(size))
+        await batcher.start()
+        try:
+            jobs = [batcher.encode([f"text {i}"]) for i in range(20)]
+            jobs.append(batcher.encode(["poison pill"]))
+            return await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, np.ndarray) and r.shape == (1, 64) for r in results[:20])
+    assert isinstance(results[20], InvalidRequest)
+    assert max(seen) == 8 and sum(seen) == 21 and len(seen) < 21  # batched, capped at 8
+    expected = HashingEncoder().encode(["text 3"])
+    assert np.allclose(results[3], expected)
+
+
+def test_the_memo_returns_exactly_what_encoding_would() -> None:
+    inner = HashingEncoder()
+    memo = MemoEncoder(inner, capacity=2)
+    vectors = inner.encode(["a", "b", "c"])
+    memo.remember(["a", "b", "c"], vectors)  # "a" falls out (capacity 2)
+    calls = inner.calls
+    out = memo.encode(["b", "c"])
+    assert inner.calls == calls and np.array_equal(out, vectors[1:])
+    assert np.allclose(memo.encode(["a"]), vectors[:1]) and inner.calls == calls + 1
+
+
+def test_token_buckets() -> None:
+    limiter = RateLimiter(rate=10, burst=3)
+    assert [limiter.check("k") for _ in range(3)] == [None] * 3
+    wait = limiter.check("k")
+    assert wait is not None and 0 < wait <= 0.1
+    assert limiter.check("other") is None
+    time.sleep(0.12)
+    assert limiter.check("k") is None
+    assert RateLimiter(rate=0).check("anyone") is None
+
+
+def test_recent_accuracy_counts_only_corrected_predictions() -> None:
+    outcomes = RecentOutcomes(pending=2, window=3)
+    assert outcomes.accuracy is None
+    outcomes.predicted("a", "x")
+    outcomes.predicted("b", "y")
+    outcomes.predicted("c", "z")  # "a" is forgotten (2 pending at most)
+    assert outcomes.corrected("a", "x") is None
+    assert outcomes.corrected("b", "y") is True and outcomes.corrected("c", "q") is False
+    assert outcomes.corrected("b", "y") is None  # settled once
+    assert outcomes.judged == 2 and outcomes.accuracy == 0.5
+
+
+def test_metrics_text_format() -> None:
+    metrics = Metrics()
+    metrics.requests.inc("GET", "/v1/x", "200")
+    metrics.latency.observe(0.003, "/v1/x")
+    metrics.latency.observe(0.2, "/v1/x")
+    text = metrics.render([("ocrr_ledger_entries", "entries", [('we"ird', 5.0)])])
+    assert 'ocrr_http_requests_total{method="GET",route="/v1/x",status="200"} 1' in text
+    assert 'ocrr_http_request_seconds_bucket{route="/v1/x",le="0.005"} 1' in text
+    assert 'ocrr_http_request_seconds_bucket{route="/v1/x",le="+Inf"} 2' in text
+    assert 'ocrr_http_request_seconds_count{route="/v1/x"} 2' in text
+    assert 'ocrr_ledger_entries{namespace="we\\"ird"} 5' in text
+
+
+def test_scopes() -> None:
+    read = ApiKey("k1", "read", "demo", None, 0)
+    write = ApiKey("k2", "write", "demo", None, 0)
+    admin = ApiKey("k3", "admin", None, None, 0)
+    metrics = ApiKey("k4", "metrics", None, None, 0)
+    assert read.allows("read", "demo") and not read.allows("write", "demo")
+    assert not read.allows("read", "other") and not read.allows("read", None)
+    assert write.allows("read", "demo") and write.allows("write", "demo")
+    assert not write.allows("admin") and not write.allows("metrics")
+    assert admin.allows("write", "anything") and admin.allows("metrics")
+    assert metrics.allows("metrics") and not metrics.allows("read", "demo")
+    revoked = ApiKey("k5", "admin", None, None, 0, revoked=True)
+    assert not revoked.allows("read", "demo")
+    with pytest.raises(ValueError):
+        check_scope("read", None)
+    with pytest.raises(ValueError):
+        check_scope("admin", "demo")
+    with pytest.raises(ValueError):
+        check_scope("root", None)
+
+
+def test_the_registry_keeps_only_hashes(tmp_path: Path) -> None:
+    registry = Registry(tmp_path / "data")
+    registry.create_namespace("demo", threshold=0.3)
+    with pytest.raises(Conflict):
+        registry.create_namespace("demo")
+    token, key = registry.create_key("write", "demo", name="bot")
+    with pytest.raises(NotFound):
+        registry.create_key("write", "ghost")
+    assert registry.find_key(token) == key and registry.find_key(token + "x") is None
+    raw = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("registry.db*"))
+    assert token.encode() not in raw and token_hash(token).encode() in raw
+    registry.revoke_key(key.key_id)
+    assert registry.find_key(token) is None
+    assert registry.list_keys()[0].revoked
+    assert registry.claim_encoder("demo", "enc-a") == "enc-a"
+    assert registry.claim_encoder("demo", "enc-b") == "enc-a"  # the first one sticks
+    registry.close()
+    assert registry.get_namespace("demo").threshold == 0.3  # reconnects after close
+    assert registry.set_threshold("demo", None).threshold is None
+
+
+def test_errors_round_trip_by_status() -> None:
+    made = error_for(404, "not_found", "no entry 9")
+    assert isinstance(made, NotFound) and made.status == 404 and str(made) == "no entry 9"
+    assert error_for(418, "teapot", "short and stout").status == 418
+
+
+def test_the_threshold_balances_accuracy_and_recall() -> None:
+    rng = np.random.default_rng(0)
+    in_conf = rng.uniform(0.5, 1.0, 400)
+    in_right = rng.uniform(size=400) < 0.9
+    out_conf = rng.uniform(0.0, 0.6, 100)
+    threshold = choose_threshold(SplitScores(in_conf, in_right), SplitScores(out_conf))
+    assert 0.5 <= threshold <= 0.6
+    chosen = (SplitScores(in_conf, in_right).accuracy(threshold)
+              + SplitScores(out_conf).recall(threshold))
+    for other in np.linspace(0, 1, 101):
+        assert chosen >= (SplitScores(in_conf, in_right).accuracy(other)
+                          + SplitScores(out_conf).recall(other)) - 1e-12
+    # nothing to separate: never abstain
+    same = SplitScores(np.array([0.9, 0.8]), np.array([True, True]))
+    assert choose_threshold(same, SplitScores(np.array([0.95]))) <= 0.8
