@@ -39,12 +39,53 @@ def _check_datasets(parser: argparse.ArgumentParser, given: Sequence[str]) -> No
             )
 
 
+def _text_systems_for_all() -> list[str]:
+    """``--systems all`` takes lora (LoRA fine-tuning on texts) only where CUDA is present."""
+    from ocrr.systems.lora import cuda_available, lora_available
+
+    if cuda_available():
+        return ["lora"]
+    why = "no CUDA device" if lora_available() else 'needs pip install "ocrr[lora]"'
+    print(f"--systems all leaves out lora ({why}; minutes a run on CPU): add --systems lora")
+    return []
+
+
+def _lora_systems(parser: argparse.ArgumentParser, systems: list[str], model: str | None):
+    """Check the lora extra is there when lora is asked for; ``--lora-model`` names its
+    model: ``lora`` becomes ``lora(model=NAME)``, so its cells are kept apart."""
+    from ocrr.systems import parse_system
+    from ocrr.systems.lora import EXTRA_HINT, lora_available
+
+    out = []
+    for name in systems:
+        base, params = parse_system(name)
+        if base == "lora":
+            if not lora_available():
+                parser.error(EXTRA_HINT)
+            if model and "model" not in params:
+                rest = name.partition("(")[2][:-1].strip()
+                name = f"lora(model={model}{', ' + rest if rest else ''})"
+                try:
+                    ok = parse_system(name)[1].get("model") == model
+                except ValueError:
+                    ok = False
+                if not ok:
+                    parser.error(f"--lora-model {model!r}: a name with no commas or brackets")
+        out.append(name)
+    if model and not any(parse_system(n)[0] == "lora" for n in out):
+        print("--lora-model is unused: lora is not among the systems (add --systems lora)")
+    return out
+
+
 def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_datasets(parser, args.datasets)
     _check_choices(parser, "policy", args.policies, available_policies())
     if args.systems == ["all"]:
-        args.systems = available_systems()
-    _check_choices(parser, "system", args.systems, available_systems())
+        args.systems = available_systems() + _text_systems_for_all()
+    _check_choices(
+        parser, "system", [s for s in args.systems if "(" not in s], available_systems(text=True)
+    )
+    args.systems = _lora_systems(parser, args.systems, args.lora_model)
     if args.cap < 1 or args.checkpoint_every < 1:
         parser.error("--cap and --checkpoint-every must be positive")
     from ocrr.bench.scenarios import expand_scenarios, prepare_scenarios
@@ -262,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="discard finished cells in OUT/cells instead of resuming",
     )
     bench.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--lora-model",
+        default=None,
+        help="the transformer the lora system fine-tunes: a Hugging Face name or local "
+        "folder (default: the offline all-MiniLM-L6-v2); e.g. microsoft/deberta-v3-large",
+    )
     bench.set_defaults(handler=_bench)
 
     from ocrr.cli.ledger import add_ledger_commands
