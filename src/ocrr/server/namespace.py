@@ -43,7 +43,7 @@ from ocrr.server.tracking import RecentOutcomes
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from ocrr.substrate import Substrate
+    from ocrr.substrate import Substrate, Suspect
 
 _META_CACHE = 50_000  # neighbours' (actor, source, time): immutable, so cached by seq
 
@@ -286,6 +286,29 @@ class Namespace:
     def size(self) -> int:
         with self._lock:
             return len(self.substrate.ledger)
+
+    # -- looking without answering (the review console) ------------------------------------
+    def labels(self) -> list[str]:
+        with self._lock:
+            self._catch_up()
+            return list(self.substrate.labels)
+
+    def top_labels(self, vectors: np.ndarray) -> list[str | None]:
+        """The top label of many vectors at once (not counted as predictions)."""
+        with self._lock:
+            self._catch_up()
+            return self.substrate.predict_many(vectors) if len(vectors) else []
+
+    def explain_vectors(self, vectors: np.ndarray) -> list[Prediction]:
+        """Full answers with neighbours (not counted, not awaiting a verdict)."""
+        with self._lock:
+            self._catch_up()
+            return [self._explain(self.substrate.predict(v)) for v in vectors]
+
+    def suspects(self) -> list[Suspect]:
+        with self._lock:
+            self._catch_up()
+            return self.substrate.suspects()
 
     def close(self) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ocrr.server.errors import TooLarge
+from ocrr.server.review import log_predictions
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
 from ocrr.server.schemas import (
     CorrectionBatchRequest,
@@ -35,6 +36,7 @@ async def _predict(request: Request, namespace, texts: list[str]) -> list[Predic
     state = state_of(request)
     vectors = await state.batcher.encode(texts)
     answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
+    log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
     state.metrics.predictions.inc(namespace.name, by=len(answers))
     abstained = sum(a.abstained for a in answers)
     if abstained:
