@@ -3,7 +3,7 @@
 Why a factory: the CLI (``ocrr serve``), the tests (with a tiny encoder object and a
 temporary folder) and anyone embedding the service build the same app from the same parts:
 a registry (namespaces, keys), the namespaces it holds open, one batching encoder shared by
-all of them, rate limiters, metrics, and the ``/v1`` routes. ``/`` is left free.
+all of them, rate limiters, metrics, the ``/v1`` routes, and the review console at ``/``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ocrr import __version__
+from ocrr.server import console
 from ocrr.server.auth import KeyCache, limiters
 from ocrr.server.batching import BatchingEncoder, MemoEncoder
 from ocrr.server.config import ServerSettings
@@ -123,6 +124,7 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    console.mount(app)  # the review console at / (ocrr.server.console)
     return app
 
 
