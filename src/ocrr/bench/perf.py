@@ -33,7 +33,7 @@ class LatencyReport:
             f"(one process, {len(self.predict_us)} calls each)",
             stats("ledger append (hash + chain)", self.append_us),
             stats("Substrate.correct (append + index)", self.correct_us),
-            stats("Substrate.predict_one (top-5 vote)", self.predict_us),
+            stats(f"Substrate.predict_one ({self.vote} vote)", self.predict_us),
         ]
 
 
