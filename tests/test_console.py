@@ -10,6 +10,7 @@ import time
 from importlib import resources
 
 import numpy as np
+import pytest
 
 from ocrr.ledger import Ledger, MemoryStore
 from ocrr.server.console import plots
@@ -447,3 +448,37 @@ def test_assets_ship_inside_the_package(service: Service) -> None:
     assert "http" not in re.sub(r"//.*", "", script.text).replace("https://", "")  # no CDN
     assert not any(p.startswith(("/login", "/ns", "/static", "/logout"))
                    for p in service.client.get("/openapi.json").json()["paths"])
+
+
+def test_recheck_reports_changes_and_bounds_its_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocrr.server import review as module
+
+    monkeypatch.setattr(module, "BASE_CHUNK", 2)
+    monkeypatch.setattr(module, "BASE_CHUNKS", 1)
+    monkeypatch.setattr(module, "OUTSIDE_CHUNK", 1)
+    monkeypatch.setattr(module, "OUTSIDE_BUDGET", 1)
+    encoder = HashingEncoder()
+    substrate = Substrate(ledger=Ledger(MemoryStore()), encoder=encoder)
+    namespace = Namespace("t", substrate)
+    substrate.correct_many(["where is my card", "card not arrived", "euro rate",
+                            "dollar exchange rate"], ["card", "card", "fx", "fx"])
+    texts = ["please block my stolen card", "block my stolen card", "stolen card block please",
+             "my stolen card"]
+    queue = ReviewQueue()
+    vectors = encoder.encode(texts)
+    queue.add(texts, vectors, namespace.predict_vectors(texts, vectors), len(substrate.ledger))
+    assert module.recheck(queue, namespace) == []  # nothing appended since
+    substrate.correct(texts[0], "lost_card")
+    changed = module.recheck(queue, namespace)  # the two least confident, and one more
+    assert len(queue.stale(len(substrate.ledger))) == 1
+    changed += module.recheck(queue, namespace)
+    assert queue.stale(len(substrate.ledger)) == []
+    assert sorted(c.text for c in changed) == sorted(texts) and \
+        {c.now for c in changed} == {"lost_card"}
+    item = next(i for i in queue.pending() if i.text == texts[1])
+    assert item.label == "lost_card" and item.was == "card" and item.first_label == "card"
+    assert item.answer.neighbours[0].label == "lost_card"
+    queue.checking.acquire()  # another recheck is running: do not wait for it
+    substrate.correct(texts[1], "card")
+    assert module.recheck(queue, namespace, wait=False) == []
+    queue.checking.release()

@@ -397,6 +397,19 @@ def test_the_queue_page_loads_fast_with_10k_entries(site: Site, browser: WebDriv
     count = browser.find_element(By.ID, "queue-count").text.replace(",", "")
     assert int(count) == BIG_QUEUED
     shot(browser, "queue_10k")
+    # after a correction every queued item is stale: the page must not wait for a recheck
+    afters = []
+    for i in range(3):
+        site.api("admin").post("/v1/namespaces/big/corrections",
+                               json={"text": f"question {i}: card?", "label": "class_00"})
+        browser.get(site.url + "/ns/big/queue")
+        wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR,
+                                                            "#queue li.item.selected")))
+        afters.append(browser.execute_script(
+            "const n = performance.getEntriesByType('navigation')[0];"
+            "return {load: n.loadEventEnd, server: n.responseEnd - n.requestStart};"))
+    after = {k: statistics.median(a[k] for a in afters) for k in ("load", "server")}
+    rechecked = after["load"]
     measured = timings[1:]  # the first load warms the page's caches
     load = statistics.median(t["load"] for t in measured)
     figures = {"entries": BIG_ENTRIES, "queued": BIG_QUEUED,
@@ -404,9 +417,14 @@ def test_the_queue_page_loads_fast_with_10k_entries(site: Site, browser: WebDriv
                "load_ms_max": round(max(t["load"] for t in measured), 1),
                "dom_ready_ms_median": round(statistics.median(t["ready"] for t in measured), 1),
                "server_ms_median": round(statistics.median(t["server"] for t in measured), 1),
-               "first_load_ms": round(timings[0]["load"], 1)}
+               "first_load_ms": round(timings[0]["load"], 1),
+               "load_after_a_correction_ms_median": round(rechecked, 1),
+               "server_after_a_correction_ms_median": round(after["server"], 1)}
     (artifacts() / "queue_load.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"\nqueue page, {BIG_ENTRIES:,} entries and {BIG_QUEUED:,} queued: load "
           f"{figures['load_ms_median']} ms median (max {figures['load_ms_max']}, first "
-          f"{figures['first_load_ms']}), server {figures['server_ms_median']} ms")
+          f"{figures['first_load_ms']}), server {figures['server_ms_median']} ms; "
+          f"{figures['load_after_a_correction_ms_median']} ms after a correction (server "
+          f"{figures['server_after_a_correction_ms_median']} ms)")
     assert load < LOAD_BUDGET_MS, figures
+    assert rechecked < LOAD_BUDGET_MS, figures

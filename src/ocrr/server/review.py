@@ -37,8 +37,16 @@ QUEUE_CAPACITY = 5_000
 """Queued predictions per namespace (the oldest go first): 5,000 × 384 floats ≈ 7.5 MB."""
 REVIEWS_KEPT = 10_000
 """Reviews remembered per namespace, for the accuracy of reviewed predictions."""
-EXPLAIN_LIMIT = 200
+EXPLAIN_LIMIT = 50
 """Changed items re-explained (neighbours, confidence) per recheck; the rest wait."""
+BASE_CHUNK, BASE_CHUNKS = 512, 3
+"""The stable batches (see :func:`_top_labels`): three of 512 rows, the least confident
+items; the index remembers its last four batches, so all three stay incremental."""
+REBASE_AFTER = 100
+"""Items queued since the stable batches were made that make them be made again."""
+OUTSIDE_CHUNK, OUTSIDE_BUDGET = 256, 256
+"""Stale items outside the stable batches: asked about in batches of 256 (one lock hold
+each, like one full batch prediction), at most 256 per recheck (the rest wait)."""
 
 
 def _digest(text: str) -> bytes:
@@ -108,6 +116,11 @@ class ReviewQueue:
         self._reviews: deque[Review] = deque(maxlen=kept)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self.checking = threading.Lock()
+        """Held while a recheck runs (one at a time per queue)."""
+        self._base: list[np.ndarray] | None = None
+        self._base_rows: dict[int, int] = {}
+        self._base_next = 0  # the first id queued after the stable batches were made
 
     def __len__(self) -> int:
         return len(self._items)
@@ -145,9 +158,25 @@ class ReviewQueue:
         items.sort(key=lambda i: (i.confidence, -i.id))
         return items if limit is None else items[:limit]
 
+    def take(self, item_id: int) -> QueuedPrediction | None:
+        """Take an item out to review it (so two reviewers cannot both review it)."""
+        with self._lock:
+            item = self._items.pop(item_id, None)
+            if item is not None and self._by_text.get(_digest(item.text)) == item.id:
+                del self._by_text[_digest(item.text)]
+            return item
+
+    def put_back(self, item: QueuedPrediction) -> None:
+        """Return a taken item whose review failed (unless its text was queued again)."""
+        with self._lock:
+            key = _digest(item.text)
+            if key not in self._by_text:
+                self._items[item.id] = item
+                self._by_text[key] = item.id
+
     def reviewed(self, item: QueuedPrediction, label: str, *, seq: int, accepted: bool,
                  actor: str | None = None) -> Review:
-        """Record a review and take the item out of the queue."""
+        """Record the review of an item (taken out of the queue)."""
         review = Review(time.time_ns(), item.id, item.first_label, label, accepted, seq, actor)
         key = _digest(item.text)
         with self._lock:
@@ -175,31 +204,83 @@ class ReviewQueue:
             for item in checked:
                 answer = fresh.get(item.id)
                 if answer is not None:
-                    item.was = item.answer.best_label
+                    if answer.best_label != item.answer.best_label:
+                        item.was = item.answer.best_label
                     item.answer = answer
                 item.checked_size = size
 
 
-def recheck(queue: ReviewQueue, namespace: Namespace) -> list[Change]:
+def _chunks(items: Sequence[QueuedPrediction], size: int) -> list[list[QueuedPrediction]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def _top_labels(queue: ReviewQueue, namespace: Namespace,
+                stale: Sequence[QueuedPrediction]) -> dict[int, str | None]:
+    """The classifier's top label now for stale items, by id (caller holds
+    ``queue.checking``); items left out stay stale for the next recheck.
+
+    Why stable batches: asked again about the very same matrix of queries, the substrate
+    scores only the entries appended since (``predict_many`` remembers its last few
+    batches), so a recheck after a correction costs a fraction of predicting every item
+    afresh. The queue keeps its least confident items (those a reviewer meets next) in up
+    to three such batches, reviewed ones staying in them as dead rows, and remakes them once
+    many items arrived after them or most of their rows are dead. Other stale items are
+    asked about in small batches, a bounded number per recheck. Each batch is one hold of
+    the namespace's lock, so predictions interleave with a long recheck."""
+    with queue._lock:
+        live = queue._items
+        dead = sum(1 for i in queue._base_rows if i not in live)
+        arrived = sum(1 for i in live if i >= queue._base_next)
+        if (queue._base is None or arrived > REBASE_AFTER
+                or dead > len(queue._base_rows) // 2):
+            items = sorted(live.values(), key=lambda i: (i.confidence, -i.id))
+            items = items[:BASE_CHUNK * BASE_CHUNKS]
+            queue._base_rows = {item.id: row for row, item in enumerate(items)}
+            queue._base = [np.stack([i.vector for i in chunk])
+                           for chunk in _chunks(items, BASE_CHUNK)]
+            queue._base_next = max(live, default=0) + 1
+        base, rows = queue._base, queue._base_rows
+    found: dict[int, str | None] = {}
+    inside = [item for item in stale if item.id in rows]
+    for c in sorted({rows[item.id] // BASE_CHUNK for item in inside}):
+        labels = namespace.top_labels(base[c])
+        found.update({item.id: labels[rows[item.id] % BASE_CHUNK] for item in inside
+                      if rows[item.id] // BASE_CHUNK == c})
+    outside = sorted((item for item in stale if item.id not in rows),
+                     key=lambda i: (i.confidence, -i.id))[:OUTSIDE_BUDGET]
+    for chunk in _chunks(outside, OUTSIDE_CHUNK):
+        labels = namespace.top_labels(np.stack([item.vector for item in chunk]))
+        found.update({item.id: label for item, label in zip(chunk, labels, strict=True)})
+    return found
+
+
+def recheck(queue: ReviewQueue, namespace: Namespace, *, wait: bool = True) -> list[Change]:
     """Ask the classifier again about queued items it answered before the ledger last grew;
-    return the items whose top label changed (their new answers replace the old)."""
-    size = namespace.size()
-    stale = queue.stale(size)
-    if not stale:
+    return the items whose top label changed (their new answers replace the old). With
+    ``wait=False`` it returns at once if another recheck of this queue is running."""
+    if not queue.checking.acquire(blocking=wait):
         return []
-    labels = namespace.top_labels(np.stack([item.vector for item in stale]))
-    moved = [item for item, label in zip(stale, labels, strict=True) if label != item.label]
-    explained, waiting = moved[:EXPLAIN_LIMIT], moved[EXPLAIN_LIMIT:]
-    fresh: dict[int, Prediction] = {}
-    if explained:
-        answers = namespace.explain_vectors(np.stack([item.vector for item in explained]))
-        fresh = {item.id: answer for item, answer in zip(explained, answers, strict=True)}
-    changes = [Change(item.id, item.text, item.label, fresh[item.id].best_label,
-                      fresh[item.id].confidence)
-               for item in explained if fresh[item.id].best_label != item.label]
-    left = {item.id for item in waiting}
-    queue.settle([item for item in stale if item.id not in left], size, fresh)
-    return changes
+    try:
+        size = namespace.size()
+        stale = queue.stale(size)
+        if not stale:
+            return []
+        labels = _top_labels(queue, namespace, stale)
+        moved = [item for item in stale if item.id in labels and labels[item.id] != item.label]
+        explained, waiting = moved[:EXPLAIN_LIMIT], moved[EXPLAIN_LIMIT:]
+        fresh: dict[int, Prediction] = {}
+        if explained:
+            answers = namespace.explain_vectors(np.stack([item.vector for item in explained]))
+            fresh = {item.id: answer for item, answer in zip(explained, answers, strict=True)}
+        changes = [Change(item.id, item.text, item.label, fresh[item.id].best_label,
+                          fresh[item.id].confidence)
+                   for item in explained if fresh[item.id].best_label != item.label]
+        left = {item.id for item in waiting}
+        queue.settle([item for item in stale if item.id in labels and item.id not in left],
+                     size, fresh)
+        return changes
+    finally:
+        queue.checking.release()
 
 
 class ReviewQueues:

@@ -11,6 +11,7 @@ are dropped here too), and renames (relabel entries) move a class's count to its
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -72,8 +73,11 @@ class LedgerIndex:
 
     def _take(self, entry) -> None:  # noqa: ANN001 - an EntryOut
         prov = entry.provenance
-        row = Row(entry.seq, entry.created_at_ns, entry.kind, entry.label, prov.get("actor"),
-                  prov.get("subject"), prov.get("source"), entry.readable, entry.active)
+        source = prov.get("source")  # kind, label and source repeat: one copy each
+        row = Row(entry.seq, entry.created_at_ns, sys.intern(entry.kind),
+                  sys.intern(entry.label), prov.get("actor"), prov.get("subject"),
+                  None if source is None else sys.intern(source), entry.readable,
+                  entry.active)
         self.rows.append(row)
         if entry.kind == EXAMPLE:
             row.class_id = self._class(entry.label)

@@ -366,8 +366,11 @@ def _why(item: QueuedPrediction) -> list[tuple[str, int]]:
 
 
 async def _queue_view(request: Request, namespace: Namespace, queue: ReviewQueue,
-                      limit: int) -> dict[str, Any]:
-    await run_in_threadpool(recheck, queue, namespace)
+                      limit: int, *, recheck_first: bool) -> dict[str, Any]:
+    """The page shows the queue as it stands (fast); the script's refresh, a second later
+    and then every few seconds, rechecks it first (after corrections made elsewhere)."""
+    if recheck_first:
+        await run_in_threadpool(recheck, queue, namespace, wait=False)
     items = queue.pending(limit)
     labels = await run_in_threadpool(namespace.labels)
     return {"items": items, "queued": len(queue), "labels": labels,
@@ -379,7 +382,8 @@ async def _queue_view(request: Request, namespace: Namespace, queue: ReviewQueue
 @router.get("/ns/{ns}/queue")
 async def queue_page(request: Request, ns: NsPath) -> Response:
     viewer, namespace = await page_namespace(request, ns)
-    view = await _queue_view(request, namespace, queues_of(request.app)[ns], QUEUE_PAGE)
+    view = await _queue_view(request, namespace, queues_of(request.app)[ns], QUEUE_PAGE,
+                             recheck_first=False)
     return render(request, "queue.html", **await _context(request, viewer, ns, "queue"),
                   **view)
 
@@ -388,7 +392,8 @@ async def queue_page(request: Request, ns: NsPath) -> Response:
 async def queue_items(request: Request, ns: NsPath, limit: int = QUEUE_PAGE) -> Response:
     viewer, namespace = await api_namespace(request, ns, "read")
     limit = max(1, min(limit, 500))
-    view = await _queue_view(request, namespace, queues_of(request.app)[ns], limit)
+    view = await _queue_view(request, namespace, queues_of(request.app)[ns], limit,
+                             recheck_first=True)
     return render(request, "_queue_items.html", headers={"X-Queue-Count": str(view["queued"])},
                   ns=ns, can_write=viewer.can_write(ns), **view)
 
@@ -399,25 +404,26 @@ async def review(request: Request, ns: NsPath, item_id: int) -> JSONResponse:
     viewer, namespace = await api_namespace(request, ns, "write")
     body = await _json(request)
     queue = queues_of(request.app)[ns]
-    item = queue.get(item_id)
+    action = body.get("action")
+    if action not in ("accept", "correct"):
+        raise InvalidRequest("action must be accept or correct")
+    item = queue.take(item_id)
     if item is None:
         raise NotFound("that prediction is no longer queued (reviewed already?)")
-    action = body.get("action")
-    if action == "accept":
-        label = item.label
-    elif action == "correct":
-        label = body.get("label")
-    else:
-        raise InvalidRequest("action must be accept or correct")
     try:
-        correction = CorrectionItem(text=item.text, label=label)
-    except ValidationError as err:
-        raise InvalidRequest(f"label: {_problem(err)}") from None
-    state = state_of(request)
-    receipt = (await run_in_threadpool(
-        lambda: namespace.correct([correction], actor=viewer.actor, vectors=item.vector[None])
-    ))[0]
-    state.metrics.corrections.inc(ns)
+        label = item.label if action == "accept" else body.get("label")
+        try:
+            correction = CorrectionItem(text=item.text, label=label)
+        except ValidationError as err:
+            raise InvalidRequest(f"label: {_problem(err)}") from None
+        receipt = (await run_in_threadpool(
+            lambda: namespace.correct([correction], actor=viewer.actor,
+                                      vectors=item.vector[None])
+        ))[0]
+    except BaseException:
+        queue.put_back(item)
+        raise
+    state_of(request).metrics.corrections.inc(ns)
     queue.reviewed(item, correction.label, seq=receipt.seq, accepted=action == "accept",
                    actor=viewer.actor)
     changes = await run_in_threadpool(recheck, queue, namespace)

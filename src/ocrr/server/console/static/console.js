@@ -322,5 +322,7 @@
 
   readMeta();
   select(items()[0] || null);
+  // the page showed the queue as it stood; the refresh asks the classifier again first
+  setTimeout(refresh, 1000);
   setInterval(function () { if (!document.hidden) refresh(); }, 5000);
 })();
