@@ -53,7 +53,8 @@ def test_all_leaves_lora_out_on_cpu_and_says_how_to_add_it(capsys):
         assert _text_systems_for_all() == ["lora"]
     else:
         assert _text_systems_for_all() == []
-        assert "--systems lora" in capsys.readouterr().out
+        assert "--systems all lora" in capsys.readouterr().out
+    assert _text_systems_for_all(["substrate", "lora(max_length=16)"]) == []  # named already
 
 
 def test_lora_model_names_the_model_of_each_lora_system():

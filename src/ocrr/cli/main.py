@@ -39,14 +39,21 @@ def _check_datasets(parser: argparse.ArgumentParser, given: Sequence[str]) -> No
             )
 
 
-def _text_systems_for_all() -> list[str]:
-    """``--systems all`` takes lora (LoRA fine-tuning on texts) only where CUDA is present."""
+def _text_systems_for_all(named: Sequence[str] = ()) -> list[str]:
+    """``--systems all`` takes lora (LoRA fine-tuning on texts) only where CUDA is present,
+    unless it is named beside ``all`` (``--systems all lora``)."""
+    from ocrr.systems import parse_system
     from ocrr.systems.lora import cuda_available, lora_available
 
+    if any(parse_system(name)[0] == "lora" for name in named):
+        return []
     if cuda_available():
         return ["lora"]
     why = "no CUDA device" if lora_available() else 'needs pip install "ocrr[lora]"'
-    print(f"--systems all leaves out lora ({why}; minutes a run on CPU): add --systems lora")
+    print(
+        f"--systems all leaves out lora ({why}; minutes a run on CPU): add it with "
+        "--systems all lora"
+    )
     return []
 
 
@@ -80,8 +87,10 @@ def _lora_systems(parser: argparse.ArgumentParser, systems: list[str], model: st
 def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     _check_datasets(parser, args.datasets)
     _check_choices(parser, "policy", args.policies, available_policies())
-    if args.systems == ["all"]:
-        args.systems = available_systems() + _text_systems_for_all()
+    if "all" in args.systems:  # every vector system, and any system named beside it
+        named = [s for s in args.systems if s != "all"]
+        everything = [*available_systems(), *_text_systems_for_all(named), *named]
+        args.systems = list(dict.fromkeys(everything))
     _check_choices(
         parser, "system", [s for s in args.systems if "(" not in s], available_systems(text=True)
     )
