@@ -44,7 +44,10 @@ CPU_SEED_ROWS = 2000
 
 def lora_available() -> bool:
     """Whether torch, transformers and peft are installed (imports none of them)."""
-    return all(importlib.util.find_spec(name) is not None for name in _EXTRA_MODULES)
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in _EXTRA_MODULES)
+    except (ImportError, ValueError):  # a broken or half-removed installation
+        return False
 
 
 def cuda_available() -> bool:
