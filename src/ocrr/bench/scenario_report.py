@@ -83,10 +83,14 @@ def recommended_verdicts(
     system: str = RECOMMENDED,
     within: float = 0.02,
     original_within: float = 0.01,
+    keeping: float = 0.05,
 ) -> list[str]:
     """For each (scenario, dataset, policy): is ``system`` best on final novel accuracy, or
     within ``within`` of the best, and (given the ``novel``-scenario rows) is its original
-    accuracy within ``original_within`` of its figure there? One line each."""
+    accuracy within ``original_within`` of its figure there? One line each. The best is
+    named twice: over every system, and over those that keep the original classes (final
+    original accuracy within ``keeping`` of the best original accuracy in the cell), since a
+    system that forgets everything else can learn the streamed classes fastest."""
     novel_orig = {
         (str(r["dataset"]), str(r["policy"])): float(r["final_orig_mean"])
         for r in novel_rows
@@ -101,14 +105,18 @@ def recommended_verdicts(
         mine = [r for r in group if r["system"] == system]
         if not mine:
             continue
-        best = max(group, key=lambda r: float(r["final_novel_mean"]))
-        gap = float(best["final_novel_mean"]) - float(mine[0]["final_novel_mean"])
-        verdict = "best" if gap <= 0 else ("within 2 points" if gap <= within else "BEHIND")
-        line = (
-            f"{scenario} {dataset} {policy}: {system} novel "
-            f"{float(mine[0]['final_novel_mean']):.3f}, best {best['system']} "
-            f"{float(best['final_novel_mean']):.3f} ({verdict}, gap {max(gap, 0):.3f})"
-        )
+        top_original = max(float(r["final_orig_mean"]) for r in group)
+        keepers = [r for r in group if float(r["final_orig_mean"]) >= top_original - keeping]
+        mine_novel = float(mine[0]["final_novel_mean"])
+        line = f"{scenario} {dataset} {policy}: {system} novel {mine_novel:.3f}"
+        for among, name in ((group, "best"), (keepers, "best keeping original")):
+            best = max(among, key=lambda r: float(r["final_novel_mean"]))
+            gap = float(best["final_novel_mean"]) - mine_novel
+            verdict = "best" if gap <= 0 else ("within 2 points" if gap <= within else "BEHIND")
+            line += (
+                f"; {name} {best['system']} {float(best['final_novel_mean']):.3f} "
+                f"({verdict}, gap {max(gap, 0):.3f})"
+            )
         reference = novel_orig.get((dataset, policy))
         if reference is not None:
             drop = reference - float(mine[0]["final_orig_mean"])
