@@ -21,9 +21,10 @@ import json
 import os
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,10 +54,12 @@ if CHROMIUM is None or CHROMEDRIVER is None:
 pytest.importorskip("selenium", reason="selenium is not installed (the test extra)")
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -127,7 +130,8 @@ def browser() -> Iterator[WebDriver]:
 
 
 def wait(driver: WebDriver) -> WebDriverWait:
-    return WebDriverWait(driver, WAIT)
+    """An explicit wait; an element the queue's refresh redrew meanwhile is looked up again."""
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def shot(driver: WebDriver, name: str) -> Path:
@@ -151,6 +155,21 @@ def item_with_text(driver: WebDriver, text: str):  # noqa: ANN201 - a WebElement
         if item.find_element(By.CSS_SELECTOR, ".text").text == text:
             return item
     return False
+
+
+def on_item(driver: WebDriver, text: str, use: Callable[[WebElement], Any]) -> Any:
+    """``use(item)`` on the queued item showing ``text`` once it is there (again if the
+    queue's refresh redraws the item meanwhile)."""
+
+    def attempt(d: WebDriver) -> tuple[Any] | bool:
+        item = item_with_text(d, text)
+        return (use(item),) if item else False
+
+    return wait(driver).until(attempt)[0]
+
+
+def select(driver: WebDriver, text: str) -> None:
+    on_item(driver, text, lambda item: item.find_element(By.CSS_SELECTOR, ".text").click())
 
 
 def press(driver: WebDriver, *keys: str) -> None:
@@ -187,14 +206,15 @@ def test_a_served_prediction_is_queued_with_its_neighbours(site: Site, browser: 
     text = "please block my stolen card"
     served = predict(site, "write", "demo", text)
     login(browser, site, "write", actor="Ann")
-    item = wait(browser).until(lambda d: item_with_text(d, text))
-    assert item.find_element(By.CSS_SELECTOR, ".answer .label").text == served["best_label"]
-    assert item.find_element(By.CSS_SELECTOR, ".conf").text == \
-        f"{100 * served['confidence']:.0f}%"
-    item.click()
-    rows = item.find_elements(By.CSS_SELECTOR, "table.neighbours tbody tr")
-    assert rows and rows[0].find_element(By.CSS_SELECTOR, "a").text == \
-        f"#{served['neighbours'][0]['seq']}"
+    label, confidence = on_item(browser, text, lambda item: (
+        item.find_element(By.CSS_SELECTOR, ".answer .label").text,
+        item.find_element(By.CSS_SELECTOR, ".conf").text))
+    assert label == served["best_label"]
+    assert confidence == f"{100 * served['confidence']:.0f}%"
+    select(browser, text)
+    nearest = on_item(browser, text, lambda item: item.find_element(
+        By.CSS_SELECTOR, "table.neighbours tbody tr a").text)
+    assert nearest == f"#{served['neighbours'][0]['seq']}"
     shot(browser, "queue")
 
 
@@ -205,11 +225,9 @@ def test_a_keyboard_correction_changes_the_next_prediction(site: Site, browser: 
     predict(site, "write", "demo", other)
     assert before != "lost_card"
     login(browser, site, "write", actor="Ann")
-    wait(browser).until(lambda d: item_with_text(d, text))
+    select(browser, text)
     url = browser.current_url
     browser.execute_script("window.__same_page = true")  # gone if the page reloads
-    item = item_with_text(browser, text)
-    item.click()
     press(browser, "c")
     picker = wait(browser).until(ec.visibility_of_element_located((By.ID, "picker-input")))
     picker.send_keys("lost_card")
@@ -219,7 +237,7 @@ def test_a_keyboard_correction_changes_the_next_prediction(site: Site, browser: 
     wait(browser).until(ec.text_to_be_present_in_element((By.ID, "status"),
                                                          "Corrected to “lost_card”"))
     assert "(a new class)" in browser.find_element(By.ID, "status").text
-    assert not item_with_text(browser, text)  # the next item came up
+    wait(browser).until(lambda d: not item_with_text(d, text))  # the next item came up
     # the effect: the other queued text now predicts the new class too
     effect = browser.find_element(By.ID, "effect")
     assert effect.is_displayed() and other in effect.text and "lost_card" in effect.text
@@ -283,10 +301,10 @@ def test_a_read_only_key_cannot_correct(site: Site, browser: WebDriver) -> None:
     predict(site, "write", "demo", text)
     size = site.api("read").get("/v1/namespaces/demo/entries?limit=1").json()["size"]
     login(browser, site, "read")
-    item = wait(browser).until(lambda d: item_with_text(d, text))
+    select(browser, text)
     assert browser.find_element(By.ID, "read-only").is_displayed()
-    item.click()
-    assert not item.find_element(By.CSS_SELECTOR, "button.accept").is_enabled()
+    assert not on_item(browser, text, lambda item: item.find_element(
+        By.CSS_SELECTOR, "button.accept").is_enabled())
     press(browser, "c")
     wait(browser).until(ec.text_to_be_present_in_element((By.ID, "status"), "read-only"))
     assert not browser.find_element(By.ID, "picker").is_displayed()
@@ -320,10 +338,11 @@ def test_a_script_payload_stays_text(site: Site, browser: WebDriver) -> None:
     assert predict(site, "admin", "xss", PAYLOAD)["best_label"] == PAYLOAD
     login(browser, site, "admin")
     browser.get(site.url + "/ns/xss/queue")
-    item = wait(browser).until(lambda d: item_with_text(d, PAYLOAD))
+    label = on_item(browser, PAYLOAD, lambda item: item.find_element(
+        By.CSS_SELECTOR, ".answer .label").text)
     no_script_ran(browser)
-    assert item.find_element(By.CSS_SELECTOR, ".answer .label").text == PAYLOAD
-    item.click()
+    assert label == PAYLOAD
+    select(browser, PAYLOAD)
     press(browser, "c")
     picker = wait(browser).until(ec.visibility_of_element_located((By.ID, "picker-input")))
     picker.send_keys("<scr")
@@ -352,9 +371,8 @@ def test_a_script_payload_stays_text(site: Site, browser: WebDriver) -> None:
 def test_the_dashboard_draws_its_charts(site: Site, browser: WebDriver) -> None:
     login(browser, site, "write", actor="Ann")
     browser.get(site.url + "/ns/demo/queue")
-    first = wait(browser).until(ec.presence_of_element_located((By.CSS_SELECTOR,
-                                                                "#queue li.item")))
-    first.click()
+    wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#queue li.item .text")
+                        .click() or True)
     press(browser, "a")
     wait(browser).until(ec.text_to_be_present_in_element((By.ID, "status"), "Accepted"))
     browser.get(site.url + "/ns/demo/dashboard")
