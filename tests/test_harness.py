@@ -26,8 +26,10 @@ def run(encoded, system: str, policy: str = "oracle", seed: int = 0, **kw):
     return plan, result
 
 
-def test_default_systems_are_the_papers_four():
-    assert set(DEFAULT_SYSTEMS) == {"substrate", "static_knn", "static_linear", "online_linear"}
+def test_default_systems_are_the_papers_four_and_the_recommended_one():
+    assert set(DEFAULT_SYSTEMS) == {
+        "substrate", "substrate_plus", "static_knn", "static_linear", "online_linear"
+    }
 
 
 @pytest.mark.parametrize("every", [50, 30])
