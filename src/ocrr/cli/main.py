@@ -16,7 +16,7 @@ from ocrr.bench.protocol import EVAL_CAP
 from ocrr.datasets import BUILTIN, DatasetError, available_datasets
 from ocrr.encoders import EncoderError
 from ocrr.substrate.vote import VOTE_RULES
-from ocrr.systems import DEFAULT_SYSTEMS, available_systems
+from ocrr.systems import DEFAULT_SYSTEMS, available_systems, check_system
 
 
 def _check_choices(
@@ -95,6 +95,12 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser, "system", [s for s in args.systems if "(" not in s], available_systems(text=True)
     )
     args.systems = _lora_systems(parser, args.systems, args.lora_model)
+    for name in args.systems:
+        if "(" in name:  # a tunable system with parameters, e.g. substrate_plus(mix=0.5)
+            try:
+                check_system(name)
+            except ValueError as err:
+                parser.error(str(err))
     if args.cap < 1 or args.checkpoint_every < 1:
         parser.error("--cap and --checkpoint-every must be positive")
     from ocrr.bench.scenarios import expand_scenarios, prepare_scenarios
@@ -345,11 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     perf.set_defaults(handler=_perf)
 
     from ocrr.cli import scale as scale_cli
+    from ocrr.cli import tune as tune_cli
 
     scale_cli.add_parser(sub)
     from ocrr.cli import service as service_cli  # serve, keys, load, abstain
 
     service_cli.add_parsers(sub)
+    tune_cli.add_parser(sub)
     return parser
 
 
