@@ -482,3 +482,42 @@ def test_recheck_reports_changes_and_bounds_its_work(monkeypatch: pytest.MonkeyP
     substrate.correct(texts[1], "card")
     assert module.recheck(queue, namespace, wait=False) == []
     queue.checking.release()
+
+
+def test_signed_heads_abstentions_and_empty_namespaces(tmp_path) -> None:  # noqa: ANN001
+    from fastapi.testclient import TestClient
+
+    from ocrr.ledger.signing import generate_key
+    from ocrr.server.app import create_app
+    from ocrr.server.config import ServerSettings
+    from ocrr.server.registry import Registry
+
+    registry = Registry(tmp_path / "data")
+    registry.create_namespace("empty")
+    registry.create_namespace("strict", threshold=0.9)
+    token, _ = registry.create_key("admin")
+    app = create_app(registry, encoder=HashingEncoder(), signing_key=generate_key(),
+                     settings=ServerSettings(rate_limit=0, auth_failure_rate=0))
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {token}"}
+        client.post("/v1/namespaces/empty/predict", json={"text": "hello"}, headers=auth)
+        client.post("/v1/namespaces/strict/corrections/batch", headers=auth, json={
+            "items": [{"text": "a b", "label": "x"}, {"text": "c d", "label": "y"}]})
+        answer = client.post("/v1/namespaces/strict/predict", json={"text": "a d"},
+                             headers=auth).json()
+        assert answer["label"] == "unknown"
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        client.post("/login", data={"key": token, "csrf": csrf})
+        assert "empty" in client.get("/").text  # an admin picks a namespace
+        empty = {p: client.get(f"/ns/empty/{p}") for p in ("queue", "ledger", "dashboard")}
+        assert all(r.status_code == 200 for r in empty.values())
+        assert 'id="queue-empty"' in empty["queue"].text and "no corrections yet" in \
+            empty["dashboard"].text
+        verified = client.get("/ns/empty/verify").json()
+        assert verified["ok"] and verified["size"] == 0
+        queue = client.get("/ns/strict/queue").text
+        assert 'class="tag">abstained' in queue
+        entry = client.get("/ns/strict/ledger/0").text
+        assert "signed by" in entry and "Ed25519 key" in entry
+        assert client.get("/ns/nope/queue").status_code == 404
