@@ -162,3 +162,26 @@ def test_the_threshold_balances_accuracy_and_recall() -> None:
     # nothing to separate: never abstain
     same = SplitScores(np.array([0.9, 0.8]), np.array([True, True]))
     assert choose_threshold(same, SplitScores(np.array([0.95]))) <= 0.8
+
+
+def test_two_workers_encode_batches_side_by_side() -> None:
+    first, second = _Slow(), _Slow()
+
+    async def scenario() -> list[np.ndarray]:
+        batcher = BatchingEncoder(MemoEncoder(first), [second], max_batch=4)
+        await batcher.start()
+        try:
+            await batcher.warm()
+            return await asyncio.gather(*[batcher.encode([f"t{i}"]) for i in range(24)])
+        finally:
+            await batcher.stop()
+
+    started = time.perf_counter()
+    results = asyncio.run(scenario())
+    assert len(results) == 24
+    assert sum(first.batches[1:]) + sum(second.batches[1:]) == 24  # after the warm-ups
+    assert len(first.batches) > 1 and len(second.batches) > 1  # both took batches
+    assert time.perf_counter() - started < 24 * 0.02  # fewer calls than texts, in parallel
+    with pytest.raises(ValueError):
+        BatchingEncoder(MemoEncoder(first), [type("Other", (HashingEncoder,),
+                                                  {"identity": "another"})()])

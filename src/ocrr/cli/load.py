@@ -133,13 +133,13 @@ async def _run(args: argparse.Namespace) -> int:
         common = {"clients": args.clients, "duration": args.duration,
                   "max_requests": args.max_requests, "texts": texts}
         alone = await run_phase(server.url, token, NAMESPACE, name="phase 1, predictions",
-                                **common)
+                                **common, server_pid=server.process.pid)
         for line in alone.lines():
             print(line, flush=True)
         mixed = await run_phase(server.url, token, NAMESPACE,
                                 name="phase 2, predictions with corrections", **common,
                                 corrections=corrections, correctors=args.correctors,
-                                actor="ocrr-load")
+                                actor="ocrr-load", server_pid=server.process.pid)
         for line in mixed.lines():
             print(line, flush=True)
         check = await ledger_check(server.url, token, NAMESPACE, "ocrr-load",
@@ -180,6 +180,10 @@ def _figures(prefix: str, phase) -> dict[str, object]:  # noqa: ANN001 - a Phase
         f"{prefix}_correction_p99_ms": round(phase.percentile(99, True), 1)
         if phase.correction_latencies else None,
         f"{prefix}_correction_errors": phase.correction_errors,
+        f"{prefix}_server_cpu_s": None if phase.server_cpu is None else round(phase.server_cpu, 2),
+        f"{prefix}_server_cpu_ms_per_request": None if phase.server_cpu_ms_per_request is None
+        else round(phase.server_cpu_ms_per_request, 2),
+        f"{prefix}_client_cpu_s": round(phase.client_cpu, 2),
     }
 
 

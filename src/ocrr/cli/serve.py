@@ -59,8 +59,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="largest request body (default 1 MiB)")
     serve.add_argument("--encode-batch", type=int, default=None,
                        help="most texts encoded together (default 64)")
+    serve.add_argument("--encode-workers", type=int, default=None,
+                       help="batches encoded side by side, one model copy each (default 2)")
     serve.add_argument("--encoder-threads", type=int, default=None,
-                       help="torch threads for encoding (default 1)")
+                       help="torch threads (default: the cores shared among the workers)")
     serve.add_argument("--refresh-interval", type=float, default=None,
                        help="most seconds predictions lag other replicas' corrections "
                        "(default 0.25)")
@@ -95,11 +97,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     revoke.set_defaults(handler=_keys_revoke)
 
 
-def load_factory(spec: str):  # noqa: ANN201 - whatever the factory returns
+def factory(spec: str):  # noqa: ANN201 - a callable making encoders
+    """``MODULE:FUNCTION`` → the function (called once per encoding worker)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"--encoder-factory {spec!r}: expected MODULE:FUNCTION")
-    return getattr(importlib.import_module(module_name), attr)()
+    made = getattr(importlib.import_module(module_name), attr)
+    if not callable(made):
+        raise ValueError(f"--encoder-factory {spec!r} is not callable")
+    return made
 
 
 def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -110,6 +116,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "max_body_bytes": args.max_body_bytes,
         "encode_batch": args.encode_batch,
         "encoder_threads": args.encoder_threads,
+        "encode_workers": args.encode_workers,
         "refresh_interval": args.refresh_interval,
     }
     known = {f.name for f in fields(ServerSettings)}
@@ -118,7 +125,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if not 0 < args.port < 65536:
         parser.error("--port must be in 1..65535")
     try:
-        encoder = load_factory(args.encoder_factory) if args.encoder_factory else args.encoder
+        encoder = factory(args.encoder_factory) if args.encoder_factory else args.encoder
     except (ImportError, AttributeError, ValueError) as err:
         parser.error(f"--encoder-factory: {err}")
     signing_key = None
@@ -126,6 +133,16 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from ocrr.ledger.signing import load_private_key
 
         signing_key = load_private_key(args.signing_key)
+
+    # before torch loads: its OpenMP threads sleep when idle instead of spinning against the
+    # HTTP side (numpy's BLAS is already loaded: the app limits it with threadpoolctl)
+    from ocrr.server.app import default_workers
+    from ocrr.server.batching import available_cores
+
+    workers = settings.encode_workers or default_workers()
+    threads = settings.encoder_threads or max(1, available_cores() // workers)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
     import uvicorn
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException
 from ocrr import __version__
 from ocrr.server import console
 from ocrr.server.auth import KeyCache, limiters
-from ocrr.server.batching import BatchingEncoder, MemoEncoder
+from ocrr.server.batching import BatchingEncoder, MemoEncoder, available_cores
 from ocrr.server.config import ServerSettings
 from ocrr.server.errors import ApiError
 from ocrr.server.limits import BodyLimit
@@ -64,17 +64,33 @@ def resolve_encoder(encoder: Encoder | str) -> Encoder:
     return get_encoder(encoder, cache=False)
 
 
+def default_workers() -> int:
+    return min(2, available_cores())
+
+
+def _instances(encoder: Encoder | str | Callable[[], Encoder], workers: int) -> list[Encoder]:
+    """One encoder per worker: a name or a factory makes copies; an object is one."""
+    if isinstance(encoder, str):
+        return [resolve_encoder(encoder) for _ in range(workers)]
+    if callable(encoder) and not hasattr(encoder, "encode"):
+        return [encoder() for _ in range(workers)]
+    return [encoder]  # type: ignore[list-item]
+
+
 def create_app(
     where: str | os.PathLike[str] | Registry,
     *,
-    encoder: Encoder | str = "default",
+    encoder: Encoder | str | Callable[[], Encoder] = "default",
     settings: ServerSettings | None = None,
     signing_key: Ed25519PrivateKey | None = None,
 ) -> FastAPI:
-    """The service over a data folder (SQLite), a ``postgresql://`` URL, or a registry."""
+    """The service over a data folder (SQLite), a ``postgresql://`` URL, or a registry.
+    ``encoder``: a name (``default``, a sentence-transformers name or folder), a factory
+    (called once per encoding worker), or an encoder object (one worker)."""
     settings = settings or ServerSettings()
     registry = where if isinstance(where, Registry) else Registry(where)
-    memo = MemoEncoder(resolve_encoder(encoder))
+    encoders = _instances(encoder, settings.encode_workers or default_workers())
+    memo = MemoEncoder(encoders[0])
     metrics = Metrics()
 
     def counted(size: int, seconds: float) -> None:
@@ -87,7 +103,7 @@ def create_app(
         registry=registry,
         namespaces=Namespaces(registry, memo, refresh_interval=settings.refresh_interval,
                               signing_key=signing_key),
-        batcher=BatchingEncoder(memo, max_batch=settings.encode_batch,
+        batcher=BatchingEncoder(memo, encoders[1:], max_batch=settings.encode_batch,
                                 threads=settings.encoder_threads, on_batch=counted),
         keys=KeyCache(registry, settings.key_cache_seconds),
         limiter=limiter,
@@ -97,8 +113,12 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.blas_threads is not None:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(settings.blas_threads, user_api="blas")  # process-wide
         await state.batcher.start()
-        await state.batcher.encode(["warm up"])  # load the model before taking traffic
+        await state.batcher.warm()  # load every worker's model before taking traffic
         if settings.preload:
             opened = await run_in_threadpool(state.namespaces.preload)
             log.info("opened %d namespaces", opened)

@@ -20,8 +20,19 @@ class ServerSettings:
     guessing keys is slow; 0 turns it off."""
     encode_batch: int = 64
     """Most texts encoded in one batch: bounds the latency one batch adds."""
-    encoder_threads: int | None = 1
-    """Torch threads for encoding (None: torch's default). One leaves a core for HTTP."""
+    encode_workers: int | None = None
+    """Batches encoded side by side, each by its own copy of the model (None: two, or one
+    on a one-core machine). Only an encoder given by name or factory can be copied; an
+    encoder object gets one worker."""
+    encoder_threads: int | None = None
+    """Torch threads (None: the available cores shared among the workers, so one each on
+    two cores). Idle torch threads sleep rather than spin (``ocrr serve`` sets
+    ``OMP_WAIT_POLICY=PASSIVE``): on a busy machine spinning threads made one text cost
+    30 ms of CPU instead of 5."""
+    blas_threads: int | None = 1
+    """BLAS threads for the searches and votes (None: the library's default). Each is a
+    small matrix product; a multi-threaded BLAS spends more waking its threads than it
+    saves, and its idle threads spin against the encoder (measured: 10 ms a request)."""
     refresh_interval: float = 0.25
     """Most seconds a prediction may lag corrections other replicas appended."""
     settings_interval: float = 1.0

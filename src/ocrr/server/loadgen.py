@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,10 @@ class PhaseResult:
     acknowledged: list[tuple[int, str, str]] = field(default_factory=list)
     """(seq, text, label) of every correction answered 201."""
     statuses: dict[int, int] = field(default_factory=dict)
+    server_cpu: float | None = None
+    """CPU seconds the server process used during the phase (where /proc says)."""
+    client_cpu: float = 0.0
+    """CPU seconds this load generator used during the phase."""
 
     @property
     def predictions_per_second(self) -> float:
@@ -122,12 +127,26 @@ class PhaseResult:
         values = self.correction_latencies if corrections else self.predict_latencies
         return float(np.percentile(values, q)) * 1000 if values else float("nan")
 
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        """Server CPU per answered request: what an idle machine's cores would spend."""
+        answered = len(self.predict_latencies) + len(self.correction_latencies)
+        if self.server_cpu is None or not answered:
+            return None
+        return 1000 * self.server_cpu / answered
+
     def lines(self) -> list[str]:
         out = [
             f"{self.name}: {len(self.predict_latencies)} predictions in {self.seconds:.1f} s = "
             f"{self.predictions_per_second:.1f}/s; latency p50 {self.percentile(50):.1f} ms, "
             f"p99 {self.percentile(99):.1f} ms; errors {self.predict_errors}",
         ]
+        if self.server_cpu is not None:
+            out.append(
+                f"  CPU: server {self.server_cpu:.1f} s "
+                f"({self.server_cpu_ms_per_request:.1f} ms a request), load generator "
+                f"{self.client_cpu:.1f} s, over {self.seconds:.1f} s of wall time"
+            )
         if self.correction_latencies or self.correction_errors:
             out.append(
                 f"  corrections: {len(self.correction_latencies)} acknowledged = "
@@ -159,6 +178,7 @@ async def run_phase(
     correctors: int = 0,
     actor: str = "ocrr-load",
     stop: asyncio.Event | None = None,
+    server_pid: int | None = None,
 ) -> PhaseResult:
     """``clients`` closed-loop predictors (and ``correctors`` correctors) for ``duration``
     seconds or ``max_requests`` predictions, whichever comes first."""
@@ -219,11 +239,28 @@ async def run_phase(
         finally:
             await conn.close()
 
+    cpu_before, own_before = process_cpu(server_pid), time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*[predictor(i) for i in range(clients)],
                          *[corrector() for _ in range(correctors)])
     result.seconds = time.perf_counter() - started
+    cpu_after = process_cpu(server_pid)
+    if cpu_before is not None and cpu_after is not None:
+        result.server_cpu = cpu_after - cpu_before
+    result.client_cpu = time.process_time() - own_before
     return result
+
+
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of process ``pid`` and its threads (Linux /proc)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def request_json(url: str, key: str, method: str, path: str,

@@ -17,7 +17,13 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from ocrr.ledger import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from ocrr.ledger.keys import MAX_SUBJECT_CHARS
 
-NONBLANK = "^[^\\u0000]*\\S[^\\u0000]*$"
+_BLANK = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000"
+)
+"""Exactly the characters Python's ``str.isspace`` (and so the ledger) calls whitespace,
+spelled out: ``\\s`` means different sets in different regex engines."""
+NONBLANK = f"^[^\\u0000]*[^\\u0000{_BLANK}][^\\u0000]*$"
 """Some character other than whitespace, and no NUL: what the ledger accepts as a string."""
 NAMESPACE_PATTERN = "^[a-z][a-z0-9_]{0,47}$"
 SEQ_MAX = 2**53 - 1
