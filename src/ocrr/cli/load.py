@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 NAMESPACE = "load"
@@ -114,6 +115,7 @@ async def _run(args: argparse.Namespace) -> int:
     print(f"ocrr load: {os.cpu_count()} CPUs, load average {_loadavg()}; server state in "
           f"{where}", flush=True)
     ok = True
+    run = uuid.uuid4().hex[:8]  # this run's actors: a reused database holds earlier runs'
     try:
         started = time.perf_counter()
         server.start()
@@ -139,10 +141,10 @@ async def _run(args: argparse.Namespace) -> int:
         mixed = await run_phase(server.url, token, NAMESPACE,
                                 name="phase 2, predictions with corrections", **common,
                                 corrections=corrections, correctors=args.correctors,
-                                actor="ocrr-load", server_pid=server.process.pid)
+                                actor=f"ocrr-load-{run}", server_pid=server.process.pid)
         for line in mixed.lines():
             print(line, flush=True)
-        check = await ledger_check(server.url, token, NAMESPACE, "ocrr-load",
+        check = await ledger_check(server.url, token, NAMESPACE, f"ocrr-load-{run}",
                                    mixed.acknowledged)
         print(f"  {check.message}: {'OK' if check.exact else 'FAILED'}", flush=True)
         ok &= check.exact
@@ -150,7 +152,8 @@ async def _run(args: argparse.Namespace) -> int:
                        phase2_ledger_exact=check.exact, phase2_ledger=check.message)
         if not args.no_crash:
             crash_ok, crash_message = await _crash_phase(args, server, token, texts,
-                                                         corrections[len(mixed.acknowledged):])
+                                                         corrections[len(mixed.acknowledged):],
+                                                         f"ocrr-load-crash-{run}")
             print(f"phase 3, kill -9 under load: {crash_message}: "
                   f"{'OK' if crash_ok else 'FAILED'}", flush=True)
             ok &= crash_ok
@@ -187,7 +190,8 @@ def _figures(prefix: str, phase) -> dict[str, object]:  # noqa: ANN001 - a Phase
     }
 
 
-async def _crash_phase(args, server, token: str, texts, corrections) -> tuple[bool, str]:  # noqa: ANN001
+async def _crash_phase(args, server, token: str, texts, corrections,  # noqa: ANN001
+                       actor: str) -> tuple[bool, str]:
     """Load, SIGKILL mid-flight, restart; every acknowledged correction must be there."""
     from ocrr.server.loadgen import ledger_check, run_phase
 
@@ -196,7 +200,7 @@ async def _crash_phase(args, server, token: str, texts, corrections) -> tuple[bo
         server.url, token, NAMESPACE, name="phase 3", clients=args.clients,
         duration=args.crash_after + 30, max_requests=args.max_requests, texts=texts,
         corrections=corrections or [("fallback text", "fallback")],
-        correctors=max(1, args.correctors), actor="ocrr-load-crash", stop=stop))
+        correctors=max(1, args.correctors), actor=actor, stop=stop))
     await asyncio.sleep(args.crash_after)
     await asyncio.to_thread(server.kill)
     await asyncio.sleep(0.3)
@@ -205,8 +209,7 @@ async def _crash_phase(args, server, token: str, texts, corrections) -> tuple[bo
     started = time.perf_counter()
     await asyncio.to_thread(server.start)
     restart = time.perf_counter() - started
-    check = await ledger_check(server.url, token, NAMESPACE, "ocrr-load-crash",
-                               result.acknowledged)
+    check = await ledger_check(server.url, token, NAMESPACE, actor, result.acknowledged)
     # a correction in flight at the kill may have committed without its answer: allowed
     return check.durable, (f"{len(result.acknowledged)} corrections acknowledged before the "
                            f"kill; restarted in {restart:.1f} s; {check.message}")
