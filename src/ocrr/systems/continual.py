@@ -84,22 +84,9 @@ class EWC:
         return 0
 
 
-def _replay_memory(X: np.ndarray, targets: np.ndarray, size: int, seed: int) -> BoundedMemory:
-    """A reservoir of the seed rows, offered in seed-set order."""
-    memory = BoundedMemory(size, "reservoir", seed=seed)
-    for x, t in zip(X, targets.tolist(), strict=True):
-        memory.offer(x, t)
-    return memory
-
-
-class AGEM:
-    """Averaged gradient episodic memory over a reservoir of ``memory_size`` seed rows.
-
-    Per correction, the mean cross-entropy gradient of ``batch_size`` memory rows is the
-    reference ``g_mem``; a correction gradient ``g`` with ``g . g_mem < 0`` becomes
-    ``g - (g . g_mem / |g_mem|^2) g_mem``, which does not increase the memory loss (to first
-    order).
-    """
+class _ReplayStrategy:
+    """What A-GEM and experience replay share: a reservoir of the seed rows (offered in
+    seed-set order) and the mean gradient of a batch drawn from it."""
 
     def __init__(self, memory_size: int = 1000, batch_size: int = 64, *, seed: int = 0) -> None:
         self.memory_size = memory_size
@@ -109,23 +96,38 @@ class AGEM:
         self._rng = np.random.default_rng((seed, 1))
 
     def prepare(self, head: SoftmaxHead, X: np.ndarray, targets: np.ndarray) -> None:
-        self.memory = _replay_memory(X, targets, self.memory_size, self.seed)
+        self.memory = BoundedMemory(self.memory_size, "reservoir", seed=self.seed)
+        for x, t in zip(X, targets.tolist(), strict=True):
+            self.memory.offer(x, t)
 
-    def gradient(self, head: SoftmaxHead, x: np.ndarray, target: int, grads: Grads) -> Grads:
+    def _memory_gradient(self, head: SoftmaxHead) -> Grads:
         assert self.memory is not None, "fit first"
         rows = self.memory.sample(self.batch_size, self._rng)
-        ref = head.gradients(self.memory.vectors[rows], self.memory.codes[rows])
-        dot = float(np.vdot(grads[0], ref[0]) + np.vdot(grads[1], ref[1]))
-        if dot >= 0:
-            return grads
-        scale = dot / (float(np.vdot(ref[0], ref[0]) + np.vdot(ref[1], ref[1])) + 1e-12)
-        return grads[0] - scale * ref[0], grads[1] - scale * ref[1]
+        return head.gradients(self.memory.vectors[rows], self.memory.codes[rows])
 
     def nbytes(self) -> int:
         return self.memory.nbytes if self.memory is not None else 0
 
     def entries(self) -> int:
         return len(self.memory) if self.memory is not None else 0
+
+
+class AGEM(_ReplayStrategy):
+    """Averaged gradient episodic memory over a reservoir of ``memory_size`` seed rows.
+
+    Per correction, the mean cross-entropy gradient of ``batch_size`` memory rows is the
+    reference ``g_mem``; a correction gradient ``g`` with ``g . g_mem < 0`` becomes
+    ``g - (g . g_mem / |g_mem|^2) g_mem``, which does not increase the memory loss (to first
+    order).
+    """
+
+    def gradient(self, head: SoftmaxHead, x: np.ndarray, target: int, grads: Grads) -> Grads:
+        ref = self._memory_gradient(head)
+        dot = float(np.vdot(grads[0], ref[0]) + np.vdot(grads[1], ref[1]))
+        if dot >= 0:
+            return grads
+        scale = dot / (float(np.vdot(ref[0], ref[0]) + np.vdot(ref[1], ref[1])) + 1e-12)
+        return grads[0] - scale * ref[0], grads[1] - scale * ref[1]
 
 
 class LwF:
@@ -163,7 +165,7 @@ class LwF:
         return 0
 
 
-class ExperienceReplay:
+class ExperienceReplay(_ReplayStrategy):
     """Experience replay from a reservoir of ``memory_size`` examples.
 
     The reservoir samples uniformly from everything seen: the seed rows, then each corrected
@@ -173,25 +175,8 @@ class ExperienceReplay:
     ``online_linear``'s does).
     """
 
-    def __init__(self, memory_size: int = 1000, batch_size: int = 64, *, seed: int = 0) -> None:
-        self.memory_size = memory_size
-        self.batch_size = batch_size
-        self.seed = seed
-        self.memory: BoundedMemory | None = None
-        self._rng = np.random.default_rng((seed, 1))
-
-    def prepare(self, head: SoftmaxHead, X: np.ndarray, targets: np.ndarray) -> None:
-        self.memory = _replay_memory(X, targets, self.memory_size, self.seed)
-
     def gradient(self, head: SoftmaxHead, x: np.ndarray, target: int, grads: Grads) -> Grads:
-        assert self.memory is not None, "fit first"
-        rows = self.memory.sample(self.batch_size, self._rng)
-        replay = head.gradients(self.memory.vectors[rows], self.memory.codes[rows])
+        replay = self._memory_gradient(head)
+        assert self.memory is not None
         self.memory.offer(x[0], target)
         return grads[0] + replay[0], grads[1] + replay[1]
-
-    def nbytes(self) -> int:
-        return self.memory.nbytes if self.memory is not None else 0
-
-    def entries(self) -> int:
-        return len(self.memory) if self.memory is not None else 0
