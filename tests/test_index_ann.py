@@ -181,7 +181,7 @@ def test_save_and_load_check_the_ledger_and_catch_up(tmp_path):
 def test_choose_index_and_a_clear_error_without_hnswlib(monkeypatch):
     assert choose_index().kind == "auto"
     assert choose_index(exact=True).kind == "exact"
-    assert choose_index("auto", exact=False).kind == "hnsw"
+    assert choose_index("hnsw", exact=False).kind == "hnsw"
     with pytest.raises(ValueError, match="contradicts"):
         choose_index("hnsw", exact=True)
     with pytest.raises(ValueError, match="unknown index kind"):
@@ -189,11 +189,11 @@ def test_choose_index_and_a_clear_error_without_hnswlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib now fails
     monkeypatch.setattr("ocrr.index.select._warned_missing", False)
     with pytest.raises(AnnUnavailableError, match=r"ocrr\[ann\]"):
-        Substrate(exact=False)
+        Substrate(index="hnsw")
     with pytest.raises(AnnUnavailableError):
         HnswIndex(8)
     # automatic selection past the threshold warns once and stays exact
-    sub = Substrate(index=IndexChoice(threshold=10))
+    sub = Substrate(index=IndexChoice(threshold=10, approximate="hnsw"))
     x, labels, _ = _clusters(30)
     with pytest.warns(RuntimeWarning, match="hnswlib is not installed"):
         sub.fit(x, labels)
@@ -202,7 +202,7 @@ def test_choose_index_and_a_clear_error_without_hnswlib(monkeypatch):
 
 def test_substrate_switches_to_hnsw_past_the_threshold_and_rebuilds_the_same():
     x, labels, centres = _clusters(400)
-    choice = IndexChoice(threshold=150, flush_at=64)
+    choice = IndexChoice(threshold=150, approximate="hnsw", flush_at=64)
     live = Substrate(index=choice).fit(x[:100], labels[:100])
     assert isinstance(live._index, ExactIndex)
     live.fit(x[100:], labels[100:])

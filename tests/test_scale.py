@@ -80,13 +80,19 @@ def test_banking77_variant_adds_gaussian_distractor_classes():
         banking77_set(100, core=core)
 
 
-def test_measure_compares_exact_and_hnsw_on_one_ledger():
+def test_measure_compares_exact_and_approximate_indexes_on_one_ledger():
     data = synthetic_set(1500, 32, 0.05, classes=10, queries=60)
-    row, comp = measure(
+    rows, comp = measure(
         data, variant="synthetic", sigma=0.05,
-        hnsw=IndexChoice(kind="hnsw", flush_at=256), latency_queries=30,
-        exact_latency_queries=10, codecs=("int8", "pq8"), log=lambda _: None,
+        approx=[IndexChoice(kind="hnsw", flush_at=256), IndexChoice(kind="ivf", nprobe=1),
+                IndexChoice(kind="ivf", nprobe=200)],
+        latency_queries=30, exact_latency_queries=10, codecs=("int8", "pq8"),
+        log=lambda _: None,
     )
+    row = rows[0]
+    assert [r.index for r in rows] == ["hnsw ef=64", "ivf nprobe=1", "ivf nprobe=200"]
+    assert rows[2].recall_at_5 == 1.0 and rows[2].approx_acc == rows[2].exact_acc
+    assert rows[1].build_s == rows[2].build_s  # one build, two search settings
     assert row.size == 1500 and row.queries == 60 and row.exact_device == "ExactIndex"
     assert row.exact_acc == 1.0 and row.approx_acc == 1.0 and row.gap == 0.0
     assert row.recall_at_5 > 0.9 and row.agreement == 1.0
@@ -125,7 +131,7 @@ def test_codecs_round_trip_and_search():
 def test_report_and_cli(tmp_path, capsys):
     rows, comp = run_scale(
         [400, 800], dim=16, sigmas=[0.05], variants=["synthetic"], classes=4, queries=20,
-        latency_queries=10, hnsw=IndexChoice(kind="hnsw", flush_at=128), codecs=["int8"],
+        latency_queries=10, approx=[IndexChoice(kind="hnsw", flush_at=128)], codecs=["int8"],
         log=lambda _: None,
     )
     assert [r.size for r in rows] == [400, 800] and len(comp) == 2
@@ -143,10 +149,14 @@ def test_report_and_cli(tmp_path, capsys):
         "scale", "--sizes", "300", "--dim", "16", "--classes", "3", "--sigmas", "0.05",
         "--variants", "synthetic", "--queries", "15", "--latency-queries", "5",
         "--codecs", "int8", "--device", "cpu", "--out", str(out),
+        "--approximate", "ivf", "hnsw", "--nprobe", "1", "8", "--ef-search", "32",
     ])
     assert code == 0 and (out / "scale.png").is_file() and (out / "compression.csv").is_file()
+    assert [r.index for r in read_results(out)[0]] == [
+        "ivf nprobe=1", "ivf nprobe=8", "hnsw ef=32",
+    ]
     for bad in (["--variants", "mnist"], ["--codecs", "pq7"], ["--sizes", "2"],
-                ["--device", "tpu"]):
+                ["--device", "tpu"], ["--nprobe", "0"], ["--approximate", "annoy"]):
         with pytest.raises(SystemExit):
             main(["scale", "--dim", "16", "--classes", "3", "--out", str(out), *bad])
     assert "error" in capsys.readouterr().err

@@ -2,12 +2,13 @@
 
 The substrate here is the paper's: k = 5 and the margin-band vote (``vote="band"``), not
 the library's default hybrid rule. For each variant, noise level and size, the same ledger
-is indexed twice, exactly
-(:class:`~ocrr.index.ExactIndex`, or the GPU index) and by HNSW, and the substrate's
-predictions (k = 5, band vote) on held-out queries are compared: exact and approximate
-accuracy, their gap, recall@5 of the HNSW neighbours against the exact ones, agreement
-(share of queries where both predict the same label), single-query ``predict_one``
-latency, HNSW build time and memory.
+is indexed exactly (:class:`~ocrr.index.ExactIndex`, or the GPU index) and by each
+approximate index asked for (the inverted file at each ``nprobe``, HNSW at each ``ef``;
+one build per index, the search setting swept on it), and the substrate's predictions
+(k = 5, band vote) on held-out queries are compared: exact and approximate accuracy, their
+gap, recall@5 of the approximate neighbours against the exact ones, agreement (share of
+queries where both predict the same label), single-query ``predict_one`` latency, build
+time and memory.
 
 **Synthetic (the paper's setup).** ``classes`` (default 100) random unit centroids in
 ``dim`` dimensions; each entry is a centroid plus Gaussian noise N(0, sigma^2 I), then
@@ -173,6 +174,7 @@ class ScaleRow:
     index_rss_mb: float
     vectors_mb: float
     exact_device: str
+    index: str = "hnsw ef=64"  # the approximate index and its search setting
 
 
 @dataclass(frozen=True)
@@ -221,20 +223,34 @@ def _latencies_ms(predict: Callable[[np.ndarray], object], queries: np.ndarray) 
     return out
 
 
+def approximate_label(choice: IndexChoice) -> str:
+    """How a row names its approximate index: the kind and its search setting."""
+    if choice.kind == "ivf":
+        return f"ivf nprobe={choice.nprobe}"
+    return f"hnsw ef={choice.ef_search}"
+
+
+def _build_key(choice: IndexChoice) -> tuple:
+    """Choices that differ only in their search setting (nprobe, ef) share one build."""
+    return (choice.kind, choice.M, choice.ef_construction, choice.threads, choice.flush_at)
+
+
 def measure(
     data: LabelledSet,
     *,
     variant: str,
     sigma: float | None,
-    hnsw: IndexChoice,
+    approx: IndexChoice | Sequence[IndexChoice],
     device: str = "cpu",
     latency_queries: int = 1000,
     exact_latency_queries: int = 100,
     codecs: Sequence[str] = (),
     seed: int = 0,
     log: Callable[[str], None] = print,
-) -> tuple[ScaleRow, list[CompressionRow]]:
-    """One ledger, indexed exactly and by HNSW; the substrate's figures on both."""
+) -> tuple[list[ScaleRow], list[CompressionRow]]:
+    """One ledger, indexed exactly and by each approximate choice (``kind`` "ivf" or
+    "hnsw"); the substrate's figures on each, one row per choice."""
+    choices = [approx] if isinstance(approx, IndexChoice) else list(approx)
     size, dim = data.X.shape
     t0 = time.perf_counter()
     # the paper's rule (k = 5, band vote), whatever the library's default classifier is
@@ -244,49 +260,62 @@ def measure(
     log(f"  ledger + exact index: {fit_s:.1f} s")
     exact_pred = exact.predict_many(data.Q)
     want_rows, _ = exact._index.search_many(data.Q, 5)  # type: ignore[union-attr]
+    hnsw_m = next((c.M for c in choices if c.kind == "hnsw"), 16)
     compression = [
-        _compression_row(data, name, exact_pred, want_rows, variant, sigma, hnsw, seed, log)
+        _compression_row(data, name, exact_pred, want_rows, variant, sigma, hnsw_m, seed, log)
         for name in codecs
     ]
     exact_ms = _latencies_ms(exact.predict_one, data.Q[:exact_latency_queries])
-
-    rss0 = _rss_mb()
-    t0 = time.perf_counter()
-    approx = Substrate.from_ledger(exact.ledger, vote="band", index=hnsw)
-    build_s = time.perf_counter() - t0
-    rss = _rss_mb() - rss0
-    log(f"  HNSW build: {build_s:.1f} s")
-    approx_pred = approx.predict_many(data.Q)
-    got_rows, _ = approx._index.search_many(data.Q, 5)  # type: ignore[union-attr]
-    reps = max(1, -(-latency_queries // len(data.Q)))
-    approx_ms = _latencies_ms(approx.predict_one, np.tile(data.Q, (reps, 1))[:latency_queries])
-
     truth = np.array(data.yq, dtype=object)
     exact_acc = float(np.mean(np.array(exact_pred, dtype=object) == truth))
-    approx_acc = float(np.mean(np.array(approx_pred, dtype=object) == truth))
-    row = ScaleRow(
-        variant=variant,
-        sigma=sigma,
-        size=size,
-        dim=dim,
-        classes=data.classes,
-        queries=len(data.Q),
-        exact_acc=exact_acc,
-        approx_acc=approx_acc,
-        gap=exact_acc - approx_acc,
-        recall_at_5=_recall(got_rows, want_rows),
-        agreement=float(np.mean([a == b for a, b in zip(exact_pred, approx_pred, strict=True)])),
-        approx_p50_ms=float(np.percentile(approx_ms, 50)),
-        approx_p99_ms=float(np.percentile(approx_ms, 99)),
-        exact_p50_ms=float(np.percentile(exact_ms, 50)),
-        fit_s=fit_s,
-        build_s=build_s,
-        index_mb=approx._index.nbytes / 2**20,  # type: ignore[union-attr]
-        index_rss_mb=rss,
-        vectors_mb=size * dim * 4 / 2**20,
-        exact_device=type(exact._index).__name__ + (f"@{device}" if device != "cpu" else ""),
-    )
-    return row, compression
+
+    rows = []
+    built: dict[tuple, tuple[Substrate, float, float]] = {}
+    for choice in choices:
+        key = _build_key(choice)
+        if key not in built:
+            built.clear()  # one approximate index in memory at a time
+            rss0 = _rss_mb()
+            t0 = time.perf_counter()
+            substrate = Substrate.from_ledger(exact.ledger, vote="band", index=choice)
+            built[key] = (substrate, time.perf_counter() - t0, _rss_mb() - rss0)
+            log(f"  {choice.kind} build: {built[key][1]:.1f} s")
+        approx_sub, build_s, rss = built[key]
+        index = approx_sub._index
+        index.nprobe = choice.nprobe  # type: ignore[union-attr]  # the swept search setting
+        index.ef_search = choice.ef_search  # type: ignore[union-attr]
+        approx_pred = approx_sub.predict_many(data.Q)
+        got_rows, _ = index.search_many(data.Q, 5)  # type: ignore[union-attr]
+        reps = max(1, -(-latency_queries // len(data.Q)))
+        approx_ms = _latencies_ms(
+            approx_sub.predict_one, np.tile(data.Q, (reps, 1))[:latency_queries]
+        )
+        approx_acc = float(np.mean(np.array(approx_pred, dtype=object) == truth))
+        rows.append(ScaleRow(
+            variant=variant,
+            sigma=sigma,
+            size=size,
+            dim=dim,
+            classes=data.classes,
+            queries=len(data.Q),
+            exact_acc=exact_acc,
+            approx_acc=approx_acc,
+            gap=exact_acc - approx_acc,
+            recall_at_5=_recall(got_rows, want_rows),
+            agreement=float(np.mean([a == b for a, b in zip(exact_pred, approx_pred,
+                                                            strict=True)])),
+            approx_p50_ms=float(np.percentile(approx_ms, 50)),
+            approx_p99_ms=float(np.percentile(approx_ms, 99)),
+            exact_p50_ms=float(np.percentile(exact_ms, 50)),
+            fit_s=fit_s,
+            build_s=build_s,
+            index_mb=index.nbytes / 2**20,  # type: ignore[union-attr]
+            index_rss_mb=rss,
+            vectors_mb=size * dim * 4 / 2**20,
+            exact_device=type(exact._index).__name__ + (f"@{device}" if device != "cpu" else ""),
+            index=approximate_label(choice),
+        ))
+    return rows, compression
 
 
 def _compression_row(
@@ -296,7 +325,7 @@ def _compression_row(
     want_rows: np.ndarray,
     variant: str,
     sigma: float | None,
-    hnsw: IndexChoice,
+    hnsw_m: int,
     seed: int,
     log: Callable[[str], None],
 ) -> CompressionRow:
@@ -314,7 +343,7 @@ def _compression_row(
     exact_acc = float(np.mean(np.array(exact_pred, dtype=object) == truth))
     acc = float(np.mean(pred == truth))
     size, dim = data.X.shape
-    links = (2 * hnsw.M) * 4 + 4 + 8 + 4 + 8 + 40 + 64  # per-row HNSW overhead (see nbytes)
+    links = (2 * hnsw_m) * 4 + 4 + 8 + 4 + 8 + 40 + 64  # per-row HNSW overhead (see nbytes)
     log(f"  {name}: accuracy {acc:.3f} (exact float32 {exact_acc:.3f}), "
         f"{time.perf_counter() - t0:.1f} s")
     return CompressionRow(
@@ -342,19 +371,19 @@ def run_scale(
     classes: int = 100,
     queries: int = 1000,
     latency_queries: int = 1000,
-    hnsw: IndexChoice | None = None,
+    approx: Sequence[IndexChoice] | None = None,
     device: str = "cpu",
     codecs: Sequence[str] = CODECS,
     seed: int = 0,
     encoder: str = "default",
     cache_dir: str | Path | None = None,
     log: Callable[[str], None] = print,
-    on_row: Callable[[ScaleRow, list[CompressionRow]], None] | None = None,
+    on_row: Callable[[list[ScaleRow], list[CompressionRow]], None] | None = None,
 ) -> tuple[list[ScaleRow], list[CompressionRow]]:
     """Every (variant, sigma, size) cell, each with the compression ``codecs``. ``sigma``
     does not apply to the Banking77 variant, whose sizes at or below its core (10,003
     entries) are measured once, on the core alone."""
-    hnsw = hnsw or IndexChoice(kind="hnsw", threads=0)
+    approx = approx or [IndexChoice(kind="ivf")]
     rows: list[ScaleRow] = []
     comp: list[CompressionRow] = []
     core = None
@@ -380,21 +409,22 @@ def run_scale(
                 log(f"  the Banking77 core alone ({len(core[0]):,} entries)")
                 size = len(core[0])
             data = banking77_set(size, queries=queries, seed=seed, core=core)
-        row, crows = measure(
-            data, variant=variant, sigma=sigma, hnsw=hnsw, device=device,
+        cell_rows, crows = measure(
+            data, variant=variant, sigma=sigma, approx=approx, device=device,
             latency_queries=latency_queries, codecs=codecs, seed=seed, log=log,
         )
         del data
-        log(
-            f"  exact {row.exact_acc:.3f} approx {row.approx_acc:.3f} recall@5 "
-            f"{row.recall_at_5:.3f} p50 {row.approx_p50_ms:.3f} ms p99 "
-            f"{row.approx_p99_ms:.3f} ms (exact p50 {row.exact_p50_ms:.2f} ms) build "
-            f"{row.build_s:.1f} s index {row.index_mb:.0f} MB"
-        )
-        rows.append(row)
+        for row in cell_rows:
+            log(
+                f"  {row.index}: exact {row.exact_acc:.3f} approx {row.approx_acc:.3f} "
+                f"recall@5 {row.recall_at_5:.3f} p50 {row.approx_p50_ms:.3f} ms p99 "
+                f"{row.approx_p99_ms:.3f} ms (exact p50 {row.exact_p50_ms:.2f} ms) build "
+                f"{row.build_s:.1f} s index {row.index_mb:.0f} MB"
+            )
+        rows.extend(cell_rows)
         comp.extend(crows)
         if on_row is not None:
-            on_row(row, crows)
+            on_row(cell_rows, crows)
     return rows, comp
 
 
@@ -464,8 +494,9 @@ def write_csv(rows: Sequence[object], path: Path) -> None:
 
 
 _MAIN_COLUMNS = (
-    ("variant", "variant"), ("sigma", "σ"), ("size", "entries"), ("exact_acc", "exact acc"),
-    ("approx_acc", "HNSW acc"), ("gap", "gap"), ("recall_at_5", "recall@5"),
+    ("variant", "variant"), ("sigma", "σ"), ("size", "entries"), ("index", "index"),
+    ("exact_acc", "exact acc"), ("approx_acc", "approx acc"), ("gap", "gap"),
+    ("recall_at_5", "recall@5"),
     ("agreement", "agreement"), ("approx_p50_ms", "p50 ms"), ("approx_p99_ms", "p99 ms"),
     ("exact_p50_ms", "exact p50 ms"), ("build_s", "build s"), ("index_mb", "index MB"),
     ("vectors_mb", "vectors MB"),
@@ -521,25 +552,32 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
 
     fig, grid = plt.subplots(2, 2, figsize=(12, 8.5))
     axes = grid.ravel()
-    series: dict[tuple[str, float | None], list[ScaleRow]] = {}
+    series: dict[tuple[str, float | None, str], list[ScaleRow]] = {}
     for row in rows:
-        series.setdefault((row.variant, row.sigma), []).append(row)
+        series.setdefault((row.variant, row.sigma, row.index), []).append(row)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, ((variant, sigma), group) in enumerate(sorted(series.items(), key=str)):
+    exact_drawn: set[tuple[str, float | None]] = set()
+    for i, ((variant, sigma, index), group) in enumerate(sorted(series.items(), key=str)):
         group = sorted(group, key=lambda r: r.size)
         size = [r.size for r in group]
         name = variant if sigma is None else f"{variant} σ={sigma}"
         colour = colours[i % len(colours)]
-        axes[0].plot(size, [r.exact_acc for r in group], "-o", color=colour,
-                     label=f"{name} exact")
+        if (variant, sigma) not in exact_drawn:
+            exact_drawn.add((variant, sigma))
+            axes[0].plot(size, [r.exact_acc for r in group], "-o", color=colour,
+                         label=f"{name} exact")
+            axes[2].plot(size, [r.exact_p50_ms for r in group], ":s", color=colour,
+                         label=f"{name} exact p50")
         axes[0].plot(size, [r.approx_acc for r in group], "--x", color=colour,
-                     label=f"{name} HNSW")
-        axes[1].plot(size, [r.recall_at_5 for r in group], "-o", color=colour, label=name)
+                     label=f"{name} {index}")
+        axes[1].plot(size, [r.recall_at_5 for r in group], "-o", color=colour,
+                     label=f"{name} {index}")
         axes[2].plot(size, [r.approx_p50_ms for r in group], "-o", color=colour,
-                     label=f"{name} HNSW p50")
-        axes[2].plot(size, [r.exact_p50_ms for r in group], ":s", color=colour,
-                     label=f"{name} exact p50")
-    synthetic = [r for r in rows if r.variant == "synthetic" and r.sigma is not None]
+                     label=f"{name} {index} p50")
+    # the σ panel: one approximate setting per size (the first measured)
+    first = {(r.size, r.sigma): r.index for r in reversed(rows)}
+    synthetic = [r for r in rows if r.variant == "synthetic" and r.sigma is not None
+                 and first[(r.size, r.sigma)] == r.index]
     for i, size in enumerate(sorted({r.size for r in synthetic})):
         group = sorted((r for r in synthetic if r.size == size), key=lambda r: r.sigma)
         sigma = [r.sigma for r in group]
@@ -547,7 +585,7 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
         axes[3].plot(sigma, [r.exact_acc for r in group], "-o", color=colour,
                      label=f"{size:,} exact")
         axes[3].plot(sigma, [r.approx_acc for r in group], "--x", color=colour,
-                     label=f"{size:,} HNSW")
+                     label=f"{size:,} {group[0].index}")
         axes[3].plot(sigma, [r.recall_at_5 for r in group], ":s", color=colour,
                      label=f"{size:,} recall@5")
     axes[3].set_xlabel("synthetic noise σ (per dimension)")
@@ -555,7 +593,7 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
     axes[3].set_ylim(-0.02, 1.02)
     axes[3].grid(alpha=0.3)
     axes[3].legend(fontsize=7)
-    titles = ("substrate accuracy", "HNSW recall@5 vs exact", "predict_one latency (ms)")
+    titles = ("substrate accuracy", "approximate recall@5 vs exact", "predict_one latency (ms)")
     for ax, title in zip(axes[:3], titles, strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("ledger entries")

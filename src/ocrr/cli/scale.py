@@ -13,8 +13,8 @@ from ocrr.bench.scale import VARIANTS
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     scale = sub.add_parser(
         "scale",
-        help="exact vs approximate (HNSW) substrate at growing ledger sizes: accuracy, "
-        "recall@5, latency, build time, memory; writes a table and a figure",
+        help="exact vs approximate (inverted file, HNSW) substrate at growing ledger sizes: "
+        "accuracy, recall@5, latency, build time, memory; writes a table and a figure",
     )
     scale.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000])
     scale.add_argument("--dim", type=int, default=384, help="synthetic dimension (default 384)")
@@ -31,9 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     scale.add_argument(
         "--latency-queries", type=int, default=1000, help="single-query predict_one timings"
     )
+    scale.add_argument(
+        "--approximate", nargs="+", default=None, choices=["ivf", "hnsw"],
+        help="approximate indexes to measure (default: ivf, and hnsw when hnswlib is installed)",
+    )
+    scale.add_argument(
+        "--nprobe", nargs="+", type=int, default=[4],
+        help="inverted-file cells scanned per query; several values sweep one build (default 4)",
+    )
     scale.add_argument("--M", type=int, default=16, dest="M", help="HNSW M (default 16)")
     scale.add_argument("--ef-construction", type=int, default=200)
-    scale.add_argument("--ef-search", type=int, default=64)
+    scale.add_argument(
+        "--ef-search", nargs="+", type=int, default=[64],
+        help="HNSW ef at search; several values sweep one build (default 64)",
+    )
     scale.add_argument(
         "--threads", type=int, default=0, help="HNSW build threads (0: all cores)"
     )
@@ -78,8 +89,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("the banking77 variant has the encoder's dimension; --dim is synthetic only")
     from ocrr.index import IndexChoice, ann_available
 
-    if not ann_available():
-        parser.error("ocrr scale measures HNSW, which needs hnswlib: pip install 'ocrr[ann]'")
+    kinds = args.approximate or (["ivf", "hnsw"] if ann_available() else ["ivf"])
+    if "hnsw" in kinds and not ann_available():
+        parser.error("--approximate hnsw needs hnswlib: pip install 'ocrr[ann]'")
+    if min(args.nprobe) < 1 or min(args.ef_search) < 1:
+        parser.error("--nprobe and --ef-search must be positive")
     from ocrr.bench.compression import make_codec  # noqa: F401  (validates codec names)
     from ocrr.bench.scale import (
         available_bytes,
@@ -104,24 +118,27 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{max(args.sizes):,} entries need about {need / 2**30:.1f} GiB but "
             f"{free / 2**30:.1f} GiB is free; use smaller --sizes, or --force"
         )
-    hnsw = IndexChoice(
-        kind="hnsw", M=args.M, ef_construction=args.ef_construction,
-        ef_search=args.ef_search, threads=args.threads,
-    )
+    approx = [IndexChoice(kind="ivf", nprobe=p) for p in args.nprobe if "ivf" in kinds]
+    approx += [
+        IndexChoice(kind="hnsw", M=args.M, ef_construction=args.ef_construction,
+                    ef_search=ef, threads=args.threads)
+        for ef in args.ef_search if "hnsw" in kinds
+    ]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list = []
     comp: list = []
     started = time.perf_counter()
     context = (
-        f"{os.cpu_count()} cores; exact search on {device}; HNSW M={args.M}, "
-        f"ef_construction={args.ef_construction}, ef={args.ef_search} (hnswlib), build "
+        f"{os.cpu_count()} cores; exact search on {device}; approximate: "
+        f"{', '.join(kinds)}; inverted file nprobe {args.nprobe}; HNSW M={args.M}, "
+        f"ef_construction={args.ef_construction}, ef {args.ef_search} (hnswlib), build "
         f"threads {args.threads or 'all'}; {args.queries} queries per cell; seed {args.seed}; "
         f"synthetic: {args.classes} classes, dim {args.dim}, class-incremental order."
     )
 
-    def save(row, crows) -> None:  # noqa: ANN001
-        rows.append(row)
+    def save(cell_rows, crows) -> None:  # noqa: ANN001
+        rows.extend(cell_rows)
         comp.extend(crows)
         write_report(rows, comp, out, context=context)  # partial results survive a stop
 
@@ -133,7 +150,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         classes=args.classes,
         queries=args.queries,
         latency_queries=args.latency_queries,
-        hnsw=hnsw,
+        approx=approx,
         device=device,
         codecs=args.codecs,
         seed=args.seed,
@@ -167,7 +184,7 @@ def _combine(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return (r.variant, r.sigma if r.sigma is not None else -1.0, r.size)
 
     # a cell measured in several folders: the last folder given wins
-    rows = sorted({key(r): r for r in rows}.values(), key=key)
+    rows = sorted({(*key(r), r.index): r for r in rows}.values(), key=lambda r: (*key(r), r.index))
     comp = sorted({(*key(c), c.codec): c for c in comp}.values(), key=lambda c: (*key(c), c.codec))
     written = write_report(rows, comp, Path(args.out), context="\n\n".join(contexts))
     print("wrote " + ", ".join(map(str, written)))

@@ -1,10 +1,11 @@
 """Nearest-neighbour indexes over ledger vectors: derived state, rebuildable from the ledger.
 
 - :class:`ExactIndex`: exact top-k by a (chunked) BLAS matrix product, on the CPU;
+- :class:`IvfIndex`: approximate top-k by an inverted file (k-means cells; plain numpy);
 - :class:`HnswIndex`: approximate top-k by HNSW (hnswlib, the optional extra ``ann``);
 - :class:`~ocrr.index.gpu.TorchExactIndex`: exact top-k on a GPU through torch;
 - :class:`IndexChoice` / :func:`choose_index`: which of them a substrate uses (exact up to
-  :data:`APPROX_THRESHOLD` examples, HNSW above, ``exact=True`` to stay exact);
+  :data:`APPROX_THRESHOLD` examples, an inverted file above, ``exact=True`` to stay exact);
 - :func:`save_index` / :func:`load_index`: persistence checked against the ledger's head;
 - :func:`verify_recall`: recall@k of an index against exact search.
 """
@@ -17,6 +18,7 @@ from ocrr.index.hnsw import (
     ann_available,
     verify_recall,
 )
+from ocrr.index.ivf import IvfIndex
 from ocrr.index.persist import IndexMismatchError, load_index, save_index
 from ocrr.index.select import APPROX_THRESHOLD, Index, IndexChoice, choose_index
 
@@ -28,6 +30,7 @@ __all__ = [
     "Index",
     "IndexChoice",
     "IndexMismatchError",
+    "IvfIndex",
     "RecallReport",
     "ann_available",
     "choose_index",

@@ -401,6 +401,8 @@ def _rows_of(index: object, rows: np.ndarray) -> np.ndarray:
             if len(in_graph) else np.zeros((0, index.dim), np.float32)
         )
         return np.concatenate([graph, index._tail[rows[rows >= index._g] - index._g]])
+    if hasattr(index, "rows"):  # an inverted file: no full copy of its vectors
+        return index.rows(rows)  # type: ignore[attr-defined]
     return np.asarray(index.vectors)[rows]  # type: ignore[attr-defined]
 
 

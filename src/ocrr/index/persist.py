@@ -4,7 +4,8 @@ An index is derived state: a saved one is a cache of the work of building it (mi
 HNSW at a million entries). A saved index folder holds ``index.json`` (format, kind,
 dimension, rows, removed rows and the ledger head it was built from: size and the hex
 SHA-256 of the last entry) and the data (``vectors.npy`` for an exact index;
-``graph.hnsw``, ``tail.npy`` and ``removed.npy`` for HNSW).
+``graph.hnsw``, ``tail.npy`` and ``removed.npy`` for HNSW; ``centroids.npy`` and the cells'
+rows and vectors for an inverted file).
 
 Because the ledger is append-only, an index built from its first ``s`` entries stays valid
 for any longer ledger whose entry ``s - 1`` has the recorded hash: :func:`load_index`
@@ -26,6 +27,7 @@ import numpy as np
 
 from ocrr.index.exact import ExactIndex
 from ocrr.index.hnsw import HnswIndex
+from ocrr.index.ivf import IvfIndex
 
 if TYPE_CHECKING:
     from ocrr.index.select import Index
@@ -52,8 +54,8 @@ def save_index(index: Index, path: str | Path, head: ChainHead) -> Path:
         "ledger_size": head.size,
         "ledger_head": head.entry_hash.hex(),
     }
-    if isinstance(index, HnswIndex):
-        meta["kind"] = "hnsw"
+    if isinstance(index, (HnswIndex, IvfIndex)):
+        meta["kind"] = index.kind
         meta.update(index._save_data(tmp))
     else:  # ExactIndex, TorchExactIndex: the vectors and the removed rows
         meta["kind"] = "exact"
@@ -114,6 +116,8 @@ def load_index(
     index: Index
     if meta["kind"] == "hnsw":
         index = HnswIndex._load_data(path, meta)
+    elif meta["kind"] == "ivf":
+        index = IvfIndex._load_data(path, meta)
     else:
         vectors = np.load(path / "vectors.npy")
         index = ExactIndex(int(meta["dim"]), max(len(examples), 1024))  # type: ignore[arg-type]

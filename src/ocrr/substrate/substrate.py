@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ocrr.index import Index, IndexChoice, choose_index
+from ocrr.index import Index, IndexChoice, RecallReport, choose_index, verify_recall
 from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, REVOCATION, Entry, Ledger, LedgerError
 from ocrr.substrate.head import SEED_SOURCE, SeedHead
 from ocrr.substrate.statistics import DiscriminantStatistics
@@ -183,7 +183,8 @@ class Substrate:
         self._head = SeedHead() if vote == "hybrid" and head else None
         self.encoder = encoder
         self.ledger = Ledger()
-        # index="auto" (default): exact up to 50,000 examples, HNSW above (ocrr.index);
+        # index="auto" (default): exact up to 50,000 examples, an inverted file above
+        # (ocrr.index);
         # exact=True keeps exact search at any size
         self._index_choice = choose_index(index, exact)
         self._index: Index | None = None
@@ -222,6 +223,24 @@ class Substrate:
 
             encoder = get_encoder(encoder)
         return cls(ledger=Ledger.open(where), encoder=encoder, **params)  # type: ignore[arg-type]
+
+    @property
+    def index(self) -> Index | None:
+        """The nearest-neighbour index: derived from the ledger, ``None`` before the first
+        example. Exact up to the index choice's threshold, approximate above it."""
+        return self._index
+
+    def verify_recall(
+        self, sample: int | np.ndarray = 1000, k: int | None = None, *, seed: int = 0
+    ) -> RecallReport:
+        """Recall@k (k: this classifier's) of the index against exact search over the same
+        live examples: what approximate search costs this classifier (1.0 when exact).
+
+        ``sample`` is a matrix of query vectors or a number of stored examples to draw.
+        """
+        if self._index is None or self._index.live == 0:
+            raise ValueError("verify_recall needs a substrate with at least one live example")
+        return verify_recall(self._index, sample, k or self.k, seed=seed)
 
     def _rebuild(self, ledger: Ledger) -> None:
         """Replay the entries in order: examples fill the index, later entries amend it."""

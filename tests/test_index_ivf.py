@@ -1,0 +1,198 @@
+"""The inverted-file index: the search contract, determinism, removal, persistence, and the
+substrate's automatic switch to it (no optional package needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocrr.index import (
+    ExactIndex,
+    IndexChoice,
+    IvfIndex,
+    choose_index,
+    load_index,
+    save_index,
+    verify_recall,
+)
+from ocrr.index.ivf import spherical_kmeans
+from ocrr.ledger import Ledger
+from ocrr.substrate import Substrate
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _data(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    return _unit(np.random.default_rng(seed).standard_normal((n, dim)))
+
+
+def _clusters(n: int, dim: int = 16, classes: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.standard_normal((classes, dim)))
+    labels = rng.integers(0, classes, n)
+    x = _unit(centres[labels] + 0.1 * rng.standard_normal((n, dim)))
+    return x, [f"c{c}" for c in labels], centres
+
+
+def _trained(n: int = 1000, **params) -> tuple[IvfIndex, np.ndarray]:
+    x = _data(n)
+    index = IvfIndex(16, min_train=64, **params)
+    index.add_many(x)
+    return index, x
+
+
+def test_training_points_double_and_set_the_cells():
+    index = IvfIndex(16, min_train=64)
+    assert [index.training_point(n) for n in (0, 63, 64, 127, 128, 1000)] == [
+        0, 0, 64, 64, 128, 512,
+    ]
+    index.add_many(_data(1000))
+    assert index.cells == round(2 * np.sqrt(512)) and len(index) == 1000 == index.live
+    assert sum(index._sizes) == 1000
+
+
+def test_scanning_every_cell_is_exact_search_ties_and_removals_included():
+    index, x = _trained()
+    index.nprobe = index.cells
+    exact = ExactIndex(16)
+    exact.add_many(x)
+    for row in (0, 5, 999):
+        index.remove(row)
+        exact.remove(row)
+    queries = np.concatenate([_data(40, seed=1), x[[1, 2]]])  # stored rows: similarity 1
+    got_rows, got_sims = index.search_many(queries, 7)
+    want_rows, want_sims = exact.search_many(queries, 7)
+    np.testing.assert_array_equal(got_rows, want_rows)
+    np.testing.assert_allclose(got_sims, want_sims, atol=1e-6)
+    rows, sims = index.search(queries[0], 7)
+    np.testing.assert_array_equal(rows, want_rows[0])
+
+
+def test_few_cells_find_near_rows_and_verify_recall_measures_the_loss():
+    index, x = _trained(nprobe=1)
+    report = index.verify_recall(200, k=5)
+    assert 0.0 < report.recall < 1.0 and report.queries == 200
+    index.nprobe = index.cells
+    assert verify_recall(index, 200, k=5).recall == 1.0
+    index.nprobe = 1
+    rows, sims = index.search_many(x[:50], 1)
+    np.testing.assert_array_equal(rows[:, 0], np.arange(50))  # a stored row finds itself
+
+
+def test_probes_on_until_k_live_rows_and_pads_with_removed_rows():
+    index, x = _trained(nprobe=1)
+    query = x[0]
+    first_cell = int(np.argmax(index._centroids @ query))
+    for row in index._cell_rows[first_cell][: index._sizes[first_cell]]:
+        index.remove(int(row))
+    rows, sims = index.search(query, 5)
+    assert len(rows) == 5 and np.isfinite(sims).all()
+    assert not np.isin(rows, index._removed).any()
+    small = IvfIndex(16)
+    small.add_many(x[:4])
+    small.remove(2)
+    rows, sims = small.search(x[0], 5)
+    assert rows.tolist() == [0, 1, 3, 2] and np.isneginf(sims[-1])
+    assert small.live == 3
+
+
+def test_layout_is_a_function_of_the_rows_however_they_arrive():
+    x = _data(700)
+    at_once = IvfIndex(16, min_train=64)
+    at_once.add_many(x)
+    one_by_one = IvfIndex(16, min_train=64)
+    for v in x[:150]:
+        one_by_one.add(v)
+    one_by_one.add_many(x[150:400])  # crosses the training point 256
+    for v in x[400:]:
+        one_by_one.add(v)
+    np.testing.assert_array_equal(at_once._centroids, one_by_one._centroids)
+    np.testing.assert_array_equal(at_once._cell_of[:700], one_by_one._cell_of[:700])
+    q = _data(30, seed=2)
+    np.testing.assert_array_equal(at_once.search_many(q, 5)[0], one_by_one.search_many(q, 5)[0])
+    np.testing.assert_array_equal(at_once.vectors, x)
+    np.testing.assert_array_equal(at_once.rows(np.array([699, 3])), x[[699, 3]])
+
+
+def test_removed_rows_stay_removed_across_a_retrain():
+    x = _data(200)
+    index = IvfIndex(16, min_train=64, nprobe=100)
+    index.add_many(x[:100])
+    index.remove(7)
+    index.add_many(x[100:])  # 200 rows: retrained at 128
+    assert index._trained_at == 128 and index.live == 199
+    assert 7 not in index.search(x[7], 5)[0]
+
+
+def test_bad_parameters_and_queries_are_refused():
+    with pytest.raises(ValueError, match="nprobe"):
+        IvfIndex(16, nprobe=0)
+    with pytest.raises(ValueError, match="dim"):
+        IvfIndex(0)
+    with pytest.raises(ValueError, match="cells_per_sqrt"):
+        IvfIndex(16, cells_per_sqrt=0)
+    index, _ = _trained(200)
+    with pytest.raises(ValueError, match="shape"):
+        index.search_many(np.zeros((2, 8), np.float32), 5)
+    with pytest.raises(IndexError):
+        index.remove(200)
+
+
+def test_spherical_kmeans_finds_separated_clusters():
+    x, labels, centres = _clusters(600, classes=4)
+    found = spherical_kmeans(x, 4, seed=0)
+    assert np.all(np.max(found @ centres.T, axis=0) > 0.95)
+    np.testing.assert_array_equal(found, spherical_kmeans(x, 4, seed=0))
+
+
+def test_saved_index_loads_for_its_ledger_and_catches_up(tmp_path):
+    x = _data(300)
+    ledger = Ledger()
+    for i, v in enumerate(x[:250]):
+        ledger.append(f"c{i % 3}", v)
+    index = IvfIndex(16, min_train=64, nprobe=2)
+    index.add_many(x[:250])
+    index.remove(11)
+    save_index(index, tmp_path / "ix", ledger.head())
+    for i, v in enumerate(x[250:]):
+        ledger.append(f"c{i % 3}", v)
+    loaded, added = load_index(tmp_path / "ix", ledger)
+    assert isinstance(loaded, IvfIndex) and added == 50 and len(loaded) == 300
+    assert loaded.live == 299 and loaded.nprobe == 2
+    index.add_many(x[250:])
+    q = _data(20, seed=3)
+    np.testing.assert_array_equal(loaded.search_many(q, 5)[0], index.search_many(q, 5)[0])
+
+
+def test_exact_false_and_auto_above_the_threshold_mean_the_inverted_file():
+    assert choose_index("auto", exact=False).kind == "ivf"
+    assert choose_index(IndexChoice(approximate="hnsw"), exact=False).kind == "hnsw"
+    assert choose_index("ivf", exact=False).kind == "ivf"
+    with pytest.raises(ValueError, match="contradicts"):
+        choose_index("ivf", exact=True)
+    with pytest.raises(ValueError, match="unknown approximate"):
+        IndexChoice(approximate="annoy")
+    assert isinstance(Substrate(exact=False).fit(*_clusters(20)[:2]).index, IvfIndex)
+
+
+def test_substrate_switches_to_the_inverted_file_and_rebuilds_the_same():
+    x, labels, centres = _clusters(400)
+    choice = IndexChoice(threshold=150, nprobe=2)
+    live = Substrate(index=choice).fit(x[:100], labels[:100])
+    assert isinstance(live.index, ExactIndex)
+    for v, label in zip(x[100:], labels[100:], strict=True):
+        live.correct(v, label)
+    assert isinstance(live.index, IvfIndex) and len(live.index) == 400
+    q = _unit(centres + 0.05)
+    exact = Substrate(exact=True).fit(x, labels)
+    assert live.predict_many(q) == exact.predict_many(q)
+    rebuilt = Substrate.from_ledger(live.ledger, index=choice)
+    np.testing.assert_array_equal(rebuilt.index._cell_of[:400], live.index._cell_of[:400])
+    assert rebuilt.predict_many(q) == live.predict_many(q)
+    assert live.verify_recall(50).k == live.k
+    seq = live.predict(q[0]).neighbours[0].seq
+    live.revoke(seq, "wrong label")
+    assert seq not in [n.seq for n in live.predict(q[0]).neighbours]
