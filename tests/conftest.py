@@ -29,6 +29,21 @@ def unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
 
 
+def random_units(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    """n random unit vectors (float32), seeded."""
+    return unit(np.random.default_rng(seed).standard_normal((n, dim)))
+
+
+def labelled_clusters(n: int, dim: int = 16, classes: int = 5, seed: int = 0):
+    """n unit vectors around ``classes`` random unit centres (noise 0.1), their labels
+    ("c0", ...) and the centres."""
+    rng = np.random.default_rng(seed)
+    centres = unit(rng.standard_normal((classes, dim)))
+    labels = rng.integers(0, classes, n)
+    x = unit(centres[labels] + 0.1 * rng.standard_normal((n, dim)))
+    return x, [f"c{c}" for c in labels], centres
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _one_blas_thread():
     """In case numpy was loaded before this file (the environment variables came too late)."""

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import labelled_clusters, random_units, unit
 from ocrr.index import (
     AnnUnavailableError,
     ExactIndex,
@@ -25,23 +26,6 @@ from ocrr.substrate import Substrate
 pytest.importorskip("hnswlib")
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def _data(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
-    return _unit(np.random.default_rng(seed).standard_normal((n, dim)))
-
-
-def _clusters(n: int, dim: int = 16, classes: int = 5, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centres = _unit(rng.standard_normal((classes, dim)))
-    labels = rng.integers(0, classes, n)
-    x = _unit(centres[labels] + 0.1 * rng.standard_normal((n, dim)))
-    return x, [f"c{c}" for c in labels], centres
-
-
 def _ordered(rows: np.ndarray, sims: np.ndarray) -> bool:
     """(similarity desc, row asc) along every answer."""
     for r, s in zip(rows, sims, strict=True):
@@ -52,8 +36,8 @@ def _ordered(rows: np.ndarray, sims: np.ndarray) -> bool:
 
 
 def test_hnsw_agrees_with_exact_on_small_data_and_orders_answers():
-    x = _data(3000)
-    q = _data(50, seed=1)
+    x = random_units(3000)
+    q = random_units(50, seed=1)
     exact = ExactIndex(16)
     exact.add_many(x)
     ann = HnswIndex(16, ef_search=200, flush_at=256)
@@ -71,8 +55,8 @@ def test_hnsw_agrees_with_exact_on_small_data_and_orders_answers():
 
 def test_newest_rows_are_found_exactly_from_the_tail():
     ann = HnswIndex(16, flush_at=64)
-    ann.add_many(_data(1000))
-    new = _data(1, seed=9)[0]
+    ann.add_many(random_units(1000))
+    new = random_units(1, seed=9)[0]
     row = ann.add(new)
     assert row == 1000
     rows, sims = ann.search(new, 3)
@@ -80,8 +64,8 @@ def test_newest_rows_are_found_exactly_from_the_tail():
 
 
 def test_add_and_add_many_give_the_same_graph_tail_split_and_answers():
-    x = _data(700)
-    q = _data(20, seed=3)
+    x = random_units(700)
+    q = random_units(20, seed=3)
     a = HnswIndex(16, flush_at=100)
     for v in x:
         a.add(v)
@@ -90,7 +74,7 @@ def test_add_and_add_many_give_the_same_graph_tail_split_and_answers():
     b.add_many(x[150:])
     assert (a._g, a._t) == (b._g, b._t) == (700, 0)
     for idx in (a, b):
-        idx.add_many(_data(30, seed=5))
+        idx.add_many(random_units(30, seed=5))
     ra, sa = a.search_many(q, 5)
     rb, sb = b.search_many(q, 5)
     np.testing.assert_array_equal(ra, rb)
@@ -98,7 +82,7 @@ def test_add_and_add_many_give_the_same_graph_tail_split_and_answers():
 
 
 def test_removed_rows_never_come_back_and_few_live_rows_pad_with_minus_inf():
-    x = _data(300)
+    x = random_units(300)
     ann = HnswIndex(16, flush_at=128)
     ann.add_many(x)  # rows 0..255 in the graph, 256..299 in the tail
     for row in (0, 10, 200, 260, 299):
@@ -125,7 +109,7 @@ def test_removed_rows_never_come_back_and_few_live_rows_pad_with_minus_inf():
 
 
 def test_verify_recall():
-    x = _data(2000)
+    x = random_units(2000)
     exact = ExactIndex(16)
     exact.add_many(x)
     assert exact.verify_recall(50).recall == 1.0
@@ -135,14 +119,14 @@ def test_verify_recall():
     assert report.k == 5 and report.queries == 100 and report.recall > 0.95
     poor = HnswIndex(16, M=2, ef_construction=2, ef_search=1, flush_at=128)
     poor.add_many(x)
-    assert verify_recall(poor, _data(100, seed=2)).recall < report.recall
-    rows, sims = good.exact_search_many(_data(5, seed=4), 5)
-    want, want_sims = exact.search_many(_data(5, seed=4), 5)
+    assert verify_recall(poor, random_units(100, seed=2)).recall < report.recall
+    rows, sims = good.exact_search_many(random_units(5, seed=4), 5)
+    want, want_sims = exact.search_many(random_units(5, seed=4), 5)
     np.testing.assert_array_equal(rows, want)
 
 
 def test_save_and_load_check_the_ledger_and_catch_up(tmp_path):
-    x, labels, _ = _clusters(900)
+    x, labels, _ = labelled_clusters(900)
     ledger = Ledger()
     for v, y in zip(x[:800], labels[:800], strict=True):
         ledger.append(y, v, provenance={"source": "fit"})
@@ -152,7 +136,7 @@ def test_save_and_load_check_the_ledger_and_catch_up(tmp_path):
     save_index(ann, tmp_path / "ix", ledger.head())
     loaded, added = load_index(tmp_path / "ix", ledger)
     assert added == 0 and isinstance(loaded, HnswIndex) and loaded.live == 799
-    q = _data(10, seed=7)
+    q = random_units(10, seed=7)
     np.testing.assert_array_equal(loaded.search_many(q, 5)[0], ann.search_many(q, 5)[0])
     for v, y in zip(x[800:], labels[800:], strict=True):  # the ledger grows after the save
         ledger.append(y, v, provenance={"source": "correction"})
@@ -194,14 +178,14 @@ def test_choose_index_and_a_clear_error_without_hnswlib(monkeypatch):
         HnswIndex(8)
     # automatic selection past the threshold warns once and stays exact
     sub = Substrate(index=IndexChoice(threshold=10, approximate="hnsw"))
-    x, labels, _ = _clusters(30)
+    x, labels, _ = labelled_clusters(30)
     with pytest.warns(RuntimeWarning, match="hnswlib is not installed"):
         sub.fit(x, labels)
     assert isinstance(sub._index, ExactIndex)
 
 
 def test_substrate_switches_to_hnsw_past_the_threshold_and_rebuilds_the_same():
-    x, labels, centres = _clusters(400)
+    x, labels, centres = labelled_clusters(400)
     choice = IndexChoice(threshold=150, approximate="hnsw", flush_at=64)
     live = Substrate(index=choice).fit(x[:100], labels[:100])
     assert isinstance(live._index, ExactIndex)
@@ -209,7 +193,7 @@ def test_substrate_switches_to_hnsw_past_the_threshold_and_rebuilds_the_same():
     assert isinstance(live._index, HnswIndex) and len(live._index) == 400
     exact = Substrate(exact=True).fit(x, labels)
     assert isinstance(exact._index, ExactIndex)
-    q = _unit(centres[[0, 1, 2, 3, 4]] + 0.05)
+    q = unit(centres[[0, 1, 2, 3, 4]] + 0.05)
     assert live.predict_many(q) == exact.predict_many(q)
     rebuilt = Substrate.from_ledger(live.ledger, index=choice)
     assert isinstance(rebuilt._index, HnswIndex)
@@ -222,7 +206,7 @@ def test_substrate_switches_to_hnsw_past_the_threshold_and_rebuilds_the_same():
 
 
 def test_substrate_persists_its_index_next_to_the_store(tmp_path, monkeypatch):
-    x, labels, _ = _clusters(300)
+    x, labels, _ = labelled_clusters(300)
     choice = IndexChoice(kind="hnsw", flush_at=64, path=tmp_path / "ledger.index")
     first = Substrate().fit(x, labels)
     built = Substrate.from_ledger(first.ledger, index=choice)
@@ -239,8 +223,8 @@ def test_substrate_persists_its_index_next_to_the_store(tmp_path, monkeypatch):
 
 def test_torch_exact_index_on_cpu_matches_exact():
     pytest.importorskip("torch")
-    x = _data(500)
-    q = _data(30, seed=1)
+    x = random_units(500)
+    q = random_units(30, seed=1)
     exact = ExactIndex(16)
     exact.add_many(x)
     gpu_path = TorchExactIndex(16, 8, device="cpu")  # grows past its capacity

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import labelled_clusters, random_units, unit
 from ocrr.index import (
     ExactIndex,
     IndexChoice,
@@ -20,25 +21,8 @@ from ocrr.ledger import Ledger
 from ocrr.substrate import Substrate
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
-
-
-def _data(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
-    return _unit(np.random.default_rng(seed).standard_normal((n, dim)))
-
-
-def _clusters(n: int, dim: int = 16, classes: int = 5, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    centres = _unit(rng.standard_normal((classes, dim)))
-    labels = rng.integers(0, classes, n)
-    x = _unit(centres[labels] + 0.1 * rng.standard_normal((n, dim)))
-    return x, [f"c{c}" for c in labels], centres
-
-
 def _trained(n: int = 1000, **params) -> tuple[IvfIndex, np.ndarray]:
-    x = _data(n)
+    x = random_units(n)
     index = IvfIndex(16, min_train=64, **params)
     index.add_many(x)
     return index, x
@@ -49,7 +33,7 @@ def test_training_points_double_and_set_the_cells():
     assert [index.training_point(n) for n in (0, 63, 64, 127, 128, 1000)] == [
         0, 0, 64, 64, 128, 512,
     ]
-    index.add_many(_data(1000))
+    index.add_many(random_units(1000))
     assert index.cells == round(2 * np.sqrt(512)) and len(index) == 1000 == index.live
     assert sum(index._sizes) == 1000
 
@@ -62,7 +46,7 @@ def test_scanning_every_cell_is_exact_search_ties_and_removals_included():
     for row in (0, 5, 999):
         index.remove(row)
         exact.remove(row)
-    queries = np.concatenate([_data(40, seed=1), x[[1, 2]]])  # stored rows: similarity 1
+    queries = np.concatenate([random_units(40, seed=1), x[[1, 2]]])  # stored rows: similarity 1
     got_rows, got_sims = index.search_many(queries, 7)
     want_rows, want_sims = exact.search_many(queries, 7)
     np.testing.assert_array_equal(got_rows, want_rows)
@@ -100,7 +84,7 @@ def test_probes_on_until_k_live_rows_and_pads_with_removed_rows():
 
 
 def test_layout_is_a_function_of_the_rows_however_they_arrive():
-    x = _data(700)
+    x = random_units(700)
     at_once = IvfIndex(16, min_train=64)
     at_once.add_many(x)
     one_by_one = IvfIndex(16, min_train=64)
@@ -111,14 +95,14 @@ def test_layout_is_a_function_of_the_rows_however_they_arrive():
         one_by_one.add(v)
     np.testing.assert_array_equal(at_once._centroids, one_by_one._centroids)
     np.testing.assert_array_equal(at_once._cell_of[:700], one_by_one._cell_of[:700])
-    q = _data(30, seed=2)
+    q = random_units(30, seed=2)
     np.testing.assert_array_equal(at_once.search_many(q, 5)[0], one_by_one.search_many(q, 5)[0])
     np.testing.assert_array_equal(at_once.vectors, x)
     np.testing.assert_array_equal(at_once.rows(np.array([699, 3])), x[[699, 3]])
 
 
 def test_removed_rows_stay_removed_across_a_retrain():
-    x = _data(200)
+    x = random_units(200)
     index = IvfIndex(16, min_train=64, nprobe=100)
     index.add_many(x[:100])
     index.remove(7)
@@ -142,14 +126,14 @@ def test_bad_parameters_and_queries_are_refused():
 
 
 def test_spherical_kmeans_finds_separated_clusters():
-    x, labels, centres = _clusters(600, classes=4)
+    x, labels, centres = labelled_clusters(600, classes=4)
     found = spherical_kmeans(x, 4, seed=0)
     assert np.all(np.max(found @ centres.T, axis=0) > 0.95)
     np.testing.assert_array_equal(found, spherical_kmeans(x, 4, seed=0))
 
 
 def test_saved_index_loads_for_its_ledger_and_catches_up(tmp_path):
-    x = _data(300)
+    x = random_units(300)
     ledger = Ledger()
     for i, v in enumerate(x[:250]):
         ledger.append(f"c{i % 3}", v)
@@ -163,7 +147,7 @@ def test_saved_index_loads_for_its_ledger_and_catches_up(tmp_path):
     assert isinstance(loaded, IvfIndex) and added == 50 and len(loaded) == 300
     assert loaded.live == 299 and loaded.nprobe == 2
     index.add_many(x[250:])
-    q = _data(20, seed=3)
+    q = random_units(20, seed=3)
     np.testing.assert_array_equal(loaded.search_many(q, 5)[0], index.search_many(q, 5)[0])
 
 
@@ -175,18 +159,18 @@ def test_exact_false_and_auto_above_the_threshold_mean_the_inverted_file():
         choose_index("ivf", exact=True)
     with pytest.raises(ValueError, match="unknown approximate"):
         IndexChoice(approximate="annoy")
-    assert isinstance(Substrate(exact=False).fit(*_clusters(20)[:2]).index, IvfIndex)
+    assert isinstance(Substrate(exact=False).fit(*labelled_clusters(20)[:2]).index, IvfIndex)
 
 
 def test_substrate_switches_to_the_inverted_file_and_rebuilds_the_same():
-    x, labels, centres = _clusters(400)
+    x, labels, centres = labelled_clusters(400)
     choice = IndexChoice(threshold=150, nprobe=2)
     live = Substrate(index=choice).fit(x[:100], labels[:100])
     assert isinstance(live.index, ExactIndex)
     for v, label in zip(x[100:], labels[100:], strict=True):
         live.correct(v, label)
     assert isinstance(live.index, IvfIndex) and len(live.index) == 400
-    q = _unit(centres + 0.05)
+    q = unit(centres + 0.05)
     exact = Substrate(exact=True).fit(x, labels)
     assert live.predict_many(q) == exact.predict_many(q)
     rebuilt = Substrate.from_ledger(live.ledger, index=choice)
