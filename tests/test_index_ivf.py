@@ -16,26 +16,29 @@ from ocrr.index import (
     save_index,
     verify_recall,
 )
-from ocrr.index.ivf import spherical_kmeans
+from ocrr.index.ivf import segment_ranges, spherical_kmeans
 from ocrr.ledger import Ledger
 from ocrr.substrate import Substrate
 
 
 def _trained(n: int = 1000, **params) -> tuple[IvfIndex, np.ndarray]:
     x = random_units(n)
-    index = IvfIndex(16, min_train=64, **params)
+    index = IvfIndex(16, segment_rows=64, **params)
     index.add_many(x)
     return index, x
 
 
-def test_training_points_double_and_set_the_cells():
-    index = IvfIndex(16, min_train=64)
-    assert [index.training_point(n) for n in (0, 63, 64, 127, 128, 1000)] == [
-        0, 0, 64, 64, 128, 512,
+def test_segments_follow_the_binary_digits_of_the_row_count():
+    assert segment_ranges(0, 64) == [] and segment_ranges(63, 64) == []
+    assert segment_ranges(64 * 5 + 3, 64) == [(0, 256), (256, 64)]
+    index = IvfIndex(16, segment_rows=64)
+    index.add_many(random_units(1000))  # 15 blocks of 64 (8 + 4 + 2 + 1) and 40 rows
+    assert [(s.start, s.size) for s in index._segments] == [
+        (0, 512), (512, 256), (768, 128), (896, 64),
     ]
-    index.add_many(random_units(1000))
-    assert index.cells == round(2 * np.sqrt(512)) and len(index) == 1000 == index.live
-    assert sum(index._sizes) == 1000
+    assert index._t == 40 and len(index) == 1000 == index.live
+    assert index.cells == sum(round(np.sqrt(size)) for size in (512, 256, 128, 64))
+    assert sum(index._sizes) == 960
 
 
 def test_scanning_every_cell_is_exact_search_ties_and_removals_included():
@@ -61,9 +64,6 @@ def test_few_cells_find_near_rows_and_verify_recall_measures_the_loss():
     assert 0.0 < report.recall < 1.0 and report.queries == 200
     index.nprobe = index.cells
     assert verify_recall(index, 200, k=5).recall == 1.0
-    index.nprobe = 1
-    rows, sims = index.search_many(x[:50], 1)
-    np.testing.assert_array_equal(rows[:, 0], np.arange(50))  # a stored row finds itself
 
 
 def test_probes_on_until_k_live_rows_and_pads_with_removed_rows():
@@ -85,12 +85,12 @@ def test_probes_on_until_k_live_rows_and_pads_with_removed_rows():
 
 def test_layout_is_a_function_of_the_rows_however_they_arrive():
     x = random_units(700)
-    at_once = IvfIndex(16, min_train=64)
+    at_once = IvfIndex(16, segment_rows=64)
     at_once.add_many(x)
-    one_by_one = IvfIndex(16, min_train=64)
+    one_by_one = IvfIndex(16, segment_rows=64)
     for v in x[:150]:
         one_by_one.add(v)
-    one_by_one.add_many(x[150:400])  # crosses the training point 256
+    one_by_one.add_many(x[150:400])  # merges segments on the way
     for v in x[400:]:
         one_by_one.add(v)
     np.testing.assert_array_equal(at_once._centroids, one_by_one._centroids)
@@ -103,11 +103,12 @@ def test_layout_is_a_function_of_the_rows_however_they_arrive():
 
 def test_removed_rows_stay_removed_across_a_retrain():
     x = random_units(200)
-    index = IvfIndex(16, min_train=64, nprobe=100)
+    index = IvfIndex(16, segment_rows=64, nprobe=100)
     index.add_many(x[:100])
     index.remove(7)
-    index.add_many(x[100:])  # 200 rows: retrained at 128
-    assert index._trained_at == 128 and index.live == 199
+    index.add_many(x[100:])  # 200 rows: segments of 128 and 64, clustered anew
+    assert [(s.start, s.size) for s in index._segments] == [(0, 128), (128, 64)]
+    assert index.live == 199
     assert 7 not in index.search(x[7], 5)[0]
 
 
@@ -137,7 +138,7 @@ def test_saved_index_loads_for_its_ledger_and_catches_up(tmp_path):
     ledger = Ledger()
     for i, v in enumerate(x[:250]):
         ledger.append(f"c{i % 3}", v)
-    index = IvfIndex(16, min_train=64, nprobe=2)
+    index = IvfIndex(16, segment_rows=64, nprobe=2)
     index.add_many(x[:250])
     index.remove(11)
     save_index(index, tmp_path / "ix", ledger.head())

@@ -5,38 +5,44 @@ synthetic 384-d entries returning the right class for only 74 % of queries (reca
 so the substrate's accuracy fell from 0.993 to 0.742. An inverted file cannot get lost that
 way: a query scans whole cells of its nearest centroids exactly, and a cell is a region of
 the space, so the neighbours it finds are near the query even when they are not the very
-nearest. Measured at 1M (σ = 0.15): accuracy 1.000 against exact search's 0.993 with two
-cells scanned, 0.3-0.6 ms per query. It is plain numpy (no compiler, no extra package), and
-its layout is a deterministic function of the rows.
+nearest. It is plain numpy (no compiler, no extra package), and its layout is a
+deterministic function of the rows.
 
-Layout. Below ``min_train`` rows the index is one cell scanned exactly. At
-``min_train · 2^j`` rows (4,096, 8,192, ...) it is retrained: spherical k-means with
-``round(cells_per_sqrt · sqrt(T))`` centroids on a seeded sample of the first ``T`` rows,
-then every row is reassigned. Between training points a new row joins the cell of its
-nearest centroid. The centroids therefore depend only on the first ``T`` rows and the
-seed, so an index rebuilt from a ledger has the same cells as the one that appended the
-entries live (up to floating-point ties in the nearest-centroid choice); a retrain is a
-one-off pause of a few seconds at a million rows, amortised over the rows that doubled it.
+Layout: segments, like a log-structured merge tree. The newest rows (fewer than
+``segment_rows``, 4,096 by default) wait in an exact *tail* that every search scans, so a
+correction counts at once and an append is an O(d) copy. The older rows form *segments* of
+``segment_rows · 2^b`` rows, one per set bit ``b`` of ``rows // segment_rows``, largest
+(oldest) first: 1,000,000 rows are segments of 524,288, 262,144, 131,072, 65,536 and
+16,384 rows plus a tail of 576. Each segment is clustered on its own rows (seeded
+spherical k-means, ``round(cells_per_sqrt · sqrt(size))`` cells); when the tail fills,
+the segments the binary carry merges are clustered again as one. So every row is in cells
+trained on rows that include it: classes that arrive late (a ledger is class-incremental:
+corrections bring new classes) get cells of their own instead of being filed under
+centroids that predate them. An index rebuilt from a ledger has exactly the segments, and
+so the cells, of the one that appended the rows live. Retraining costs about log2(n /
+4,096) passes over each row in all, spread over the appends.
 
-Search scans the ``nprobe`` cells whose centroids are most similar to the query (more, in
-order, until the cells hold ``k`` live rows), and orders the neighbours by (similarity
-descending, row ascending), padded with removed rows scored ``-inf`` when fewer than ``k``
-live rows exist, as :class:`ExactIndex` does. A removed (revoked or erased) row is never
-returned.
+Search ranks every segment's centroids against the query, scans the ``nprobe`` best cells
+(more, in order, until they and the tail hold ``k`` live rows) and the tail, and orders the
+neighbours by (similarity descending, row ascending), padded with removed rows scored
+``-inf`` when fewer than ``k`` live rows exist, as :class:`ExactIndex` does. A removed
+(revoked or erased) row is never returned.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ocrr.index.exact import top_k
 
-MIN_TRAIN = 4096  # rows at the first training point
+SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
 _ASSIGN_ROWS = 16_384  # rows assigned to centroids per matrix product
-_GROWTH = 1.5  # a cell's buffer grows by this factor when full
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -45,7 +51,7 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 def spherical_kmeans(
-    rows: np.ndarray, cells: int, *, iterations: int = 10, seed: int = 0
+    rows: np.ndarray, cells: int, *, iterations: int = 10, seed: int | Sequence[int] = 0
 ) -> np.ndarray:
     """``cells`` unit centroids of ``rows`` by k-means on cosine similarity (seeded).
 
@@ -71,12 +77,42 @@ def nearest(rows: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     return out
 
 
-class IvfIndex:
-    """Inverted file over unit vectors: k-means cells, ``nprobe`` of them scanned per query.
+def segment_ranges(rows: int, segment_rows: int = SEGMENT_ROWS) -> list[tuple[int, int]]:
+    """(start, size) of the clustered segments of an index of ``rows`` rows, oldest first:
+    one per set bit of ``rows // segment_rows``. The other rows are the exact tail."""
+    out, start, blocks = [], 0, rows // segment_rows
+    for bit in reversed(range(blocks.bit_length())):
+        if blocks >> bit & 1:
+            out.append((start, segment_rows << bit))
+            start += segment_rows << bit
+    return out
 
-    ``nprobe`` trades speed for recall (see ``docs/scale.md``); ``cells_per_sqrt`` sets the
-    number of cells (twice the square root of the rows at the last training point by
-    default: about 1,450 cells of ~700 rows at a million). ``seed`` fixes the k-means.
+
+@dataclass
+class _Segment:
+    """Rows ``start .. start+size-1`` clustered into cells (rows grouped by nearest centroid)."""
+
+    start: int
+    size: int
+    centroids: np.ndarray
+    cells: list[np.ndarray]
+    cell_rows: list[np.ndarray]
+
+    def vectors(self) -> np.ndarray:
+        out = np.empty((self.size, self.centroids.shape[1]), np.float32)
+        for cell, rows in zip(self.cells, self.cell_rows, strict=True):
+            out[rows - self.start] = cell
+        return out
+
+
+class IvfIndex:
+    """Inverted file over unit vectors: segments of k-means cells plus an exact tail.
+
+    ``nprobe`` (cells scanned per query, over all segments) trades speed for recall (see
+    ``docs/scale.md``); ``cells_per_sqrt`` sets a segment's cells (the square root of its
+    rows by default: 724 cells of ~724 rows for the largest segment at a million rows);
+    ``segment_rows`` is the smallest segment and the tail's bound; ``seed`` fixes the
+    k-means (each segment's draws are seeded by (seed, its first row)).
     """
 
     kind = "ivf"
@@ -87,35 +123,35 @@ class IvfIndex:
         capacity: int = 1024,
         *,
         nprobe: int = 4,
-        cells_per_sqrt: float = 2.0,
-        min_train: int = MIN_TRAIN,
+        cells_per_sqrt: float = 1.0,
+        segment_rows: int = SEGMENT_ROWS,
         iterations: int = 10,
-        sample_per_cell: int = 32,
+        sample_per_cell: int = 64,
         seed: int = 0,
     ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
-        if nprobe < 1 or min_train < 2 or iterations < 1 or sample_per_cell < 1:
-            raise ValueError("nprobe, iterations and sample_per_cell must be >= 1, min_train >= 2")
+        if nprobe < 1 or segment_rows < 2 or iterations < 1 or sample_per_cell < 1:
+            raise ValueError("nprobe, iterations and sample_per_cell must be >= 1, "
+                             "segment_rows >= 2")
         if cells_per_sqrt <= 0:
             raise ValueError(f"cells_per_sqrt must be positive, got {cells_per_sqrt}")
         self.dim = dim
         self.nprobe = nprobe
         self.cells_per_sqrt = cells_per_sqrt
-        self.min_train = min_train
+        self.segment_rows = segment_rows
         self.iterations = iterations
         self.sample_per_cell = sample_per_cell
         self.seed = seed
         self._n = 0
-        self._trained_at = 0  # rows the centroids were trained on (0: one untrained cell)
-        self._centroids = np.zeros((1, dim), dtype=np.float32)
-        self._cells: list[np.ndarray] = [np.zeros((max(capacity, 1), dim), np.float32)]
-        self._cell_rows: list[np.ndarray] = [np.zeros(max(capacity, 1), np.int64)]
-        self._sizes = [0]
-        self._cell_of = np.zeros(max(capacity, 1), dtype=np.int64)  # row -> cell
-        self._slot_of = np.zeros(max(capacity, 1), dtype=np.int64)  # row -> place in its cell
+        self._segments: list[_Segment] = []
+        self._tail = np.zeros((segment_rows, dim), np.float32)
+        self._t = 0  # rows in the tail: n-t .. n-1
+        self._cell_of = np.zeros(max(capacity, 1), dtype=np.int64)  # row -> cell in segment
+        self._slot_of = np.zeros(max(capacity, 1), dtype=np.int64)  # row -> place in cell
         self._dead = np.zeros(max(capacity, 1), dtype=bool)  # row -> removed
         self._removed = np.zeros(0, dtype=np.int64)  # sorted removed rows
+        self._flatten()
 
     # -- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -132,16 +168,23 @@ class IvfIndex:
 
     @property
     def nbytes(self) -> int:
-        """Memory held: cell buffers (with their spare room), row ids, centroids, maps."""
+        """Memory held: cells (vectors and row ids), centroids, the tail, per-row maps."""
         held = sum(c.nbytes + r.nbytes for c, r in zip(self._cells, self._cell_rows, strict=True))
         maps = self._cell_of.nbytes + self._slot_of.nbytes + self._dead.nbytes
-        return int(held + maps + self._centroids.nbytes + self._removed.nbytes)
+        return int(held + maps + self._centroids.nbytes + self._tail.nbytes
+                   + self._removed.nbytes)
 
-    def training_point(self, rows: int) -> int:
-        """Rows the centroids are trained on once the index holds ``rows`` rows."""
-        if rows < self.min_train:
-            return 0
-        return self.min_train << ((rows // self.min_train).bit_length() - 1)
+    def _flatten(self) -> None:
+        """The search tables: every segment's centroids and cells, in one numbering."""
+        segments = self._segments
+        self._centroids = (
+            np.concatenate([s.centroids for s in segments]) if segments
+            else np.zeros((0, self.dim), np.float32)
+        )
+        self._cells = [c for s in segments for c in s.cells]
+        self._cell_rows = [r for s in segments for r in s.cell_rows]
+        self._sizes = [len(r) for r in self._cell_rows]
+        self._starts = [s.start for s in segments]
 
     # -- writing -------------------------------------------------------------------------
     def add(self, vector: np.ndarray) -> int:
@@ -153,37 +196,52 @@ class IvfIndex:
         vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, self.dim)
         if not len(vectors):
             return
-        if self.training_point(self._n + len(vectors)) != self._trained_at:
-            self._retrain(np.concatenate([self.vectors, vectors]))
+        n, new_n = self._n, self._n + len(vectors)
+        self._reserve_rows(new_n)
+        if new_n // self.segment_rows == n // self.segment_rows:  # the tail takes them
+            self._tail[self._t : self._t + len(vectors)] = vectors
+            self._t += len(vectors)
+            self._n = new_n
             return
-        self._reserve_rows(self._n + len(vectors))
-        cells = nearest(vectors, self._centroids) if self._trained_at else np.zeros(
-            len(vectors), np.int64
-        )
-        rows = np.arange(self._n, self._n + len(vectors))
-        self._n += len(vectors)
-        if len(vectors) == 1:  # the correction path: no grouping needed
-            self._append(int(cells[0]), vectors, rows)
-            return
-        order = np.argsort(cells, kind="stable")
-        bounds = np.flatnonzero(np.diff(cells[order])) + 1
-        for group in np.split(order, bounds):
-            self._append(int(cells[group[0]]), vectors[group], rows[group])
+        wanted = segment_ranges(new_n, self.segment_rows)
+        kept = 0
+        while (kept < len(self._segments) and kept < len(wanted)
+               and (self._segments[kept].start, self._segments[kept].size) == wanted[kept]):
+            kept += 1
+        # rows from the first changed segment on: merged segments, the tail, the new rows
+        redo = self._segments[kept:]
+        rest = np.concatenate([*(s.vectors() for s in redo), self._tail[: self._t], vectors])
+        first = wanted[kept][0] if kept < len(wanted) else new_n
+        self._segments = self._segments[:kept]
+        for start, size in wanted[kept:]:
+            self._segments.append(self._cluster(start, rest[start - first : start - first + size]))
+        clustered = sum(size for _, size in wanted)
+        self._t = new_n - clustered
+        self._tail[: self._t] = rest[clustered - first :]
+        self._n = new_n
+        self._flatten()
 
-    def _append(self, cell: int, vectors: np.ndarray, rows: np.ndarray) -> None:
-        size, need = self._sizes[cell], self._sizes[cell] + len(rows)
-        if need > len(self._cell_rows[cell]):
-            room = max(need, int(len(self._cell_rows[cell]) * _GROWTH) + 1)
-            grown = np.zeros((room, self.dim), np.float32)
-            grown[:size] = self._cells[cell][:size]
-            grown_rows = np.zeros(room, np.int64)
-            grown_rows[:size] = self._cell_rows[cell][:size]
-            self._cells[cell], self._cell_rows[cell] = grown, grown_rows
-        self._cells[cell][size:need] = vectors
-        self._cell_rows[cell][size:need] = rows
-        self._sizes[cell] = need
-        self._cell_of[rows] = cell
-        self._slot_of[rows] = np.arange(size, need)
+    def _cluster(self, start: int, vectors: np.ndarray) -> _Segment:
+        """Cluster rows ``start ..`` (their vectors given) into one segment's cells."""
+        size = len(vectors)
+        cells = max(1, min(size, round(self.cells_per_sqrt * math.sqrt(size))))
+        rng = np.random.default_rng([self.seed, start])
+        take = min(size, cells * self.sample_per_cell)
+        sample = vectors[np.sort(rng.choice(size, take, replace=False))]
+        centroids = spherical_kmeans(
+            sample, cells, iterations=self.iterations, seed=[self.seed, start]
+        )
+        assigned = nearest(vectors, centroids)
+        order = np.argsort(assigned, kind="stable")
+        bounds = np.searchsorted(assigned[order], np.arange(cells + 1))
+        segment = _Segment(start, size, centroids, [], [])
+        for cell in range(cells):
+            local = order[bounds[cell] : bounds[cell + 1]]
+            segment.cells.append(vectors[local])
+            segment.cell_rows.append(local + start)
+            self._cell_of[local + start] = cell
+            self._slot_of[local + start] = np.arange(len(local))
+        return segment
 
     def _reserve_rows(self, need: int) -> None:
         if need <= len(self._cell_of):
@@ -194,31 +252,6 @@ class IvfIndex:
             grown = np.zeros(room, dtype=old.dtype)
             grown[: len(old)] = old
             setattr(self, name, grown)
-
-    def _retrain(self, vectors: np.ndarray) -> None:
-        """Train centroids on the first T rows (T = the training point), reassign all rows."""
-        trained_at = self.training_point(len(vectors))
-        cells = max(1, min(trained_at, round(self.cells_per_sqrt * math.sqrt(trained_at))))
-        rng = np.random.default_rng(self.seed)
-        take = min(trained_at, cells * self.sample_per_cell)
-        sample = vectors[np.sort(rng.choice(trained_at, take, replace=False))]
-        self._centroids = spherical_kmeans(
-            sample, cells, iterations=self.iterations, seed=self.seed
-        )
-        self._trained_at = trained_at
-        assigned = nearest(vectors, self._centroids)
-        counts = np.bincount(assigned, minlength=cells)
-        self._cells = [np.zeros((max(c, 1), self.dim), np.float32) for c in counts]
-        self._cell_rows = [np.zeros(max(c, 1), np.int64) for c in counts]
-        self._sizes = [0] * cells
-        self._n = 0
-        self._reserve_rows(len(vectors))
-        self._n = len(vectors)
-        order = np.argsort(assigned, kind="stable")
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        for cell in np.flatnonzero(counts):
-            group = order[starts[cell] : starts[cell + 1]]
-            self._append(int(cell), vectors[group], group)
 
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""
@@ -253,34 +286,44 @@ class IvfIndex:
         if kk == 0:
             return out_rows, out_sims
         want = min(kk, self.live)
-        ranked = np.argsort(-(queries @ self._centroids.T), axis=1, kind="stable")
-        for i, query in enumerate(queries):
-            rows, sims = self._probe(query, ranked[i], want)
+        scores = queries @ self._centroids.T
+        tail_sims = queries @ self._tail[: self._t].T
+        tail_rows = np.arange(self._n - self._t, self._n)
+        tail_alive = ~self._dead[tail_rows]
+        for i in range(len(queries)):
+            rows, sims = self._probe(
+                queries[i], scores[i], tail_rows[tail_alive], tail_sims[i][tail_alive], want
+            )
             out_rows[i], out_sims[i] = self._pad(rows, sims, kk)
         return out_rows, out_sims
 
     def _probe(
-        self, query: np.ndarray, ranked: np.ndarray, want: int
+        self, query: np.ndarray, scores: np.ndarray, rows: np.ndarray, sims: np.ndarray,
+        want: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Scan cells in order of centroid similarity: at least ``nprobe``, and on until
-        they hold ``want`` live rows. Returns the live candidates' rows and similarities."""
-        parts_rows, parts_sims, found = [], [], 0
+        """The tail's live rows plus cells in order of centroid similarity: at least
+        ``nprobe`` cells, and on until ``want`` live rows are found."""
+        parts_rows, parts_sims, found = [rows], [sims], len(rows)
+        cells = len(scores)
+        if self.nprobe < cells:
+            best = np.argpartition(-scores, self.nprobe)[: self.nprobe]
+            ranked = best[np.lexsort((best, -scores[best]))]
+        else:
+            ranked = np.lexsort((np.arange(cells), -scores))
         for probed, cell in enumerate(ranked):
             if probed >= self.nprobe and found >= want:
                 break
-            size = self._sizes[cell]
-            if not size:
-                continue
-            rows = self._cell_rows[cell][:size]
-            sims = self._cells[cell][:size] @ query
-            alive = ~self._dead[rows]
+            cell_rows = self._cell_rows[cell]
+            cell_sims = self._cells[cell] @ query
+            alive = ~self._dead[cell_rows]
             if not alive.all():
-                rows, sims = rows[alive], sims[alive]
-            parts_rows.append(rows)
-            parts_sims.append(sims)
-            found += len(rows)
-        if not parts_rows:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+                cell_rows, cell_sims = cell_rows[alive], cell_sims[alive]
+            parts_rows.append(cell_rows)
+            parts_sims.append(cell_sims)
+            found += len(cell_rows)
+            if probed == len(ranked) - 1 and found < want and len(ranked) < cells:
+                rest = np.setdiff1d(np.arange(cells), ranked)  # widen past the first nprobe
+                ranked = np.concatenate([ranked, rest[np.lexsort((rest, -scores[rest]))]])
         return np.concatenate(parts_rows), np.concatenate(parts_sims)
 
     def _pad(
@@ -301,11 +344,12 @@ class IvfIndex:
         kk = min(k, self._n)
         best_rows = np.zeros((len(queries), 0), np.int64)
         best_sims = np.zeros((len(queries), 0), np.float32)
-        for cell, size in enumerate(self._sizes):
-            if not size:
+        tail_rows = np.arange(self._n - self._t, self._n)
+        for vectors, rows in [*zip(self._cells, self._cell_rows, strict=True),
+                              (self._tail[: self._t], tail_rows)]:
+            if not len(rows):
                 continue
-            rows = self._cell_rows[cell][:size]
-            sims = queries @ self._cells[cell][:size].T
+            sims = queries @ vectors.T
             sims[:, self._dead[rows]] = -np.inf
             ids, top = top_k(sims, np.broadcast_to(rows, sims.shape), kk)
             best_rows, best_sims = top_k(
@@ -317,17 +361,21 @@ class IvfIndex:
         """The stored vectors of the given rows."""
         rows = np.asarray(rows, dtype=np.int64)
         out = np.empty((len(rows), self.dim), np.float32)
+        first_tail = self._n - self._t
         for i, row in enumerate(rows):
-            out[i] = self._cells[self._cell_of[row]][self._slot_of[row]]
+            if row >= first_tail:
+                out[i] = self._tail[row - first_tail]
+            else:
+                segment = self._segments[bisect.bisect_right(self._starts, row) - 1]
+                out[i] = segment.cells[self._cell_of[row]][self._slot_of[row]]
         return out
 
     @property
     def vectors(self) -> np.ndarray:
         """A copy of every stored row, in row order."""
-        out = np.empty((self._n, self.dim), np.float32)
-        for cell, size in enumerate(self._sizes):
-            out[self._cell_rows[cell][:size]] = self._cells[cell][:size]
-        return out
+        return np.concatenate(
+            [*(s.vectors() for s in self._segments), self._tail[: self._t]]
+        ) if self._n else np.zeros((0, self.dim), np.float32)
 
     def verify_recall(self, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0):  # noqa: ANN201
         """Recall@k of this index against exact search over the same live rows (see
@@ -340,45 +388,55 @@ class IvfIndex:
     def _params(self) -> dict[str, object]:
         return {
             "nprobe": self.nprobe, "cells_per_sqrt": self.cells_per_sqrt,
-            "min_train": self.min_train, "iterations": self.iterations,
+            "segment_rows": self.segment_rows, "iterations": self.iterations,
             "sample_per_cell": self.sample_per_cell, "seed": self.seed,
         }
 
     def _save_data(self, folder: Path) -> dict[str, object]:
-        sizes = np.asarray(self._sizes, dtype=np.int64)
+        empty = np.zeros((0, self.dim), np.float32)
         np.save(folder / "centroids.npy", self._centroids)
-        np.save(folder / "cell_sizes.npy", sizes)
-        np.save(folder / "cell_rows.npy", np.concatenate(
-            [r[:s] for r, s in zip(self._cell_rows, self._sizes, strict=True)]))
-        np.save(folder / "cell_vectors.npy", np.concatenate(
-            [c[:s] for c, s in zip(self._cells, self._sizes, strict=True)]))
+        np.save(folder / "cell_sizes.npy", np.asarray(self._sizes, dtype=np.int64))
+        np.save(folder / "cell_rows.npy", np.concatenate([np.zeros(0, np.int64),
+                                                          *self._cell_rows]))
+        np.save(folder / "cell_vectors.npy", np.concatenate([empty, *self._cells]))
+        np.save(folder / "tail.npy", self._tail[: self._t])
         np.save(folder / "removed.npy", self._removed)
-        return {"params": self._params(), "trained_at": self._trained_at}
+        segments = [[s.start, s.size, len(s.cells)] for s in self._segments]
+        return {"params": self._params(), "segments": segments}
 
     @classmethod
     def _load_data(cls, folder: Path, meta: dict[str, object]) -> IvfIndex:
         index = cls(int(meta["dim"]), 1, **dict(meta["params"]))  # type: ignore[arg-type]
-        index._centroids = np.load(folder / "centroids.npy")
-        index._trained_at = int(meta["trained_at"])  # type: ignore[arg-type]
+        centroids = np.load(folder / "centroids.npy")
         sizes = np.load(folder / "cell_sizes.npy")
         rows = np.load(folder / "cell_rows.npy")
         vectors = np.load(folder / "cell_vectors.npy")
-        if len(sizes) != len(index._centroids) or not int(sizes.sum()) == len(rows) == len(vectors):
+        tail = np.load(folder / "tail.npy")
+        segments = meta["segments"]
+        if (len(sizes) != len(centroids) or not int(sizes.sum()) == len(rows) == len(vectors)
+                or sum(c for _, _, c in segments) != len(sizes)):  # type: ignore[union-attr]
             raise ValueError(f"{folder}: cell data does not match its centroids")
-        index._cells, index._cell_rows, index._sizes = [], [], []
-        index._reserve_rows(len(rows))
-        index._n = len(rows)
-        starts = np.concatenate([[0], np.cumsum(sizes)])
-        for cell in range(len(sizes)):
-            index._cells.append(np.zeros((max(int(sizes[cell]), 1), index.dim), np.float32))
-            index._cell_rows.append(np.zeros(max(int(sizes[cell]), 1), np.int64))
-            index._sizes.append(0)
-            lo, hi = starts[cell], starts[cell + 1]
-            if hi > lo:
-                index._append(cell, vectors[lo:hi], rows[lo:hi])
+        n = len(rows) + len(tail)
+        index._reserve_rows(n)
+        ends = np.cumsum(sizes)
+        cell = 0
+        for start, size, count in segments:  # type: ignore[union-attr]
+            segment = _Segment(int(start), int(size), centroids[cell : cell + count], [], [])
+            for local in range(count):
+                lo, hi = ends[cell] - sizes[cell], ends[cell]
+                segment.cells.append(vectors[lo:hi])
+                segment.cell_rows.append(rows[lo:hi])
+                index._cell_of[rows[lo:hi]] = local
+                index._slot_of[rows[lo:hi]] = np.arange(hi - lo)
+                cell += 1
+            index._segments.append(segment)
+        index._tail[: len(tail)] = tail
+        index._t = len(tail)
+        index._n = n
+        index._flatten()
         for row in np.load(folder / "removed.npy"):
             index.remove(int(row))
         return index
 
 
-__all__ = ["MIN_TRAIN", "IvfIndex", "nearest", "spherical_kmeans"]
+__all__ = ["SEGMENT_ROWS", "IvfIndex", "nearest", "segment_ranges", "spherical_kmeans"]
