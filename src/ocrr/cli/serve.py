@@ -61,6 +61,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="most texts encoded together (default 64)")
     serve.add_argument("--encode-workers", type=int, default=None,
                        help="batches encoded side by side, one model copy each (default 2)")
+    serve.add_argument("--encoder-backend", choices=["auto", "torch", "onnx"], default=None,
+                       help="what runs the encoder: ONNX Runtime (the same vectors, less "
+                       "CPU; exported once into the cache folder) or PyTorch (default auto: "
+                       "ONNX Runtime where installed)")
     serve.add_argument("--encoder-threads", type=int, default=None,
                        help="torch threads (default: the cores shared among the workers)")
     serve.add_argument("--refresh-interval", type=float, default=None,
@@ -116,6 +120,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "max_body_bytes": args.max_body_bytes,
         "encode_batch": args.encode_batch,
         "encoder_threads": args.encoder_threads,
+        "encoder_backend": args.encoder_backend,
         "encode_workers": args.encode_workers,
         "refresh_interval": args.refresh_interval,
     }

@@ -17,20 +17,25 @@ DEFAULT_ENCODER = "default"
 
 
 def get_encoder(
-    name: str = DEFAULT_ENCODER, *, cache: bool = True, cache_dir: str | Path | None = None
+    name: str = DEFAULT_ENCODER,
+    *,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    backend: str = "torch",
 ) -> Encoder:
     """Resolve an ``--encoder`` argument.
 
     ``default`` (or ``all-MiniLM-L6-v2``) is the offline packaged model; ``tfidf`` is
     TF-IDF + LSA (fit it before use); anything else is a sentence-transformers hub name or
-    local folder.
+    local folder. ``backend`` (``torch``, ``onnx``, ``auto``): what runs a
+    sentence-transformers model (see :class:`SentenceTransformerEncoder`).
     """
     if name in (DEFAULT_ENCODER, DEFAULT_MODEL_NAME):
-        encoder: Encoder = SentenceTransformerEncoder()
+        encoder: Encoder = SentenceTransformerEncoder(backend=backend, cache_dir=cache_dir)
     elif name == "tfidf":
         encoder = TfidfEncoder()
     else:
-        encoder = SentenceTransformerEncoder(name)
+        encoder = SentenceTransformerEncoder(name, backend=backend, cache_dir=cache_dir)
     return CachedEncoder(encoder, cache_dir) if cache else encoder
 
 

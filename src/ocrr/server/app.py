@@ -50,9 +50,10 @@ key (`Authorization: Bearer <key>`), made with `ocrr keys create`. Errors answer
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
-def resolve_encoder(encoder: Encoder | str) -> Encoder:
+def resolve_encoder(encoder: Encoder | str, backend: str = "auto") -> Encoder:
     """An encoder object, or a name: ``default`` (all-MiniLM-L6-v2, offline) or a
-    sentence-transformers name or folder. No embedding cache on disk: a server would write a
+    sentence-transformers name or folder, run by ``backend`` (see
+    ``ServerSettings.encoder_backend``). No embedding cache on disk: a server would write a
     file per batch."""
     if not isinstance(encoder, str):
         return encoder
@@ -61,17 +62,18 @@ def resolve_encoder(encoder: Encoder | str) -> Encoder:
                          "create_app, or use --encoder-factory")
     from ocrr.encoders import get_encoder
 
-    return get_encoder(encoder, cache=False)
+    return get_encoder(encoder, cache=False, backend=backend)
 
 
 def default_workers() -> int:
     return min(2, available_cores())
 
 
-def _instances(encoder: Encoder | str | Callable[[], Encoder], workers: int) -> list[Encoder]:
+def _instances(encoder: Encoder | str | Callable[[], Encoder], workers: int,
+               backend: str = "auto") -> list[Encoder]:
     """One encoder per worker: a name or a factory makes copies; an object is one."""
     if isinstance(encoder, str):
-        return [resolve_encoder(encoder) for _ in range(workers)]
+        return [resolve_encoder(encoder, backend) for _ in range(workers)]
     if callable(encoder) and not hasattr(encoder, "encode"):
         return [encoder() for _ in range(workers)]
     return [encoder]  # type: ignore[list-item]
@@ -89,7 +91,8 @@ def create_app(
     (called once per encoding worker), or an encoder object (one worker)."""
     settings = settings or ServerSettings()
     registry = where if isinstance(where, Registry) else Registry(where)
-    encoders = _instances(encoder, settings.encode_workers or default_workers())
+    encoders = _instances(encoder, settings.encode_workers or default_workers(),
+                          settings.encoder_backend)
     memo = MemoEncoder(encoders[0])
     metrics = Metrics()
 

@@ -144,6 +144,9 @@ class BatchingEncoder:
             raise ValueError("every worker's encoder must be the same model")
         self.max_batch = max_batch
         self.threads = threads or max(1, available_cores() // len(self.encoders))
+        for locked in self.encoders:  # per-instance threads (ONNX Runtime), set before load
+            if callable(setter := getattr(locked.encoder, "set_threads", None)):
+                setter(self.threads)
         self.on_batch = on_batch
         self._queue: asyncio.Queue[_Job] | None = None
         self._idle: asyncio.Queue[_Worker] | None = None
