@@ -544,7 +544,22 @@ def write_report(
     return written
 
 
+def _default_settings(rows: Sequence[ScaleRow]) -> list[ScaleRow]:
+    """The rows of one search setting per approximate kind: the library's default
+    (``ivf nprobe=4``, ``hnsw ef=64``) when measured, else the first measured."""
+    defaults = {"ivf": f"ivf nprobe={IndexChoice.nprobe}",
+                "hnsw": f"hnsw ef={IndexChoice.ef_search}"}
+    labels: dict[str, list[str]] = {}
+    for row in rows:
+        labels.setdefault(row.index.split()[0], []).append(row.index)
+    keep = {defaults.get(kind) if defaults.get(kind) in found else found[0]
+            for kind, found in labels.items()}
+    return [row for row in rows if row.index in keep]
+
+
 def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
+    """Accuracy, recall, latency against size, and accuracy against σ, for one search
+    setting per approximate kind (see ``_default_settings``; every setting is in the CSV)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -552,6 +567,7 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
 
     fig, grid = plt.subplots(2, 2, figsize=(12, 8.5))
     axes = grid.ravel()
+    rows = _default_settings(rows)
     series: dict[tuple[str, float | None, str], list[ScaleRow]] = {}
     for row in rows:
         series.setdefault((row.variant, row.sigma, row.index), []).append(row)
