@@ -169,7 +169,7 @@ def test_the_seed_head_shares_the_known_classes_probability():
     assert probs[0] == pytest.approx(0.9 * known_total)
 
 
-def test_the_head_is_trained_on_fit_examples_only():
+def test_the_head_is_trained_on_fit_examples_and_knows_only_their_classes():
     X, y, _ = _clusters(4, 30, seed=9)
     clf = Substrate().fit(X, y)
     x = _unit(np.ones(X.shape[1]))
@@ -179,6 +179,29 @@ def test_the_head_is_trained_on_fit_examples_only():
     assert sorted(clf.labels[c] for c in known) == sorted(set(y))
     assert clf.predict_one(x) == "corrected-class"
     assert Substrate(head=False).fit(X, y)._head is None
+
+
+def test_corrections_of_known_classes_step_the_head_and_stay_derived_from_the_ledger():
+    X, y, centres = _clusters(4, 30, seed=10)
+    rng = np.random.default_rng(11)
+    # the known class c1 drifts into a region the fit examples gave to c0
+    drifted = _unit(centres[0] + 0.3 * rng.standard_normal((40, X.shape[1])))
+    stepping, frozen = Substrate().fit(X, y), Substrate(head_lr=0).fit(X, y)
+    before = stepping._head.distribution(drifted, stepping._vectors)[1].copy()
+    for x in drifted[:30]:
+        stepping.correct(x, "c1")
+        frozen.correct(x, "c1")
+    known, after = stepping._head.distribution(drifted, stepping._vectors)
+    c1 = list(known).index(stepping._codes["c1"])
+    assert after[:, c1].mean() > before[:, c1].mean() + 0.2  # the head heard them
+    _, unchanged = frozen._head.distribution(drifted, frozen._vectors)
+    np.testing.assert_array_equal(unchanged, before)
+    rebuilt = Substrate.from_ledger(stepping.ledger)
+    assert [rebuilt.predict(q).probability for q in drifted[30:]] == [
+        stepping.predict(q).probability for q in drifted[30:]
+    ]
+    with pytest.raises(ValueError, match="head_lr"):
+        Substrate(head_lr=-1)
 
 
 def test_a_mislabelled_correction_is_flagged_once_later_corrections_contradict_it():

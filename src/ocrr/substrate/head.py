@@ -8,9 +8,15 @@ them; classes that arrived by correction keep the mixture's own probabilities.
 
 The head is derived state like the index: it is trained, deterministically (fixed seed,
 entries in sequence order), on the live examples written by ``fit`` (provenance source
-``fit``), and trained again only when that set changes (a revocation or erasure of a seed
-example, or another ``fit``). Corrections never touch it: what they teach reaches the
-prediction through the neighbours and the class statistics at once.
+``fit``). With ``lr`` > 0 it then takes one SGD step (cross-entropy, learning rate ``lr``)
+per live correction of a class it knows, in sequence order: so a correction that moves a
+known class (phrasing drifting away from the fit examples) changes how the known classes
+share their probability, not only the neighbours and class statistics. Corrections that
+teach a new class leave it alone (that class keeps the mixture's own probability). Steps
+are applied lazily, before the next prediction; when the seed set or the live corrections
+change otherwise (a revocation, an erasure, a merge, another ``fit``) the head is trained
+again and the steps replayed, so it stays a function of the ledger: a rebuild gives the
+same head, and revoking a correction gives the head that never saw it.
 """
 
 from __future__ import annotations
@@ -27,12 +33,17 @@ order (deterministic), so that opening a ledger of millions stays quick."""
 
 
 class SeedHead:
-    def __init__(self, *, epochs: int = 30, seed: int = 0) -> None:
+    def __init__(self, *, epochs: int = 30, seed: int = 0, lr: float = 0.0) -> None:
         self.epochs = epochs
         self.seed = seed
+        self.lr = lr
         self._rows: list[int] = []  # index rows of seed examples, in sequence order
         self._codes: list[int] = []
         self._live: list[bool] = []
+        # corrections [index row, code, live, vector], in sequence order; the first
+        # _applied are in the weights
+        self._steps: list[list] = []
+        self._applied = 0
         self._version = 0  # changes whenever the seed set does
         self._trained_version = -1
         self._head = None
@@ -44,10 +55,21 @@ class SeedHead:
         self._live.append(True)
         self._version += 1
 
+    def step(self, row: int, code: int, vector: np.ndarray) -> None:
+        """A correction (index row ``row``, class ``code``): one SGD step before the next
+        prediction, if the head knows the class and ``lr`` > 0."""
+        if self.lr > 0:
+            self._steps.append([row, code, 1, np.asarray(vector, dtype=np.float32)])
+
     def withdraw(self, row: int) -> None:
         at = int(np.searchsorted(self._rows, row))
         if at < len(self._rows) and self._rows[at] == row and self._live[at]:
             self._live[at] = False
+            self._version += 1
+            return
+        at = int(np.searchsorted([s[0] for s in self._steps], row))
+        if at < len(self._steps) and self._steps[at][0] == row and self._steps[at][2]:
+            self._steps[at][2] = 0
             self._version += 1
 
     def merge(self, code: int, into: int) -> None:
@@ -56,6 +78,10 @@ class SeedHead:
         if code in self._codes:
             self._codes = [into if c == code else c for c in self._codes]
             self._version += 1
+        for taught in self._steps:
+            if taught[1] == code:
+                taught[1] = into
+                self._version += 1
 
     @property
     def nbytes(self) -> int:
@@ -72,8 +98,22 @@ class SeedHead:
         return self._known, self._head.predict_proba(X).astype(np.float64)
 
     def _train(self, vectors: Vectors) -> None:
-        if self._trained_version == self._version:
-            return
+        if self._trained_version != self._version:
+            self._fit_seed(vectors)
+            self._applied = 0
+        if self._applied < len(self._steps) and self._head is not None:
+            self._take_steps()
+        self._applied = len(self._steps)
+
+    def _take_steps(self) -> None:
+        """One SGD step per live correction of a known class not yet applied, in order."""
+        known = {int(c): f"{int(c):09d}" for c in self._known}
+        self._head.lr = self.lr
+        for _, code, live, x in self._steps[self._applied :]:
+            if live and code in known:
+                self._head.correct(x, known[code])
+
+    def _fit_seed(self, vectors: Vectors) -> None:
         # imported here: the head is the one systems module the substrate builds on
         from ocrr.systems.linear import SoftmaxHead
 

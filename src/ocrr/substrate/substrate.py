@@ -131,7 +131,9 @@ class Substrate:
     neighbours' similarity-weighted distribution (weight ``mix``, temperature ``tau``) with
     a linear discriminant over ledger-derived class means and shared covariance (streaming
     LDA with ``shrinkage``, softmax at ``temperature``); with ``head=True`` a softmax head
-    trained on the ``fit`` examples shares the known classes' probability among them
+    trained on the ``fit`` examples shares the known classes' probability among them, and
+    takes one SGD step of ``head_lr`` (0.05, the online softmax baseline's rate) per
+    correction of a class it knows, so drifting phrasing of known classes moves it too
     (:mod:`ocrr.substrate.head`). All of it is derived from the ledger. The defaults were
     chosen on validation splits by ``ocrr tune`` (:mod:`ocrr.bench.tuning`).
     ``vote="band"`` is the paper's rule: ``k=5``
@@ -152,6 +154,7 @@ class Substrate:
         temperature: float = 5.0,
         shrinkage: float = 1e-4,
         head: bool = True,
+        head_lr: float = 0.05,
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
         index: str | IndexChoice | None = None,
@@ -180,7 +183,10 @@ class Substrate:
         self.shrinkage = shrinkage
         self.head = head
         self._stats: DiscriminantStatistics | None = None  # the hybrid rule's, derived
-        self._head = SeedHead() if vote == "hybrid" and head else None
+        if head_lr < 0:
+            raise ValueError(f"head_lr must be non-negative, got {head_lr}")
+        self.head_lr = head_lr
+        self._head = SeedHead(lr=head_lr) if vote == "hybrid" and head else None
         self.encoder = encoder
         self.ledger = Ledger()
         # index="auto" (default): exact up to 50,000 examples, an inverted file above
@@ -301,6 +307,8 @@ class Substrate:
             self._stats.add(code, entry.vector)
             if self._head is not None and from_fit:
                 self._head.add(len(self._row_code.view()) - 1, code)
+            elif self._head is not None:
+                self._head.step(len(self._row_code.view()) - 1, code, entry.vector)
 
     def _withdraw_row(self, row: int) -> None:
         """An example stops voting and leaves the derived statistics."""
