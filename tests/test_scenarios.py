@@ -130,6 +130,7 @@ def test_split_fits_coarse_and_streams_fine(paired):
     assert {paired.y_test[i] for i in plan.novel_rows} == set(coarse)
     assert {paired.y_test[i] for i in plan.original_rows} == {"solo1", "solo2"}
     assert plan.novel_labels is None and plan.renames == ()
+    assert sorted(plan.retirements) == [f"p{i}a+p{i}b" for i in range(5)]
 
 
 def test_merge_fits_fine_streams_coarse_and_offers_relabels(paired):
@@ -177,6 +178,21 @@ def test_split_recovery_is_measured_with_fine_labels(paired):
     )
     assert result.checkpoints[0].acc_novel == 0.0  # fitted coarse: no fine label known
     assert result.final.acc_novel > 0.5 and result.final.acc_original == 1.0
+
+
+def test_a_substrate_retires_the_coarse_labels_in_one_operation_each(paired):
+    plan = split_plan(paired, 0)
+    results = {
+        name: run_cell(
+            make_system(name, 0), paired.X_train, paired.y_train, paired.X_test,
+            paired.y_test, plan, get_policy("oracle"), 0,
+        )
+        for name in ("substrate_plus", "slda")
+    }
+    substrate, slda = results["substrate_plus"], results["slda"]
+    assert substrate.operations == 5 and slda.operations == 0
+    assert substrate.final.acc_novel >= slda.final.acc_novel
+    assert substrate.final.acc_original == 1.0
 
 
 # -- drift-cross ---------------------------------------------------------------------------

@@ -120,8 +120,9 @@ def run_cell(
     A system with ``inputs = "text"`` gets the raw strings ``texts`` = (train, test), in the
     rows' order, instead of ``X_train`` and ``X_test``.
 
-    The plan may relabel rows (``ocrr.bench.scenarios``) and ask for renames, which a system
-    with ``relabel(old, new)`` makes as one operation each after the step-0 checkpoint.
+    The plan may relabel rows (``ocrr.bench.scenarios``) and ask for renames and
+    retirements, which a system with ``relabel(old, new)`` / ``retire(label)`` makes as one
+    operation each after the step-0 checkpoint.
     ``fit_s`` given: the system was already fitted on this plan's fit set, in that many
     seconds (the grid shares one fit between cells), and is not fitted again.
     """
@@ -164,6 +165,10 @@ def run_cell(
     relabel = getattr(system, "relabel", None)
     for old, new in plan.renames if relabel is not None else ():
         relabel(old, new)
+        result.operations += 1
+    retire = getattr(system, "retire", None)
+    for label in plan.retirements if retire is not None else ():
+        retire(label)
         result.operations += 1
     clock = time.perf_counter
     for i, row in enumerate(stream):

@@ -40,6 +40,9 @@ class Plan:
     renames: tuple[tuple[str, str], ...] = ()
     """(old, new) label renames the user makes before the stream: one operation each for a
     system with ``relabel``; the others learn the new name from corrections."""
+    retirements: tuple[str, ...] = ()
+    """Labels the user retires before the stream (a split's coarse labels): one operation
+    each for a system with ``retire``; the others keep them."""
 
 
 def make_plan(

@@ -11,7 +11,9 @@ per seed.
 - ``split``: the taxonomy is refined. The :data:`N_PAIRS` most confusable pairs of classes
   (highest cosine between training centroids, greedily, each class in one pair) are fitted
   under one coarse label ``a+b``; their training rows are then streamed under the fine
-  labels. Novel = fine-label accuracy on those classes' test rows.
+  labels. Novel = fine-label accuracy on those classes' test rows. A system with ``retire``
+  retires each coarse label before the stream (one operation a pair: its examples stop
+  voting), so corrections teach the fine labels without the coarse class outvoting them.
 - ``merge``: the reverse. Fitted on the fine labels, the same pairs' training rows are
   streamed under ``a+b``; novel = merged-label accuracy on their test rows. A system with
   ``relabel`` merges each pair in two operations before the stream (``a -> a+b`` names the
@@ -67,7 +69,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
 DESCRIPTIONS = {
     "novel": "the paper's protocol: 10 held-out classes streamed as new classes",
     "split": f"the {N_PAIRS} most confusable pairs of classes fitted under one coarse label "
-    "each, streamed under the fine labels",
+    "each, streamed under the fine labels (one retire operation a pair where a system "
+    "supports it)",
     "merge": f"the {N_PAIRS} most confusable pairs fitted under their own labels, streamed "
     "under one merged label each (two relabel operations a pair where a system supports it)",
     "rename": "one class renamed: one relabel operation where a system supports it, "
@@ -207,6 +210,7 @@ def _pair_plan(data: EncodedDataset, seed: int, cap: int, *, split: bool) -> Pla
         return Plan(
             touched, everything, stream, novel, original, scenario="split",
             fit_labels=tuple(coarse.get(label, label) for label in data.y_train),
+            retirements=tuple(dict.fromkeys(coarse.values())),
         )
     return Plan(  # merge: fitted fine, streamed and evaluated coarse
         touched, everything, stream, novel, original, scenario="merge",

@@ -54,7 +54,13 @@ RELABEL = "relabel"
 on every example taught under the old label votes under the new one (joining the new label's
 class if it already has examples); the examples themselves are unchanged, so the history
 stays auditable. Carries no vector."""
-ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL)
+RETIRE = "retire"
+"""Retires a label (``label``): every example taught under it until now stops voting and
+leaves the derived statistics, as a revocation of each would, in one entry. Used when the
+taxonomy is refined (an intent split in two): the coarse class must go while corrections
+teach the fine ones. A later correction under the same label teaches a new class. Carries
+no vector."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL, RETIRE)
 
 
 class LedgerError(ValueError):
@@ -428,7 +434,8 @@ class Ledger:
             if kind == ERASURE:
                 raise LedgerError("erasure tombstones are appended by Ledger.erase(subject)")
             raise LedgerError(
-                f"unknown entry kind {kind!r}; valid: {EXAMPLE}, {REVOCATION}, {RELABEL}"
+                f"unknown entry kind {kind!r}; valid: {EXAMPLE}, {REVOCATION}, {RELABEL}, "
+                f"{RETIRE}"
             )
         if kind == EXAMPLE:
             vec = self._validated_vector(vector, self._dim if dim == -1 else dim)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import Index, IndexChoice, RecallReport, choose_index, verify_recall
-from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, REVOCATION, Entry, Ledger, LedgerError
+from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION, Entry, Ledger, LedgerError
 from ocrr.substrate.head import SEED_SOURCE, SeedHead
 from ocrr.substrate.statistics import DiscriminantStatistics
 from ocrr.substrate.vote import (
@@ -200,6 +200,7 @@ class Substrate:
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
         self._revoked: set[int] = set()
+        self._retired: set[int] = set()  # examples whose label was retired
         self._erased: set[int] = set()  # examples whose subject was erased (crypto-shredded)
         if ledger is not None:
             self._rebuild(ledger)
@@ -332,7 +333,7 @@ class Substrate:
         elif entry.kind == ERASURE:
             # the subject's examples leave the index (those not already withdrawn)
             for seq in map(int, filter(None, entry.provenance["seqs"].split(","))):
-                if seq in self._erased or seq in self._revoked:
+                if seq in self._erased or seq in self._revoked or seq in self._retired:
                     self._erased.add(seq)
                     continue
                 self._erased.add(seq)
@@ -340,6 +341,21 @@ class Substrate:
                     self._withdraw_row(self._row_of(seq))
         elif entry.kind == RELABEL:
             self._rename(entry.provenance["from"], entry.label)
+        elif entry.kind == RETIRE:
+            self._retire(entry.label)
+
+    def _retire(self, label: str) -> None:
+        """Every live example of ``label``'s class stops voting; the label is free to name a
+        new class later."""
+        code = self._codes.pop(label, None)
+        if code is None or self._index is None:  # an imported ledger may name anything
+            return
+        seqs = self._row_seq.view()
+        for row in np.flatnonzero(self._row_code.view() == code):
+            seq = int(seqs[row])
+            if self._index_live(row):
+                self._retired.add(seq)
+                self._withdraw_row(int(row))
 
     def _rename(self, old: str, new: str) -> None:
         """Label ``old``'s class answers to ``new``; if ``new`` already has a class, the two
@@ -478,6 +494,8 @@ class Substrate:
             raise LedgerError(f"entry {seq} was erased; it no longer votes")
         if seq in self._revoked:
             raise LedgerError(f"entry {seq} is already revoked")
+        if seq in self._retired:
+            raise LedgerError(f"entry {seq} was retired with its label; it no longer votes")
         prov = {"source": "revocation", "revokes": str(int(seq)), "reason": reason}
         if actor is not None:
             prov["actor"] = actor
@@ -506,11 +524,34 @@ class Substrate:
         self._apply(entry)
         return entry
 
+    def retire(
+        self, label: str, *, reason: str | None = None, actor: str | None = None
+    ) -> Entry:
+        """Retire ``label`` with one ledger entry: every example taught under it stops
+        voting and leaves the derived statistics, as if each were revoked. For a taxonomy
+        refinement (an intent split in two): the coarse class goes while corrections teach
+        the fine ones. The examples stay in the ledger for audit; a later correction under
+        ``label`` teaches a new class; rebuilding gives the same state."""
+        if label not in self._codes:
+            raise LedgerError(f"no label {label!r} to retire; labels: {', '.join(self.labels)}")
+        prov = {"source": "retire"}
+        if reason is not None:
+            prov["reason"] = reason
+        if actor is not None:
+            prov["actor"] = actor
+        entry = self.ledger.append(label, None, kind=RETIRE, provenance=prov)
+        self._absorb()
+        self._apply(entry)
+        return entry
+
     def is_active(self, seq: int) -> bool:
-        """Whether example ``seq`` votes (it exists and was not revoked)."""
+        """Whether example ``seq`` votes (it exists and was not revoked, erased or retired)."""
         return 0 <= seq < len(self.ledger) and self.ledger[seq].kind == EXAMPLE and (
-            seq not in self._revoked and seq not in self._erased
+            not self._withdrawn(seq)
         )
+
+    def _withdrawn(self, seq: int) -> bool:
+        return seq in self._revoked or seq in self._erased or seq in self._retired
 
     def suspects(self, *, k: int = 5, min_contradictions: int = 2) -> list[Suspect]:
         """Corrections to review: live examples not from ``fit`` whose ``k`` nearest live
@@ -546,8 +587,7 @@ class Substrate:
         return suspects
 
     def _index_live(self, row: int) -> bool:
-        seq = int(self._row_seq.view()[row])
-        return seq not in self._revoked and seq not in self._erased
+        return not self._withdrawn(int(self._row_seq.view()[row]))
 
     # -- predicting ----------------------------------------------------------------------
     def predict_one(self, x: VectorLike | str) -> str | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, REVOCATION
+from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION
 
 if TYPE_CHECKING:
     from ocrr.server.namespace import Namespace
@@ -92,6 +92,11 @@ class LedgerIndex:
                     gone = self.rows[int(seq)]
                     gone.active, gone.readable = False, False
                     gone.actor = gone.subject = gone.source = None
+        elif entry.kind == RETIRE and entry.label in self._class_of:
+            retired = self._final(self._class_of.pop(entry.label))
+            for earlier in self.rows:
+                if earlier.class_id >= 0 and self._final(earlier.class_id) == retired:
+                    earlier.active = False
         elif entry.kind == RELABEL and prov.get("from") in self._class_of:
             moved = self._class_of.pop(prov["from"])
             if entry.label in self._class_of:
