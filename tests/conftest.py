@@ -149,3 +149,23 @@ def tiny_folder(tmp_path: Path) -> Path:
     write_csv(folder / "train.csv", text_rows(12, 10, seed=1))
     write_csv(folder / "test.csv", text_rows(12, 4, seed=2))
     return folder
+
+
+@pytest.fixture
+def task(clusters):
+    """Six overlapping classes (30 training and 12 test vectors each, 16-d): (X, y, T, ty)."""
+    X, y, centroids = clusters(6, 30, 16, noise=0.6, seed=3)
+    T, ty, _ = clusters(6, 12, 16, noise=0.6, seed=4, centroids=centroids)
+    return X, y, T, ty
+
+
+def assert_rebuilds_identically(clf, queries, **params) -> None:
+    """A substrate rebuilt from ``clf``'s ledger predicts, labels and explains the same."""
+    from ocrr.substrate import Substrate
+
+    rebuilt = Substrate.from_ledger(clf.ledger, **params)
+    assert rebuilt.predict_many(queries) == clf.predict_many(queries)
+    assert rebuilt.labels == clf.labels
+    for q in queries[:10]:
+        assert rebuilt.predict(q) == clf.predict(q)
+

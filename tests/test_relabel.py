@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import assert_rebuilds_identically
 from ocrr import Substrate
 from ocrr.bench import get_policy, run_cell
 from ocrr.bench.scenarios import rename_plan
@@ -14,13 +15,6 @@ from ocrr.ledger import ENTRY_KINDS, RELABEL, Ledger, LedgerError
 from ocrr.systems import make_system
 
 VOTES = ["hybrid", "band"]
-
-
-@pytest.fixture
-def task(clusters):
-    X, y, centroids = clusters(6, 30, 16, noise=0.6, seed=3)
-    T, ty, _ = clusters(6, 12, 16, noise=0.6, seed=4, centroids=centroids)
-    return X, y, T, ty
 
 
 def renamed(labels, old, new):
@@ -65,11 +59,7 @@ def test_rebuild_after_relabel_is_identical(task, vote):
     for x, label in zip(X[100:140], y[100:140], strict=True):
         clf.correct(x, label)  # c01 is free again: a new class of that name
     clf.relabel("renamed", "c05")
-    rebuilt = Substrate.from_ledger(clf.ledger, vote=vote)
-    assert rebuilt.predict_many(T) == clf.predict_many(T)
-    assert rebuilt.labels == clf.labels
-    for t in T[:10]:
-        assert rebuilt.predict(t) == clf.predict(t)
+    assert_rebuilds_identically(clf, T, vote=vote)
 
 
 def test_relabel_survives_a_durable_store(task, tmp_path):

@@ -5,17 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import assert_rebuilds_identically
 from ocrr import Substrate
 from ocrr.ledger import ENTRY_KINDS, RETIRE, LedgerError
 
 VOTES = ["hybrid", "band"]
-
-
-@pytest.fixture
-def task(clusters):
-    X, y, centroids = clusters(6, 30, 16, noise=0.6, seed=3)
-    T, ty, _ = clusters(6, 12, 16, noise=0.6, seed=4, centroids=centroids)
-    return X, y, T, ty
 
 
 def test_retire_is_a_ledger_entry_kind():
@@ -50,11 +44,7 @@ def test_a_retired_label_can_be_taught_again_and_rebuilds_identically(task, vote
     for x, label in zip(X[120:], y[120:], strict=True):
         clf.correct(x, label)  # c01 and c03 come back as new classes from corrections
     assert {"c01", "c03"} <= set(clf.labels) and "c01" in clf.predict_many(T)
-    rebuilt = Substrate.from_ledger(clf.ledger, vote=vote)
-    assert rebuilt.predict_many(T) == clf.predict_many(T)
-    assert rebuilt.labels == clf.labels
-    for t in T[:10]:
-        assert rebuilt.predict(t) == clf.predict(t)
+    assert_rebuilds_identically(clf, T, vote=vote)
 
 
 def test_retire_survives_a_durable_store_and_erasure(task, tmp_path):

@@ -11,15 +11,10 @@
 """
 
 from ocrr.index.exact import ExactIndex, top_k
-from ocrr.index.hnsw import (
-    AnnUnavailableError,
-    HnswIndex,
-    RecallReport,
-    ann_available,
-    verify_recall,
-)
+from ocrr.index.hnsw import AnnUnavailableError, HnswIndex, ann_available
 from ocrr.index.ivf import IvfIndex
 from ocrr.index.persist import IndexMismatchError, load_index, save_index
+from ocrr.index.recall import RecallReport, RowIndex, verify_recall
 from ocrr.index.select import APPROX_THRESHOLD, Index, IndexChoice, choose_index
 
 __all__ = [
@@ -32,6 +27,7 @@ __all__ = [
     "IndexMismatchError",
     "IvfIndex",
     "RecallReport",
+    "RowIndex",
     "ann_available",
     "choose_index",
     "load_index",

@@ -18,6 +18,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ocrr.index.recall import RowIndex
+
 _BLOCK_BYTES = 64 * 2**20  # bound on one similarity block in search_many
 _REMEMBERED_BATCHES = 4
 _BLOCK = 64  # columns per block in the two-level top-k
@@ -86,7 +88,7 @@ def _top_k_blocked(sims: np.ndarray, offset: int, k: int) -> tuple[np.ndarray, n
     return ids, top
 
 
-class ExactIndex:
+class ExactIndex(RowIndex):
     """Append-only matrix of vectors with exact top-k inner-product search.
 
     Derived state: the substrate rebuilds it from the ledger with :meth:`add_many`.
@@ -115,17 +117,6 @@ class ExactIndex:
     @property
     def nbytes(self) -> int:
         return self._n * self.dim * 4
-
-    @property
-    def live(self) -> int:
-        """Rows that searches can return."""
-        return self._n - len(self._removed)
-
-    def verify_recall(self, sample: object = 1000, k: int = 5, *, seed: int = 0) -> object:
-        """Recall@k against exact search: 1.0 by construction (see ``HnswIndex``)."""
-        from ocrr.index.hnsw import verify_recall
-
-        return verify_recall(self, sample, k, seed=seed)  # type: ignore[arg-type]
 
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ocrr.index.recall import RowIndex
+
 _BLOCK_ELEMENTS = 2**28  # similarities per block (1 GiB of float32)
 
 
@@ -35,7 +37,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-class TorchExactIndex:
+class TorchExactIndex(RowIndex):
     """Exact inner-product top-k with the vectors held on a torch device."""
 
     kind = "exact"
@@ -54,10 +56,6 @@ class TorchExactIndex:
 
     def __len__(self) -> int:
         return self._n
-
-    @property
-    def live(self) -> int:
-        return self._n - len(self._removed)
 
     @property
     def nbytes(self) -> int:
@@ -97,10 +95,6 @@ class TorchExactIndex:
             raise IndexError(f"no row {row} (index has {self._n})")
         if row not in self._removed:
             self._removed = np.sort(np.append(self._removed, row))
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        rows, sims = self.search_many(np.asarray(query, dtype=np.float32)[None, :], k)
-        return rows[0], sims[0]
 
     def search_many(
         self, queries: np.ndarray, k: int, *, remember: bool = False

@@ -28,12 +28,12 @@ fewer live rows than k exist, the tail of the answer is padded with removed rows
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ocrr.index.exact import top_k
+from ocrr.index.recall import RecallReport, RowIndex, verify_recall
 
 FLUSH_AT = 1024  # rows a block of the tail holds before it joins the graph
 _SCAN_ROWS = 65_536  # rows copied out of the graph at a time by exact scans
@@ -66,20 +66,7 @@ def _threads(threads: int | None) -> int:
     return max(1, os.cpu_count() or 1) if not threads or threads < 1 else int(threads)
 
 
-@dataclass(frozen=True)
-class RecallReport:
-    """Recall@k of an index against exact search over the same live rows."""
-
-    recall: float
-    k: int
-    queries: int
-    per_query: np.ndarray
-
-    def __str__(self) -> str:
-        return f"recall@{self.k} = {self.recall:.3f} over {self.queries} queries"
-
-
-class HnswIndex:
+class HnswIndex(RowIndex):
     """HNSW graph (inner product on unit vectors) plus an exact tail of recent rows.
 
     ``M``, ``ef_construction`` and ``ef_search`` are hnswlib's parameters (defaults: the
@@ -127,11 +114,6 @@ class HnswIndex:
     # -- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._g + self._t
-
-    @property
-    def live(self) -> int:
-        """Rows that searches can return."""
-        return len(self) - len(self._removed)
 
     @property
     def nbytes(self) -> int:
@@ -203,11 +185,6 @@ class HnswIndex:
             self._graph.mark_deleted(int(row))
 
     # -- searching -----------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (rows, similarities) for one query."""
-        rows, sims = self.search_many(np.asarray(query, dtype=np.float32)[None, :], k)
-        return rows[0], sims[0]
-
     def search_many(
         self, queries: np.ndarray, k: int, *, remember: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -317,16 +294,19 @@ class HnswIndex:
         graph = self._graph_rows(0, self._g) if self._g else np.zeros((0, self.dim), np.float32)
         return np.concatenate([graph, self._tail[: self._t]])
 
-    def verify_recall(
-        self, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
-    ) -> RecallReport:
-        """Recall@k of this index against exact search over the same live rows.
-
-        ``sample`` is a matrix of queries, or a number of stored live rows drawn at random
-        (seeded) to use as queries. Recall per query is |approximate ∩ exact| / k', where
-        k' = min(k, live rows).
-        """
-        return verify_recall(self, sample, k, seed=seed)
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of the given live rows (graph rows copied out, tail rows read;
+        hnswlib refuses a removed graph row)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        in_graph = rows[rows < self._g]
+        graph = (
+            np.asarray(self._graph.get_items(in_graph, return_type="numpy"), np.float32)
+            if len(in_graph) else np.zeros((0, self.dim), np.float32)
+        )
+        out = np.empty((len(rows), self.dim), np.float32)
+        out[rows < self._g] = graph
+        out[rows >= self._g] = self._tail[rows[rows >= self._g] - self._g]
+        return out
 
     # -- persistence ---------------------------------------------------------------------
     def _params(self) -> dict[str, object]:
@@ -358,52 +338,6 @@ class HnswIndex:
             raise ValueError(f"{folder}: graph holds {graph.get_current_count()} rows, "
                              f"metadata says {index._g}")
         return index
-
-
-def verify_recall(
-    index: object, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
-) -> RecallReport:
-    """Recall@k of ``index``'s ``search_many`` against exact search over its live rows.
-
-    Works for any index of this package: an exact index scores 1.0 by construction.
-    """
-    live = index.live  # type: ignore[attr-defined]
-    if isinstance(sample, (int, np.integer)):
-        if live == 0 or sample < 1:
-            raise ValueError("verify_recall needs at least one live row and one query")
-        removed = set(getattr(index, "_removed", np.zeros(0)).tolist())
-        rng = np.random.default_rng(seed)
-        pool = np.setdiff1d(np.arange(len(index)), np.fromiter(removed, np.int64, len(removed)))
-        picked = np.sort(rng.choice(pool, min(int(sample), len(pool)), replace=False))
-        queries = _rows_of(index, picked)
-    else:
-        queries = np.asarray(sample, dtype=np.float32).reshape(-1, index.dim)  # type: ignore[attr-defined]
-    kk = min(k, live)
-    if kk == 0:
-        raise ValueError("verify_recall needs at least one live row")
-    got, _ = index.search_many(queries, kk)  # type: ignore[attr-defined]
-    if hasattr(index, "exact_search_many"):
-        want, _ = index.exact_search_many(queries, kk)
-    else:
-        want, _ = index.search_many(queries, kk)  # type: ignore[attr-defined]
-    per_query = np.array(
-        [len(set(g.tolist()) & set(w[w >= 0].tolist())) / kk for g, w in zip(got, want,
-                                                                              strict=True)]
-    )
-    return RecallReport(float(per_query.mean()), kk, len(queries), per_query)
-
-
-def _rows_of(index: object, rows: np.ndarray) -> np.ndarray:
-    if isinstance(index, HnswIndex):
-        in_graph = rows[rows < index._g]
-        graph = (
-            np.asarray(index._graph.get_items(in_graph, return_type="numpy"), np.float32)
-            if len(in_graph) else np.zeros((0, index.dim), np.float32)
-        )
-        return np.concatenate([graph, index._tail[rows[rows >= index._g] - index._g]])
-    if hasattr(index, "rows"):  # an inverted file: no full copy of its vectors
-        return index.rows(rows)  # type: ignore[attr-defined]
-    return np.asarray(index.vectors)[rows]  # type: ignore[attr-defined]
 
 
 __all__ = ["AnnUnavailableError", "HnswIndex", "RecallReport", "ann_available", "verify_recall"]

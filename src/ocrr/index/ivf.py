@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ocrr.index.exact import top_k
+from ocrr.index.recall import RowIndex
 
 SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
 _ASSIGN_ROWS = 16_384  # rows assigned to centroids per matrix product
@@ -105,7 +106,7 @@ class _Segment:
         return out
 
 
-class IvfIndex:
+class IvfIndex(RowIndex):
     """Inverted file over unit vectors: segments of k-means cells plus an exact tail.
 
     ``nprobe`` (cells scanned per query, over all segments) trades speed for recall (see
@@ -156,11 +157,6 @@ class IvfIndex:
     # -- size ----------------------------------------------------------------------------
     def __len__(self) -> int:
         return self._n
-
-    @property
-    def live(self) -> int:
-        """Rows that searches can return."""
-        return self._n - len(self._removed)
 
     @property
     def cells(self) -> int:
@@ -263,11 +259,6 @@ class IvfIndex:
         self._removed = np.insert(self._removed, int(np.searchsorted(self._removed, row)), row)
 
     # -- searching -----------------------------------------------------------------------
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k (rows, similarities) for one query."""
-        rows, sims = self.search_many(np.asarray(query, dtype=np.float32)[None, :], k)
-        return rows[0], sims[0]
-
     def search_many(
         self, queries: np.ndarray, k: int, *, remember: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -376,13 +367,6 @@ class IvfIndex:
         return np.concatenate(
             [*(s.vectors() for s in self._segments), self._tail[: self._t]]
         ) if self._n else np.zeros((0, self.dim), np.float32)
-
-    def verify_recall(self, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0):  # noqa: ANN201
-        """Recall@k of this index against exact search over the same live rows (see
-        :func:`ocrr.index.verify_recall`)."""
-        from ocrr.index.hnsw import verify_recall
-
-        return verify_recall(self, sample, k, seed=seed)
 
     # -- persistence ---------------------------------------------------------------------
     def _params(self) -> dict[str, object]:

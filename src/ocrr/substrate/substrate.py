@@ -514,15 +514,7 @@ class Substrate:
             raise LedgerError(f"no label {old!r} to rename; labels: {', '.join(self._labels)}")
         if old == new:
             raise LedgerError(f"label {old!r} is already called that")
-        prov = {"source": "relabel", "from": old}
-        if reason is not None:
-            prov["reason"] = reason
-        if actor is not None:
-            prov["actor"] = actor
-        entry = self.ledger.append(new, None, kind=RELABEL, provenance=prov)
-        self._absorb()
-        self._apply(entry)
-        return entry
+        return self._operation(new, RELABEL, {"from": old}, reason, actor)
 
     def retire(
         self, label: str, *, reason: str | None = None, actor: str | None = None
@@ -534,12 +526,19 @@ class Substrate:
         ``label`` teaches a new class; rebuilding gives the same state."""
         if label not in self._codes:
             raise LedgerError(f"no label {label!r} to retire; labels: {', '.join(self.labels)}")
-        prov = {"source": "retire"}
+        return self._operation(label, RETIRE, {}, reason, actor)
+
+    def _operation(
+        self, label: str, kind: str, prov: dict[str, str], reason: str | None,
+        actor: str | None,
+    ) -> Entry:
+        """Append a class-level entry (``relabel``, ``retire``) and apply it."""
+        prov = {"source": kind, **prov}
         if reason is not None:
             prov["reason"] = reason
         if actor is not None:
             prov["actor"] = actor
-        entry = self.ledger.append(label, None, kind=RETIRE, provenance=prov)
+        entry = self.ledger.append(label, None, kind=kind, provenance=prov)
         self._absorb()
         self._apply(entry)
         return entry

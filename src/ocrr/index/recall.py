@@ -1,0 +1,94 @@
+"""What every index shares: live-row bookkeeping, one query through the batch search, and
+recall@k against exact search over the same live rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RecallReport:
+    """Recall@k of an index against exact search over the same live rows."""
+
+    recall: float
+    k: int
+    queries: int
+    per_query: np.ndarray
+
+    def __str__(self) -> str:
+        return f"recall@{self.k} = {self.recall:.3f} over {self.queries} queries"
+
+
+class RowIndex:
+    """Base of the indexes: rows numbered from 0 in insertion order, some removed.
+
+    A subclass keeps ``_removed`` (sorted removed rows), defines ``__len__``,
+    ``search_many`` and ``rows`` (the stored vectors of given rows).
+    """
+
+    dim: int
+    _removed: np.ndarray
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def live(self) -> int:
+        """Rows that searches can return."""
+        return len(self) - len(self._removed)
+
+    def search_many(
+        self, queries: np.ndarray, k: int, *, remember: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (rows, similarities) for one query."""
+        rows, sims = self.search_many(np.asarray(query, dtype=np.float32)[None, :], k)
+        return rows[0], sims[0]
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """The stored vectors of the given rows."""
+        return np.asarray(self.vectors)[np.asarray(rows, dtype=np.int64)]  # type: ignore[attr-defined]
+
+    def verify_recall(
+        self, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
+    ) -> RecallReport:
+        """Recall@k against exact search over the same live rows (see :func:`verify_recall`;
+        1.0 by construction for an exact index)."""
+        return verify_recall(self, sample, k, seed=seed)
+
+
+def verify_recall(
+    index: RowIndex, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
+) -> RecallReport:
+    """Recall@k of ``index``'s ``search_many`` against exact search over its live rows.
+
+    ``sample`` is a matrix of queries, or a number of stored live rows drawn at random
+    (seeded) to use as queries. Recall per query is |approximate ∩ exact| / k', where
+    k' = min(k, live rows). An index with ``exact_search_many`` is compared against it; an
+    exact index against itself (1.0).
+    """
+    live = index.live
+    if isinstance(sample, (int, np.integer)):
+        if live == 0 or sample < 1:
+            raise ValueError("verify_recall needs at least one live row and one query")
+        rng = np.random.default_rng(seed)
+        pool = np.setdiff1d(np.arange(len(index)), index._removed)
+        picked = np.sort(rng.choice(pool, min(int(sample), len(pool)), replace=False))
+        queries = index.rows(picked)
+    else:
+        queries = np.asarray(sample, dtype=np.float32).reshape(-1, index.dim)
+    kk = min(k, live)
+    if kk == 0:
+        raise ValueError("verify_recall needs at least one live row")
+    got, _ = index.search_many(queries, kk)
+    exact = getattr(index, "exact_search_many", index.search_many)
+    want, _ = exact(queries, kk)
+    per_query = np.array(
+        [len(set(g.tolist()) & set(w[w >= 0].tolist())) / kk
+         for g, w in zip(got, want, strict=True)]
+    )
+    return RecallReport(float(per_query.mean()), kk, len(queries), per_query)
