@@ -75,6 +75,14 @@ def test_probes_on_until_k_live_rows_and_pads_with_removed_rows():
     rows, sims = index.search(query, 5)
     assert len(rows) == 5 and np.isfinite(sims).all()
     assert not np.isin(rows, index._removed).any()
+    no_tail = IvfIndex(16, segment_rows=64, nprobe=1)
+    no_tail.add_many(random_units(1024))  # 16 blocks of 64: one segment, an empty tail
+    assert no_tail._t == 0
+    first_cell = int(np.argmax(no_tail._centroids @ query))
+    for row in no_tail._cell_rows[first_cell]:
+        no_tail.remove(int(row))
+    rows, sims = no_tail.search(query, 5)  # the next cells in order make up the k
+    assert len(rows) == 5 and np.isfinite(sims).all()
     small = IvfIndex(16)
     small.add_many(x[:4])
     small.remove(2)

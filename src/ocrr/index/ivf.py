@@ -33,22 +33,18 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ocrr.encoders.base import l2_normalise
 from ocrr.index.exact import top_k
 from ocrr.index.recall import RowIndex
 
 SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
 _ASSIGN_ROWS = 16_384  # rows assigned to centroids per matrix product
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.where(norms > 0, norms, 1.0)
 
 
 def spherical_kmeans(
@@ -66,7 +62,7 @@ def spherical_kmeans(
         np.add.at(sums, assigned, rows)
         empty = ~np.any(sums, axis=1)
         sums[empty] = centroids[empty]
-        centroids = _unit(sums).astype(np.float32)
+        centroids = l2_normalise(sums)
     return centroids
 
 
@@ -278,13 +274,12 @@ class IvfIndex(RowIndex):
             return out_rows, out_sims
         want = min(kk, self.live)
         scores = queries @ self._centroids.T
-        tail_sims = queries @ self._tail[: self._t].T
         tail_rows = np.arange(self._n - self._t, self._n)
-        tail_alive = ~self._dead[tail_rows]
+        alive = ~self._dead[tail_rows]
+        tail_rows = tail_rows[alive]
+        tail_sims = (queries @ self._tail[: self._t].T)[:, alive]
         for i in range(len(queries)):
-            rows, sims = self._probe(
-                queries[i], scores[i], tail_rows[tail_alive], tail_sims[i][tail_alive], want
-            )
+            rows, sims = self._probe(queries[i], scores[i], tail_rows, tail_sims[i], want)
             out_rows[i], out_sims[i] = self._pad(rows, sims, kk)
         return out_rows, out_sims
 
@@ -295,13 +290,7 @@ class IvfIndex(RowIndex):
         """The tail's live rows plus cells in order of centroid similarity: at least
         ``nprobe`` cells, and on until ``want`` live rows are found."""
         parts_rows, parts_sims, found = [rows], [sims], len(rows)
-        cells = len(scores)
-        if self.nprobe < cells:
-            best = np.argpartition(-scores, self.nprobe)[: self.nprobe]
-            ranked = best[np.lexsort((best, -scores[best]))]
-        else:
-            ranked = np.lexsort((np.arange(cells), -scores))
-        for probed, cell in enumerate(ranked):
+        for probed, cell in enumerate(self._ranked(scores)):
             if probed >= self.nprobe and found >= want:
                 break
             cell_rows = self._cell_rows[cell]
@@ -312,10 +301,17 @@ class IvfIndex(RowIndex):
             parts_rows.append(cell_rows)
             parts_sims.append(cell_sims)
             found += len(cell_rows)
-            if probed == len(ranked) - 1 and found < want and len(ranked) < cells:
-                rest = np.setdiff1d(np.arange(cells), ranked)  # widen past the first nprobe
-                ranked = np.concatenate([ranked, rest[np.lexsort((rest, -scores[rest]))]])
         return np.concatenate(parts_rows), np.concatenate(parts_sims)
+
+    def _ranked(self, scores: np.ndarray) -> Iterator[int]:
+        """Cells by (centroid similarity desc, cell asc): the best ``nprobe`` by a partial
+        sort, the others sorted only if the search needs them."""
+        cells = np.arange(len(scores))
+        if self.nprobe < len(cells):
+            best = np.argpartition(-scores, self.nprobe)[: self.nprobe]
+            yield from best[np.lexsort((best, -scores[best]))]
+            cells = np.setdiff1d(cells, best)
+        yield from cells[np.lexsort((cells, -scores[cells]))]
 
     def _pad(
         self, rows: np.ndarray, sims: np.ndarray, kk: int
