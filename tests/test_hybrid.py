@@ -175,7 +175,7 @@ def test_the_head_is_trained_on_fit_examples_and_knows_only_their_classes():
     x = _unit(np.ones(X.shape[1]))
     clf.correct(x, "corrected-class")
     clf.predict_one(x)
-    known, _ = clf._head.distribution(x[None, :], clf._vectors)
+    known, _ = clf._head.distribution(x[None, :], clf._index.rows)
     assert sorted(clf.labels[c] for c in known) == sorted(set(y))
     assert clf.predict_one(x) == "corrected-class"
     assert Substrate(head=False).fit(X, y)._head is None
@@ -187,14 +187,14 @@ def test_corrections_of_known_classes_step_the_head_and_stay_derived_from_the_le
     # the known class c1 drifts into a region the fit examples gave to c0
     drifted = _unit(centres[0] + 0.3 * rng.standard_normal((40, X.shape[1])))
     stepping, frozen = Substrate().fit(X, y), Substrate(head_lr=0).fit(X, y)
-    before = stepping._head.distribution(drifted, stepping._vectors)[1].copy()
+    before = stepping._head.distribution(drifted, stepping._index.rows)[1].copy()
     for x in drifted[:30]:
         stepping.correct(x, "c1")
         frozen.correct(x, "c1")
-    known, after = stepping._head.distribution(drifted, stepping._vectors)
+    known, after = stepping._head.distribution(drifted, stepping._index.rows)
     c1 = list(known).index(stepping._codes["c1"])
     assert after[:, c1].mean() > before[:, c1].mean() + 0.2  # the head heard them
-    _, unchanged = frozen._head.distribution(drifted, frozen._vectors)
+    _, unchanged = frozen._head.distribution(drifted, frozen._index.rows)
     np.testing.assert_array_equal(unchanged, before)
     rebuilt = Substrate.from_ledger(stepping.ledger)
     assert [rebuilt.predict(q).probability for q in drifted[30:]] == [

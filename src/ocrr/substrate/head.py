@@ -25,7 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-Vectors = Callable[[], np.ndarray]
+RowsOf = Callable[[np.ndarray], np.ndarray]
+"""The stored vectors of given index rows (the substrate passes its index's ``rows``)."""
 SEED_SOURCE = "fit"
 MAX_ROWS = 50_000
 """A larger seed set trains the head on this many of its rows, evenly spaced in sequence
@@ -40,9 +41,11 @@ class SeedHead:
         self._rows: list[int] = []  # index rows of seed examples, in sequence order
         self._codes: list[int] = []
         self._live: list[bool] = []
-        # corrections [index row, code, live, vector], in sequence order; the first
-        # _applied are in the weights
-        self._steps: list[list] = []
+        # corrections (index rows, codes, live), in sequence order; the first _applied are
+        # in the weights
+        self._step_rows: list[int] = []
+        self._step_codes: list[int] = []
+        self._step_live: list[bool] = []
         self._applied = 0
         self._version = 0  # changes whenever the seed set does
         self._trained_version = -1
@@ -55,11 +58,13 @@ class SeedHead:
         self._live.append(True)
         self._version += 1
 
-    def step(self, row: int, code: int, vector: np.ndarray) -> None:
+    def step(self, row: int, code: int) -> None:
         """A correction (index row ``row``, class ``code``): one SGD step before the next
         prediction, if the head knows the class and ``lr`` > 0."""
         if self.lr > 0:
-            self._steps.append([row, code, 1, np.asarray(vector, dtype=np.float32)])
+            self._step_rows.append(row)
+            self._step_codes.append(code)
+            self._step_live.append(True)
 
     def withdraw(self, row: int) -> None:
         at = int(np.searchsorted(self._rows, row))
@@ -67,9 +72,9 @@ class SeedHead:
             self._live[at] = False
             self._version += 1
             return
-        at = int(np.searchsorted([s[0] for s in self._steps], row))
-        if at < len(self._steps) and self._steps[at][0] == row and self._steps[at][2]:
-            self._steps[at][2] = 0
+        at = int(np.searchsorted(self._step_rows, row))
+        if at < len(self._step_rows) and self._step_rows[at] == row and self._step_live[at]:
+            self._step_live[at] = False
             self._version += 1
 
     def merge(self, code: int, into: int) -> None:
@@ -78,10 +83,9 @@ class SeedHead:
         if code in self._codes:
             self._codes = [into if c == code else c for c in self._codes]
             self._version += 1
-        for taught in self._steps:
-            if taught[1] == code:
-                taught[1] = into
-                self._version += 1
+        if code in self._step_codes:
+            self._step_codes = [into if c == code else c for c in self._step_codes]
+            self._version += 1
 
     @property
     def nbytes(self) -> int:
@@ -89,31 +93,41 @@ class SeedHead:
             return 0
         return int(self._head.W.nbytes + self._head.b.nbytes)
 
-    def distribution(self, X: np.ndarray, vectors: Vectors) -> tuple[np.ndarray, np.ndarray]:
+    def distribution(self, X: np.ndarray, rows_of: RowsOf) -> tuple[np.ndarray, np.ndarray]:
         """(label codes of the known classes, (n, known) head probabilities); no classes
         while there is no live seed example."""
-        self._train(vectors)
+        self._train(rows_of)
         if self._head is None:
             return self._known, np.zeros((len(X), 0))
         return self._known, self._head.predict_proba(X).astype(np.float64)
 
-    def _train(self, vectors: Vectors) -> None:
+    def _train(self, rows_of: RowsOf) -> None:
         if self._trained_version != self._version:
-            self._fit_seed(vectors)
+            self._fit_seed(rows_of)
             self._applied = 0
-        if self._applied < len(self._steps) and self._head is not None:
-            self._take_steps()
-        self._applied = len(self._steps)
+        if self._applied < len(self._step_rows) and self._head is not None:
+            self._take_steps(rows_of)
+        self._applied = len(self._step_rows)
 
-    def _take_steps(self) -> None:
+    def _take_steps(self, rows_of: RowsOf) -> None:
         """One SGD step per live correction of a known class not yet applied, in order."""
         known = {int(c): f"{int(c):09d}" for c in self._known}
+        pending = [
+            (row, known[code])
+            for row, code, live in zip(
+                self._step_rows[self._applied :], self._step_codes[self._applied :],
+                self._step_live[self._applied :], strict=True,
+            )
+            if live and code in known
+        ]
+        if not pending:
+            return
+        vectors = np.asarray(rows_of(np.array([row for row, _ in pending])), dtype=np.float32)
         self._head.lr = self.lr
-        for _, code, live, x in self._steps[self._applied :]:
-            if live and code in known:
-                self._head.correct(x, known[code])
+        for x, (_, label) in zip(vectors, pending, strict=True):
+            self._head.correct(x, label)
 
-    def _fit_seed(self, vectors: Vectors) -> None:
+    def _fit_seed(self, rows_of: RowsOf) -> None:
         # imported here: the head is the one systems module the substrate builds on
         from ocrr.systems.linear import SoftmaxHead
 
@@ -128,6 +142,6 @@ class SeedHead:
         codes = np.asarray(self._codes)[live]
         labels = [f"{c:09d}" for c in codes]  # sorted like the codes themselves
         head = SoftmaxHead(epochs=self.epochs, seed=self.seed)
-        head.fit(np.asarray(vectors()[rows], dtype=np.float32), labels)
+        head.fit(np.asarray(rows_of(rows), dtype=np.float32), labels)
         self._head = head
         self._known = np.array([int(c) for c in head.classes], dtype=np.int64)

@@ -309,7 +309,7 @@ class Substrate:
             if self._head is not None and from_fit:
                 self._head.add(len(self._row_code.view()) - 1, code)
             elif self._head is not None:
-                self._head.step(len(self._row_code.view()) - 1, code, entry.vector)
+                self._head.step(len(self._row_code.view()) - 1, code)
 
     def _withdraw_row(self, row: int) -> None:
         """An example stops voting and leaves the derived statistics."""
@@ -619,7 +619,7 @@ class Substrate:
         if self.vote == "hybrid":
             assert self._stats is not None and self._index is not None
             scores = self._stats.scores(X, self._vectors)
-            known = self._head.distribution(X, self._vectors) if self._head else None
+            known = self._head.distribution(X, self._index.rows) if self._head else None
             winners, probabilities = hybrid_vote(
                 sims,
                 codes,
