@@ -1,0 +1,55 @@
+"""The errors every classifier in OCRR raises for misuse, whatever its family.
+
+They sit at the bottom of the package (nothing here imports anything of OCRR), so the
+substrate, the baselines, the front doors (:mod:`ocrr.sklearn`, :mod:`ocrr.river`) and the
+contract check (:func:`ocrr.systems.check_system`) all speak the same two words:
+
+- :class:`NotFittedError`: a prediction asked of a classifier that has no examples yet.
+  It subclasses ``ValueError`` and ``AttributeError`` like scikit-learn's, so code written
+  against scikit-learn catches it too.
+- :class:`DimensionError`: a vector (or matrix of vectors) whose width is not the one the
+  classifier was fitted with, or that is not 1-D / 2-D where it should be.
+
+>>> from ocrr.errors import DimensionError, NotFittedError
+>>> issubclass(NotFittedError, ValueError), issubclass(DimensionError, ValueError)
+(True, True)
+"""
+
+from __future__ import annotations
+
+
+class OcrrError(Exception):
+    """The base of the errors in this module."""
+
+
+class NotFittedError(OcrrError, ValueError, AttributeError):
+    """Raised when a classifier is asked to predict before it has any example.
+
+    Fix: call ``fit(X, y)`` (or ``correct(x, y)``/``learn_one``) first.
+
+    >>> raise NotFittedError.for_system("ncm")
+    Traceback (most recent call last):
+    ...
+    ocrr.errors.NotFittedError: ncm has no examples yet: call fit(X, y) before predicting
+    """
+
+    @classmethod
+    def for_system(cls, name: str) -> NotFittedError:
+        return cls(f"{name} has no examples yet: call fit(X, y) before predicting")
+
+
+class DimensionError(OcrrError, ValueError):
+    """Raised when an input's shape does not match what the classifier was fitted with.
+
+    >>> raise DimensionError.width(expected=384, got=512)
+    Traceback (most recent call last):
+    ...
+    ocrr.errors.DimensionError: expected vectors of dimension 384, got 512: encode the input with the encoder the classifier was fitted with
+    """
+
+    @classmethod
+    def width(cls, expected: int, got: int) -> DimensionError:
+        return cls(
+            f"expected vectors of dimension {expected}, got {got}: encode the input with "
+            "the encoder the classifier was fitted with"
+        )
