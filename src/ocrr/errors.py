@@ -41,10 +41,10 @@ class NotFittedError(OcrrError, ValueError, AttributeError):
 class DimensionError(OcrrError, ValueError):
     """Raised when an input's shape does not match what the classifier was fitted with.
 
-    >>> raise DimensionError.width(expected=384, got=512)
+    >>> raise DimensionError.width(expected=384, got=512)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ocrr.errors.DimensionError: expected vectors of dimension 384, got 512: encode the input with the encoder the classifier was fitted with
+    ocrr.errors.DimensionError: expected vectors of dimension 384, got 512: encode the input...
     """
 
     @classmethod

@@ -21,7 +21,8 @@ class Encoder(Protocol):
     the same identity must produce the same vectors.
     """
 
-    identity: str
+    @property
+    def identity(self) -> str: ...
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
 

@@ -86,7 +86,7 @@ class MemoEncoder:
                 found[i] = vector
         if not found:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.stack(found).astype(np.float32, copy=False)
+        return np.stack([v for v in found if v is not None]).astype(np.float32, copy=False)
 
 
 @dataclass

@@ -69,9 +69,9 @@ class Connection:
         except (IndexError, ValueError):
             raise HttpError(f"bad status line {lines[0]!r}") from None
         headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
+        for header in lines[1:]:
+            if ":" in header:
+                name, value = header.split(":", 1)
                 headers[name.strip().lower()] = value.strip()
         if "content-length" in headers:
             body = await self._reader.readexactly(int(headers["content-length"]))

@@ -118,16 +118,17 @@ class Namespace:
         threshold = self.threshold
         confidence = float(p.confidence)
         abstained = threshold is not None and (p.label is None or confidence < threshold)
-        neighbours = [
-            Neighbour(seq=n.seq, label=n.label, similarity=float(n.similarity),
-                      voted=bool(n.voted), **self._who(n.seq))
-            for n in p.neighbours
-        ]
+        neighbours = []
+        for n in p.neighbours:
+            actor, source, created_at_ns = self._who(n.seq)
+            neighbours.append(Neighbour(
+                seq=n.seq, label=n.label, similarity=float(n.similarity), voted=bool(n.voted),
+                actor=actor, source=source, created_at_ns=created_at_ns))
         return Prediction(label=UNKNOWN if abstained else p.label, confidence=confidence,
                           abstained=abstained, best_label=p.label, threshold=threshold,
                           neighbours=neighbours)
 
-    def _who(self, seq: int) -> dict[str, object]:
+    def _who(self, seq: int) -> tuple[str | None, str | None, int]:
         """Who taught entry ``seq``, how and when (it votes, so it is not erased)."""
         meta = self._meta.get(seq)
         if meta is None:
@@ -137,7 +138,7 @@ class Namespace:
             self._meta[seq] = meta
             if len(self._meta) > _META_CACHE:
                 self._meta.popitem(last=False)
-        return {"actor": meta[0], "source": meta[1], "created_at_ns": meta[2]}
+        return meta
 
     # -- writing ---------------------------------------------------------------------------
     def correct(
@@ -151,8 +152,9 @@ class Namespace:
         A label never seen before is how a new class arrives: not an error."""
         texts = [item.text for item in items]
         labels = [item.label for item in items]
-        if vectors is not None and hasattr(self.substrate.encoder, "remember"):
-            self.substrate.encoder.remember(texts, vectors)
+        remember = getattr(self.substrate.encoder, "remember", None)
+        if vectors is not None and remember is not None:
+            remember(texts, vectors)
         with self._lock:
             self._catch_up(force=True)
             known = set(self.substrate.labels)
@@ -249,8 +251,9 @@ class Namespace:
             self._catch_up(force=True)
             ledger = self.substrate.ledger
             if self.signing_key is not None:
-                return TreeHeadOut(**ledger.signed_tree_head(self.signing_key).to_dict())
-            return TreeHeadOut(**ledger.tree_head().to_dict())
+                signed = ledger.signed_tree_head(self.signing_key)
+                return TreeHeadOut.model_validate(signed.to_dict())
+            return TreeHeadOut.model_validate(ledger.tree_head().to_dict())
 
     def prove(self, seq: int, size: int | None = None) -> InclusionProofOut:
         with self._lock:
@@ -259,7 +262,7 @@ class Namespace:
                 proof = self.substrate.ledger.prove(seq, size)
             except ProofError as err:
                 raise NotFound(str(err)) from None
-        return InclusionProofOut(**proof.to_dict())
+        return InclusionProofOut.model_validate(proof.to_dict())
 
     def prove_consistency(self, old_size: int, size: int | None = None) -> ConsistencyProofOut:
         with self._lock:
@@ -268,7 +271,7 @@ class Namespace:
                 proof = self.substrate.ledger.prove_consistency(old_size, size)
             except ProofError as err:
                 raise NotFound(str(err)) from None
-        return ConsistencyProofOut(**proof.to_dict())
+        return ConsistencyProofOut.model_validate(proof.to_dict())
 
     def stats(self) -> StatsOut:
         with self._lock:

@@ -75,7 +75,7 @@ class ServerProcess:
                     env={**os.environ, **(self.env or {})},
                 )
             finally:
-                if log is not subprocess.DEVNULL:
+                if not isinstance(log, int):
                     log.close()
             if self._wait_ready(timeout):
                 return self

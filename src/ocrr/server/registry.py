@@ -88,7 +88,7 @@ class Registry:
             import psycopg
 
             self._integrity: tuple[type[BaseException], ...] = (psycopg.IntegrityError,)
-            conn = psycopg.connect(self.where, autocommit=True)
+            conn: Any = psycopg.connect(self.where, autocommit=True)
             with conn.transaction(), conn.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
                 cur.execute(f"CREATE SCHEMA IF NOT EXISTS {REGISTRY_SCHEMA}")

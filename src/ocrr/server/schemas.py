@@ -10,7 +10,7 @@ and the pattern advertised in the spec says the same, so data valid by the spec 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -61,12 +61,18 @@ def _string(what: str, limit: int, description: str):  # noqa: ANN202 - a type f
     ]
 
 
-Text = _string("text", MAX_TEXT_CHARS, "the input text (up to 20,000 characters)")
-Label = _string("label", MAX_LABEL_CHARS,
-                "a class label (up to 256 characters); a new one creates the class")
-Subject = _string("subject", MAX_SUBJECT_CHARS,
-                  "the person this example is about: stored encrypted, erasable")
-Short = _string("value", MAX_LABEL_CHARS, "free text, up to 256 characters, stored in clear")
+if TYPE_CHECKING:  # for the type checker these are str; pydantic sees the checks below
+    Text: TypeAlias = str
+    Label: TypeAlias = str
+    Subject: TypeAlias = str
+    Short: TypeAlias = str
+else:
+    Text = _string("text", MAX_TEXT_CHARS, "the input text (up to 20,000 characters)")
+    Label = _string("label", MAX_LABEL_CHARS,
+                    "a class label (up to 256 characters); a new one creates the class")
+    Subject = _string("subject", MAX_SUBJECT_CHARS,
+                      "the person this example is about: stored encrypted, erasable")
+    Short = _string("value", MAX_LABEL_CHARS, "free text, up to 256 characters, stored in clear")
 NamespaceName = Annotated[
     str, Field(pattern=NAMESPACE_PATTERN, description="lower-case letters, digits and _")
 ]
