@@ -239,7 +239,27 @@ class _Remote:
 
 class Client:
     """Predict, correct and audit one namespace, locally or remotely (same methods, same
-    return types, same errors)."""
+    return types, same errors).
+
+    ``Client.remote(url, key=..., namespace=...)`` talks to ``ocrr serve``;
+    ``Client.local(...)`` runs the same operations in this process, on a ledger file, a
+    ``postgresql://`` URL or a substrate you built. The example uses the torch-free TF-IDF
+    encoder so it runs anywhere:
+
+    >>> from ocrr import Substrate
+    >>> from ocrr.client import Client
+    >>> from ocrr.encoders import TfidfEncoder
+    >>> texts = ["where is my card?", "my card has not arrived",
+    ...          "what is the exchange rate?", "how much is a euro in dollars?"]
+    >>> clf = Substrate.from_encoder(TfidfEncoder(dim=2).fit(texts))
+    >>> clf = clf.fit(texts, ["card", "card", "fx", "fx"])
+    >>> with Client.local(clf) as client:
+    ...     answer = client.predict("has my card arrived?")
+    ...     receipt = client.correct("close my account", "close_account", actor="agent-7")
+    ...     check = client.verify()
+    >>> answer.label, receipt.seq, receipt.new_label, check.ok, check.size
+    ('card', 4, True, True, 5)
+    """
 
     def __init__(self, backend: _Backend) -> None:
         self._backend = backend
