@@ -121,9 +121,8 @@ class _Data:
     query_labels: list[str]
     novel: np.ndarray | str
     novel_label: str
-    corrections: np.ndarray | list[str] = field(repr=False)
+    corrections: list = field(repr=False)
     correction_labels: list[str] = field(repr=False)
-    dim: int | None = None
 
     def correction(self, i: int) -> tuple[object, str]:
         """The i-th correction of a known (fitted) label; cycles through a long stream."""
@@ -131,7 +130,25 @@ class _Data:
         return self.corrections[i], self.correction_labels[i]
 
 
-def _vector_data(dim: int, seed: int, per_class: int = 10) -> _Data:
+Draw = Callable[[Sequence[int], int], tuple[Sequence, list[str]]]
+
+
+def _task(draw: Draw, rng: np.random.Generator, per_class: int, per_query: int) -> _Data:
+    """Classes 0-3 to fit, 4-5 to fit instead, queries of all seven, one point of class 6,
+    and a shuffled stream of corrections of classes 0-3, drawn by ``draw(classes, n)``."""
+    X_fit, y_fit = draw(range(4), per_class)
+    X_refit, y_refit = draw((4, 5), per_class)
+    queries, query_labels = draw(range(7), per_query)
+    novel, _ = draw((6,), 1)
+    corrections, labels = draw(range(4), 25)
+    order = rng.permutation(len(labels))
+    return _Data(
+        X_fit, y_fit, X_refit, y_refit, queries, query_labels, novel[0], "novel",
+        [corrections[i] for i in order], [labels[i] for i in order],
+    )  # fmt: skip
+
+
+def _vector_data(dim: int, seed: int) -> _Data:
     if dim < 7:
         raise ValueError(f"the contract check needs dim >= 7 (7 orthogonal classes), got {dim}")
     rng = np.random.default_rng(seed)
@@ -142,34 +159,17 @@ def _vector_data(dim: int, seed: int, per_class: int = 10) -> _Data:
         X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
         return X, [f"c{c}" for c in classes for _ in range(n)]
 
-    X_fit, y_fit = draw(range(4), per_class)
-    X_refit, y_refit = draw((4, 5), per_class)
-    queries, query_labels = draw(range(7), 3)
-    novel, _ = draw((6,), 1)
-    corrections, correction_labels = draw(range(4), 25)
-    order = rng.permutation(len(correction_labels))  # a stream that mixes the classes
-    return _Data(
-        X_fit, y_fit, X_refit, y_refit, queries, query_labels, novel[0], "novel",
-        corrections[order], [correction_labels[i] for i in order], dim,
-    )  # fmt: skip
+    return _task(draw, rng, per_class=10, per_query=3)
 
 
-def _text_data(seed: int, per_class: int = 6) -> _Data:
+def _text_data(seed: int) -> _Data:
     rng = np.random.default_rng(seed)
 
     def draw(classes: Sequence[int], n: int) -> tuple[list[str], list[str]]:
         texts = [" ".join(rng.choice(_WORDS[c], size=4)) for c in classes for _ in range(n)]
         return texts, [f"c{c}" for c in classes for _ in range(n)]
 
-    X_fit, y_fit = draw(range(4), per_class)
-    X_refit, y_refit = draw((4, 5), per_class)
-    queries, query_labels = draw(range(7), 2)
-    novel, _ = draw((6,), 1)
-    corrections, correction_labels = draw(range(4), 5)
-    return _Data(
-        X_fit, y_fit, X_refit, y_refit, queries, query_labels, novel[0], "novel",
-        corrections, correction_labels,
-    )  # fmt: skip
+    return _task(draw, rng, per_class=6, per_query=2)
 
 
 @dataclass
