@@ -14,7 +14,7 @@ What a system declares (class attributes, or properties where it depends on the 
 ``learns``
     ``"at_once"`` (the default): one ``correct(x, y)`` with a label never seen before makes
     ``predict_one(x)`` answer ``y``. ``"gradually"``: a system that takes one small gradient
-    step per correction (the softmax heads, river, LoRA), which no one step can be expected
+    step per correction (the softmax heads, LoRA), which no one step can be expected
     to flip; the check repeats the same correction until ``predict_one(x)`` answers ``y``,
     and fails if it has not after :data:`GRADUAL_LIMIT` corrections, so a ``correct`` that
     does nothing still fails. ``"never"``: ``correct`` is ignored by design (the static
