@@ -209,3 +209,20 @@ def test_fit_can_preallocate_rows_for_classes_without_examples():
     assert "zz_later" not in head.predict_many(X)
     head.correct(X[0], "zz_later")
     assert head.W.shape[0] == 4  # its row already existed
+
+
+@pytest.mark.parametrize("strategy", [AGEM, ExperienceReplay])
+def test_a_second_fit_replays_as_a_fresh_head_would(strategy):
+    """fit starts over: the replay batches a refitted head draws are a fresh head's."""
+    X, y = _blobs()
+
+    def corrected(head: SoftmaxHead) -> np.ndarray:
+        for i in range(0, len(X), 5):
+            head.correct(X[i], "new" if i % 2 else y[i])
+        return head.W
+
+    used = SoftmaxHead(epochs=3, seed=1, strategy=strategy(8, 4, seed=1)).fit(X, y)
+    corrected(used)
+    used.fit(X, y)
+    fresh = SoftmaxHead(epochs=3, seed=1, strategy=strategy(8, 4, seed=1)).fit(X, y)
+    np.testing.assert_array_equal(corrected(used), corrected(fresh))

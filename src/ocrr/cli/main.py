@@ -16,7 +16,7 @@ from ocrr.bench.protocol import EVAL_CAP
 from ocrr.datasets import BUILTIN, DatasetError, available_datasets
 from ocrr.encoders import EncoderError
 from ocrr.substrate.vote import VOTE_RULES
-from ocrr.systems import DEFAULT_SYSTEMS, available_systems, check_system
+from ocrr.systems import DEFAULT_SYSTEMS, available_systems, check_system_name
 
 
 def _check_choices(
@@ -98,7 +98,7 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     for name in args.systems:
         if "(" in name:  # a tunable system with parameters, e.g. substrate_plus(mix=0.5)
             try:
-                check_system(name)
+                check_system_name(name)
             except ValueError as err:
                 parser.error(str(err))
     if args.cap < 1 or args.checkpoint_every < 1:

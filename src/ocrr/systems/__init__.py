@@ -8,6 +8,7 @@ from ocrr.substrate import Substrate
 from ocrr.systems.base import Frozen, System, storage_of
 from ocrr.systems.bounded import BoundedSubstrate
 from ocrr.systems.continual import AGEM, EWC, ExperienceReplay, LwF
+from ocrr.systems.contract import CHECKS, ContractViolation, check_system
 from ocrr.systems.gdumb import GDumb
 from ocrr.systems.knn_lm import KNNLM
 from ocrr.systems.linear import SoftmaxHead
@@ -148,8 +149,10 @@ def make_system(name: str, seed: int = 0) -> System:
     return factory(seed)
 
 
-def check_system(name: str) -> None:
-    """Raise ValueError naming the problem if ``name`` does not make a system."""
+def check_system_name(name: str) -> None:
+    """Raise ValueError naming the problem if ``name`` does not make a system (a registered
+    name, or a tunable one with valid parameters). The contract itself is checked by
+    :func:`check_system`."""
     make_system(name)
 
 
@@ -157,7 +160,10 @@ __all__ = [
     "AGEM",
     "DEFAULT_SYSTEMS",
     "TEXT_SYSTEMS",
+    "CHECKS",
+    "ContractViolation",
     "check_system",
+    "check_system_name",
     "parse_system",
     "EVICTION_POLICIES",
     "EWC",

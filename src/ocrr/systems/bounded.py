@@ -23,6 +23,7 @@ import numpy as np
 from ocrr.index.exact import top_k
 from ocrr.substrate.vote import band_vote
 from ocrr.systems.memory import BoundedMemory
+from ocrr.validation import CheckedInputs
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
@@ -30,8 +31,15 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
 
 
-class BoundedSubstrate:
-    """k-nearest band vote over at most ``budget`` entries, evicting by ``eviction``."""
+class BoundedSubstrate(CheckedInputs):
+    """k-nearest band vote over at most ``budget`` entries, evicting by ``eviction``.
+
+    ``learns = "at_once"``, ``storage = "bounded"``; a correction before ``fit`` is the
+    first entry.
+    """
+
+    learns = "at_once"
+    storage = "bounded"
 
     def __init__(
         self,
@@ -56,6 +64,9 @@ class BoundedSubstrate:
         self._order_at = -1
         self._order = np.zeros(0, dtype=np.int64)
 
+    def _width(self) -> int | None:
+        return self.memory.dim
+
     def _write(self, x: np.ndarray, y: str) -> None:
         code = self._codes.get(y)
         if code is None:
@@ -65,18 +76,19 @@ class BoundedSubstrate:
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> BoundedSubstrate:
         """Write the seed rows in order, through the eviction policy."""
+        self._check_fit(X)
         self._reset()
         for x, label in zip(_unit_rows(X), y, strict=True):
             self._write(x, label)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x, before_fit=True)
         self._write(_unit_rows(x), y)
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
-        X = _unit_rows(np.atleast_2d(X))
-        if len(self.memory) == 0:
-            return [None] * len(X)
+        self._check_many(X)
+        X = _unit_rows(X)
         # slots in insertion order, so ties in similarity go to the older entry as in the
         # substrate's index
         if self._order_at != self.memory.n_offered:
@@ -89,6 +101,7 @@ class BoundedSubstrate:
         return [self._labels[c] for c in winners]
 
     def predict_one(self, x: np.ndarray) -> str | None:
+        self._check_one(x)
         return self.predict_many(np.asarray(x)[None, :])[0]
 
     def storage_bytes(self) -> int:

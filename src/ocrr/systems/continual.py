@@ -96,6 +96,8 @@ class _ReplayStrategy:
         self._rng = np.random.default_rng((seed, 1))
 
     def prepare(self, head: SoftmaxHead, X: np.ndarray, targets: np.ndarray) -> None:
+        # a new fit starts over: the batches drawn are the same as a fresh strategy's
+        self._rng = np.random.default_rng((self.seed, 1))
         self.memory = BoundedMemory(self.memory_size, "reservoir", seed=self.seed)
         for x, t in zip(X, targets.tolist(), strict=True):
             self.memory.offer(x, t)
@@ -174,6 +176,12 @@ class ExperienceReplay(_ReplayStrategy):
     1/(batch+1) of a joint batch, so a single correction still moves the head as far as
     ``online_linear``'s does).
     """
+
+    storage = "bounded"  # the reservoir keeps corrections until it holds memory_size
+
+    @property
+    def budget(self) -> int:
+        return self.memory_size
 
     def gradient(self, head: SoftmaxHead, x: np.ndarray, target: int, grads: Grads) -> Grads:
         replay = self._memory_gradient(head)

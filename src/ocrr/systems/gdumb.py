@@ -22,9 +22,16 @@ import numpy as np
 
 from ocrr.systems.memory import BoundedMemory
 from ocrr.systems.prototypes import StreamingLDA
+from ocrr.validation import CheckedInputs
 
 
-class GDumb:
+class GDumb(CheckedInputs):
+    """LDA refit from a class-balanced memory of ``budget`` examples (``learns =
+    "at_once"``, ``storage = "bounded"``). A correction before ``fit`` is the first example."""
+
+    learns = "at_once"
+    storage = "bounded"
+
     def __init__(self, budget: int = 1000, *, shrinkage: float = 0.1, seed: int = 0) -> None:
         self.budget = budget
         self.shrinkage = shrinkage
@@ -36,6 +43,9 @@ class GDumb:
         self.classifier = StreamingLDA(self.shrinkage)
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
+
+    def _width(self) -> int | None:
+        return self.memory.dim
 
     def _offer(self, x: np.ndarray, y: str) -> None:
         code = self._codes.setdefault(y, len(self._labels))
@@ -51,18 +61,22 @@ class GDumb:
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> GDumb:
         """Stream the seed rows through the balanced memory (no exempt training phase)."""
+        self._check_fit(X)
         self._reset()
         for x, label in zip(np.asarray(X, dtype=np.float32), y, strict=True):
             self._offer(x, label)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x, before_fit=True)
         self._offer(np.asarray(x, dtype=np.float32), y)
 
     def predict_one(self, x: np.ndarray) -> str | None:
+        self._check_one(x)
         return self.classifier.predict_one(x)
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
+        self._check_many(X)
         return self.classifier.predict_many(X)
 
     def storage_bytes(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ocrr.index import ExactIndex
 from ocrr.systems.linear import SoftmaxHead, _softmax
+from ocrr.validation import CheckedInputs
 
 
 def _unit_rows(X: np.ndarray) -> np.ndarray:
@@ -25,7 +26,13 @@ def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
 
 
-class KNNLM:
+class KNNLM(CheckedInputs):
+    """The frozen seed head mixed with a k-nearest-neighbour distribution over a datastore
+    of the seed rows and every correction (``learns = "at_once"``, ``storage = "grows"``)."""
+
+    learns = "at_once"
+    storage = "grows"
+
     def __init__(self, k: int = 5, lam: float = 0.5, tau: float = 0.1, *, seed: int = 0) -> None:
         self.k = k
         self.lam = lam
@@ -37,6 +44,9 @@ class KNNLM:
         self._n_rows = 0
         self._labels: list[str] = []
         self._codes: dict[str, int] = {}
+
+    def _width(self) -> int | None:
+        return self._index.dim if self._index is not None else None
 
     def _code(self, label: str) -> int:
         code = self._codes.get(label)
@@ -57,6 +67,7 @@ class KNNLM:
         self._n_rows = need
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> KNNLM:
+        self._check_fit(X)
         X = _unit_rows(X)
         self.head = SoftmaxHead(seed=self.seed).fit(X, y)
         self._labels, self._codes = [], {}
@@ -68,6 +79,7 @@ class KNNLM:
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x)
         self._store(_unit_rows(np.atleast_2d(x)), [y])
 
     def _mix(self, X: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> list[str]:
@@ -79,14 +91,16 @@ class KNNLM:
         return [self._labels[c] for c in probs.argmax(axis=1)]
 
     def predict_many(self, X: np.ndarray) -> list[str]:
-        assert self._index is not None, "fit first"
+        self._check_many(X)
+        assert self._index is not None
         X = _unit_rows(X)
         # remember=True: checkpoints ask the same batch again; only new entries are scored
         rows, sims = self._index.search_many(X, self.k, remember=True)
         return self._mix(X, rows, sims)
 
     def predict_one(self, x: np.ndarray) -> str:
-        assert self._index is not None, "fit first"
+        self._check_one(x)
+        assert self._index is not None
         x = _unit_rows(x)
         rows, sims = self._index.search(x, self.k)
         return self._mix(x[None, :], rows[None, :], sims[None, :])[0]

@@ -17,6 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ocrr.validation import CheckedInputs
+
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=-1, keepdims=True)
@@ -26,7 +28,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class UpdateStrategy(Protocol):
-    """What a continual-learning method adds to the head's per-correction SGD step."""
+    """What a continual-learning method adds to the head's per-correction SGD step.
+
+    A strategy that keeps corrections in a bounded memory declares ``storage = "bounded"``
+    and a ``budget`` (the head reports them as its own; absent: ``"fixed"``).
+    """
 
     def prepare(self, head: SoftmaxHead, X: np.ndarray, targets: np.ndarray) -> None:
         """Called once after seed training, with the seed rows and their class indices."""
@@ -54,13 +60,29 @@ class UpdateStrategy(Protocol):
         ...
 
 
-class SoftmaxHead:
+class SoftmaxHead(CheckedInputs):
     """Linear classifier ``W x + b`` trained by cross-entropy.
 
     ``lr`` is the per-correction SGD step; ``epochs``, ``batch_size``, ``adam_lr`` and
     ``weight_decay`` set the seed training; ``strategy`` (None: plain SGD) turns the head into
     EWC, A-GEM, LwF or experience replay. Deterministic for a given ``seed``.
+
+    Contract declarations (:mod:`ocrr.systems.base`): ``learns = "gradually"`` (one SGD step
+    per correction); ``storage`` is ``"fixed"`` (the weights), or what the strategy declares
+    (experience replay's reservoir: ``"bounded"`` by its ``budget``).
+
+    >>> import numpy as np
+    >>> X = np.eye(4, dtype=np.float32)
+    >>> head = SoftmaxHead(seed=0).fit(X, ["a", "b", "c", "d"])
+    >>> head.predict_many(X)
+    ['a', 'b', 'c', 'd']
+    >>> SoftmaxHead().predict_one(X[0])
+    Traceback (most recent call last):
+    ...
+    ocrr.errors.NotFittedError: SoftmaxHead has no examples yet: call fit(X, y) before predicting
     """
+
+    learns = "gradually"
 
     def __init__(
         self,
@@ -85,6 +107,17 @@ class SoftmaxHead:
         self.W = np.zeros((0, 0), dtype=np.float32)
         self.b = np.zeros(0, dtype=np.float32)
 
+    def _width(self) -> int | None:
+        return self.W.shape[1] if self.classes else None
+
+    @property
+    def storage(self) -> str:
+        return getattr(self.strategy, "storage", "fixed")
+
+    @property
+    def budget(self) -> int | None:
+        return getattr(self.strategy, "budget", None)
+
     # -- training ------------------------------------------------------------------------
     def fit(
         self, X: np.ndarray, y: Sequence[str], *, classes: Sequence[str] | None = None
@@ -92,6 +125,7 @@ class SoftmaxHead:
         """Seed training. ``classes`` (default: the labels in ``y``) pre-allocates output rows,
         randomly initialised like the rest, for labels with no rows yet: the paper's harness
         did this for the held-out classes; the benchmark's systems do not know them."""
+        self._check_fit(X)
         X = np.asarray(X, dtype=np.float32)
         self.classes = sorted(set(y) | set(classes or ()))
         self._index = {c: i for i, c in enumerate(self.classes)}
@@ -149,6 +183,7 @@ class SoftmaxHead:
         return self._index[y]
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x)
         target = self.class_index(y)
         x = np.asarray(x, dtype=np.float32)[None, :]
         grads = self.gradients(x, np.array([target]))
@@ -162,9 +197,11 @@ class SoftmaxHead:
         return _softmax(self.logits(X))
 
     def predict_many(self, X: np.ndarray) -> list[str]:
+        self._check_many(X)
         return [self.classes[i] for i in self.logits(X).argmax(axis=1)]
 
     def predict_one(self, x: np.ndarray) -> str:
+        self._check_one(x)
         return self.classes[int(np.argmax(self.W @ np.asarray(x, dtype=np.float32) + self.b))]
 
     def storage_bytes(self) -> int:

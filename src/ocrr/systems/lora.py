@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ocrr.errors import NotFittedError
+
 EXTRA_HINT = 'the lora system needs the optional extra: pip install "ocrr[lora]"'
 _EXTRA_MODULES = ("torch", "transformers", "peft")
 # Attention query/value projection names, for architectures peft has no default for
@@ -96,9 +98,16 @@ class LoRAClassifier:
     Each correction: one SGD step of ``lr`` on that example's cross-entropy, dropout off.
     Texts are cut at ``max_length`` tokens. ``device`` None picks CUDA when present;
     ``threads`` sets torch's CPU threads (None: leave torch's setting).
+
+    Contract declarations (:mod:`ocrr.systems.base`): ``learns = "gradually"`` (one small
+    SGD step per correction), ``storage = "fixed"`` (the adapters and the head; a new label
+    adds a head row). Predicting or correcting before ``fit`` raises
+    :class:`~ocrr.errors.NotFittedError`.
     """
 
     inputs = "text"
+    learns = "gradually"
+    storage = "fixed"
 
     def __init__(
         self,
@@ -193,7 +202,7 @@ class LoRAClassifier:
 
     def _require_model(self) -> None:
         if self._model is None:
-            raise RuntimeError("call fit() first")
+            raise NotFittedError.for_system("lora")
 
     # -- texts -> tensors ----------------------------------------------------------------
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:

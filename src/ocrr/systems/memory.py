@@ -69,6 +69,11 @@ class BoundedMemory:
         return self._vectors[: self._size]
 
     @property
+    def dim(self) -> int | None:
+        """The width of the stored vectors; None before the first item."""
+        return None if self._vectors is None else self._vectors.shape[1]
+
+    @property
     def codes(self) -> np.ndarray:
         return self._codes[: self._size]
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocrr.validation import CheckedInputs
+
 
 class ClassStatistics:
     """Per-class count and sum of vectors, and (optionally) the total scatter ``sum x x^T``.
@@ -126,8 +128,16 @@ class ClassStatistics:
         return self.counts.nbytes + self.sums.nbytes + extra
 
 
-class _StatisticsClassifier:
-    """Shared plumbing: fit/correct feed the statistics; predict scores a cached linear map."""
+class _StatisticsClassifier(CheckedInputs):
+    """Shared plumbing: fit/correct feed the statistics; predict scores a cached linear map.
+
+    Learns at once (``learns = "at_once"``); ``storage = "fixed"`` (a count and a sum per
+    class, and a scatter matrix: corrections of known classes add nothing). A correction
+    before ``fit`` is the first example.
+    """
+
+    learns = "at_once"
+    storage = "fixed"
 
     def __init__(self, stats: ClassStatistics) -> None:
         self.stats = stats
@@ -136,12 +146,18 @@ class _StatisticsClassifier:
         self._b = np.zeros(0, dtype=np.float32)
         self._classes: list[str] = []
 
+    def _width(self) -> int | None:
+        return self.stats.sums.shape[1] or None
+
     def fit(self, X: np.ndarray, y: Sequence[str]) -> _StatisticsClassifier:
+        self._check_fit(X)
         self.stats = type(self.stats)(scatter=self.stats.track_scatter)
+        self._cached_version = -1  # the new statistics count their versions from 0 again
         self.stats.add_many(X, y)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x, before_fit=True)
         self.stats.add(x, y)
 
     def _linear_map(self) -> tuple[np.ndarray, np.ndarray]:
@@ -157,6 +173,7 @@ class _StatisticsClassifier:
             self._cached_version = self.stats.version
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
+        self._check_many(X)
         self._refresh()
         if not self._classes:
             return [None] * len(X)
@@ -164,6 +181,7 @@ class _StatisticsClassifier:
         return [self._classes[i] for i in scores.argmax(axis=1)]
 
     def predict_one(self, x: np.ndarray) -> str | None:
+        self._check_one(x)
         self._refresh()
         if not self._classes:
             return None

@@ -22,14 +22,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocrr.validation import CheckedInputs
 
-class RiverLogReg:
+
+class RiverLogReg(CheckedInputs):
+    """river's one-vs-rest logistic regression, ``learn_one`` per example.
+
+    ``learns = "at_once"``: a new label's binary model starts at probability 0.5 while the
+    fitted ones' intercepts have learned to say "no" to most rows, so one ``learn_one`` of a
+    new label wins its own example. ``storage = "fixed"``: one weight per feature per class.
+    """
+
+    learns = "at_once"
+    storage = "fixed"
+
     def __init__(self, lr: float = 0.01, subsample: int = 3000, *, seed: int = 0) -> None:
         self.lr = lr
         self.subsample = subsample
         self.seed = seed
         self.model = self._new_model()
         self._features: list[str] = []
+
+    def _width(self) -> int | None:
+        return len(self._features) or None
 
     def _new_model(self):  # noqa: ANN202 (river's type)
         from river import linear_model, multiclass, optim
@@ -43,6 +58,7 @@ class RiverLogReg:
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> RiverLogReg:
         """One ``learn_one`` pass over a random ``subsample`` of the seed rows."""
+        self._check_fit(X)
         X = np.asarray(X)
         self.model = self._new_model()
         self._features = [f"f{i}" for i in range(X.shape[1])]
@@ -55,9 +71,11 @@ class RiverLogReg:
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
+        self._check_example(x)
         self.model.learn_one(self._dict(x), y)
 
     def predict_one(self, x: np.ndarray) -> str | None:
+        self._check_one(x)
         return self.model.predict_one(self._dict(x))
 
     def _weights(self) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -72,6 +90,7 @@ class RiverLogReg:
         return labels, W, b
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
+        self._check_many(X)
         labels, W, b = self._weights()
         if not labels:
             return [None] * len(X)
