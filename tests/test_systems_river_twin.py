@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from river import linear_model, multiclass, optim
 
+import ocrr.systems.river_logreg as river_logreg
 import ocrr.systems.river_twin as river_twin
 from ocrr.bench import get_policy, make_plan, run_cell
 from ocrr.systems import RiverLogReg, make_system
@@ -115,8 +116,9 @@ def test_twin_before_any_class_and_on_a_wrong_width():
         twin.predict_one(np.ones((1, 4)))
 
 
-def test_twin_docstring_example_runs():
-    assert doctest.testmod(river_twin).failed == 0
+@pytest.mark.parametrize("module", [river_twin, river_logreg])
+def test_docstring_examples_run(module):  # noqa: ANN001
+    assert doctest.testmod(module).failed == 0
 
 
 def test_river_logreg_twin_and_river_reference_fit_the_same_models(clusters):
