@@ -52,12 +52,10 @@ def encode_dataset(
     progress: bool = True,
 ) -> EncodedDataset:
     """Load a dataset and encode it (through the on-disk cache)."""
-    from ocrr.encoders import get_encoder
+    from ocrr.encoders import get_encoder, prepare_encoder
 
     dataset = load_dataset(name)
-    enc = get_encoder(encoder, cache_dir=cache_dir)
-    if encoder == "tfidf":
-        enc.fit(dataset.train.texts)  # type: ignore[attr-defined]
+    enc = prepare_encoder(get_encoder(encoder, cache_dir=cache_dir), dataset.train.texts)
     texts = list(dataset.train.texts) + list(dataset.test.texts)
     vectors = enc.encode(texts, progress=progress)
     n = len(dataset.train)
