@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrr.bench.grid import EncodedDataset, encode_dataset
+from ocrr.bench.encoded import EncodedDataset, encode_dataset
 from ocrr.bench.protocol import EVAL_CAP, Plan, make_plan
 from ocrr.bench.typo import perturb_all
 
