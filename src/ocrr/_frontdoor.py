@@ -22,10 +22,38 @@ TIE_BREAK = 1e-9
 most probable column is always the answer the substrate gives."""
 
 
-def make_substrate(owner: object, **extra: Any) -> Substrate:
-    """A fresh substrate with ``owner``'s parameters (those not ``None``)."""
-    params = {name: getattr(owner, name) for name in SUBSTRATE_PARAMS}
-    return Substrate(**{k: v for k, v in params.items() if v is not None}, **extra)
+class SubstrateParams:
+    """The front doors' parameters, kept as given (scikit-learn's and river's ``clone`` and
+    ``get_params`` read them back from the ``__init__`` signature)."""
+
+    def __init__(
+        self,
+        vote: str | None = None,
+        k: int | None = None,
+        margin: float | None = None,
+        mix: float | None = None,
+        tau: float | None = None,
+        temperature: float | None = None,
+        shrinkage: float | None = None,
+        head: bool | None = None,
+        head_lr: float | None = None,
+        exact: bool | None = None,
+    ) -> None:
+        self.vote = vote
+        self.k = k
+        self.margin = margin
+        self.mix = mix
+        self.tau = tau
+        self.temperature = temperature
+        self.shrinkage = shrinkage
+        self.head = head
+        self.head_lr = head_lr
+        self.exact = exact
+
+    def make_substrate(self, **extra: Any) -> Substrate:
+        """A fresh substrate with these parameters (those not ``None``)."""
+        params = {name: getattr(self, name) for name in SUBSTRATE_PARAMS}
+        return Substrate(**{k: v for k, v in params.items() if v is not None}, **extra)
 
 
 class LabelMap:

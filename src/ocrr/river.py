@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from river import base
 
-from ocrr._frontdoor import LabelMap, make_substrate, probabilities
+from ocrr._frontdoor import LabelMap, SubstrateParams, probabilities
 from ocrr.substrate import Substrate
 
 
@@ -23,7 +23,7 @@ def _feature_key(name: Hashable) -> tuple[str, str]:
     return type(name).__name__, str(name)
 
 
-class OcrrRiverClassifier(base.Classifier):
+class OcrrRiverClassifier(SubstrateParams, base.Classifier):
     """OCRR's substrate as a river classifier.
 
     The vector's columns are the features of the first ``x`` learned, sorted by name: that
@@ -37,11 +37,9 @@ class OcrrRiverClassifier(base.Classifier):
 
     Parameters
     ----------
-    vote : str, optional
-        The vote rule: ``"hybrid"`` (the substrate's default) or the paper's ``"band"``
-        (and its ablations, see :mod:`ocrr.substrate.vote`).
-    k, margin, mix, tau, temperature, shrinkage, head, head_lr, exact : optional
-        Passed to :class:`~ocrr.substrate.Substrate`; ``None`` keeps its default.
+    vote, k, margin, mix, tau, temperature, shrinkage, head, head_lr, exact : optional
+        :class:`~ocrr.substrate.Substrate`'s (``None``: its default); ``vote`` is
+        ``"hybrid"`` (the default) or the paper's ``"band"`` (:mod:`ocrr.substrate.vote`).
 
     Examples
     --------
@@ -62,32 +60,9 @@ class OcrrRiverClassifier(base.Classifier):
     'close'
     """
 
-    def __init__(
-        self,
-        vote: str | None = None,
-        k: int | None = None,
-        margin: float | None = None,
-        mix: float | None = None,
-        tau: float | None = None,
-        temperature: float | None = None,
-        shrinkage: float | None = None,
-        head: bool | None = None,
-        head_lr: float | None = None,
-        exact: bool | None = None,
-    ) -> None:
-        self.vote = vote
-        self.k = k
-        self.margin = margin
-        self.mix = mix
-        self.tau = tau
-        self.temperature = temperature
-        self.shrinkage = shrinkage
-        self.head = head
-        self.head_lr = head_lr
-        self.exact = exact
-        self._substrate: Substrate | None = None
-        self._features: tuple[Hashable, ...] | None = None
-        self._labels = LabelMap()
+    _substrate: Substrate | None = None
+    _features: tuple[Hashable, ...] | None = None
+    _labels: LabelMap
 
     @property
     def _multiclass(self) -> bool:
@@ -112,9 +87,10 @@ class OcrrRiverClassifier(base.Classifier):
 
     def learn_one(self, x: dict[Hashable, Any], y: Hashable) -> None:
         """Append ``(x, y)`` to the ledger as a correction; it votes at once."""
-        if self._features is None:
+        if self._features is None:  # the first example fixes the columns
             self._features = tuple(sorted(x, key=_feature_key))
-            self._substrate = make_substrate(self)
+            self._substrate = self.make_substrate()
+            self._labels = LabelMap()
         label = self._labels.ledger_label(y)
         vector = self._vector(x)
         if vector is not None and self._substrate is not None:

@@ -24,7 +24,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
-from ocrr._frontdoor import make_substrate, probabilities
+from ocrr._frontdoor import SubstrateParams, probabilities
 from ocrr.errors import NotFittedError as OcrrNotFittedError
 
 
@@ -40,16 +40,14 @@ def _is_texts(X: object) -> bool:
     return isinstance(X, (list, tuple)) and len(X) > 0 and all(isinstance(t, str) for t in X)
 
 
-class OcrrClassifier(ClassifierMixin, BaseEstimator):
+class OcrrClassifier(SubstrateParams, ClassifierMixin, BaseEstimator):
     """OCRR's substrate as a scikit-learn classifier.
 
     Parameters
     ----------
-    vote : str, optional
-        The vote rule: ``"hybrid"`` (the substrate's default) or the paper's ``"band"``
-        (and its ablations, see :mod:`ocrr.substrate.vote`).
-    k, margin, mix, tau, temperature, shrinkage, head, head_lr, exact : optional
-        Passed to :class:`~ocrr.substrate.Substrate`; ``None`` keeps its default.
+    vote, k, margin, mix, tau, temperature, shrinkage, head, head_lr, exact : optional
+        :class:`~ocrr.substrate.Substrate`'s (``None``: its default); ``vote`` is
+        ``"hybrid"`` (the default) or the paper's ``"band"`` (:mod:`ocrr.substrate.vote`).
     encoder : str or Encoder, optional
         What encodes ``X`` when it is a list of texts: a name for
         :func:`ocrr.encoders.get_encoder` (``"default"``, the offline all-MiniLM-L6-v2, when
@@ -102,17 +100,8 @@ class OcrrClassifier(ClassifierMixin, BaseEstimator):
         head_lr: float | None = None,
         exact: bool | None = None,
         encoder: Any = None,
-    ) -> None:
-        self.vote = vote
-        self.k = k
-        self.margin = margin
-        self.mix = mix
-        self.tau = tau
-        self.temperature = temperature
-        self.shrinkage = shrinkage
-        self.head = head
-        self.head_lr = head_lr
-        self.exact = exact
+    ) -> None:  # scikit-learn reads the parameters back from this signature
+        super().__init__(vote, k, margin, mix, tau, temperature, shrinkage, head, head_lr, exact)
         self.encoder = encoder
 
     # -- learning ------------------------------------------------------------------------
@@ -145,7 +134,7 @@ class OcrrClassifier(ClassifierMixin, BaseEstimator):
         if len({str(c) for c in classes_}) != len(classes_):  # the ledger keeps str(label)
             raise ValueError(f"two labels of {classes_.tolist()} read the same as strings")
         if first:
-            self.substrate_ = make_substrate(self, encoder=self.encoder_)
+            self.substrate_ = self.make_substrate(encoder=self.encoder_)
         self.classes_ = classes_
         substrate = self.substrate_
         append = substrate.fit if first else (getattr(substrate, "partial_fit", None)
