@@ -98,15 +98,13 @@ def evaluate(encoder: str = "default", *, cache_dir: str | Path | None = None,
              vote: str = "hybrid", progress: bool = False) -> AbstentionReport:
     """Fit on CLINC150's training queries, choose the threshold on validation, report test."""
     from ocrr.datasets import load_dataset
-    from ocrr.encoders import get_encoder
+    from ocrr.encoders import get_encoder, prepare_encoder
     from ocrr.substrate import Substrate
 
     dataset = load_dataset("clinc150")
     splits = {name: dataset.split(name) for name in
               ("train", "val", "oos_val", "test", "oos_test")}
-    enc = get_encoder(encoder, cache_dir=cache_dir)
-    if encoder == "tfidf":
-        enc.fit(splits["train"].texts)  # type: ignore[attr-defined]
+    enc = prepare_encoder(get_encoder(encoder, cache_dir=cache_dir), splits["train"].texts)
     vectors = {name: enc.encode(list(split.texts), progress=progress)
                for name, split in splits.items()}
     substrate = Substrate(vote=vote)

@@ -11,65 +11,17 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
-import numpy as np
-
+from ocrr.bench.encoded import EncodedDataset, encode_dataset
 from ocrr.bench.harness import CHECKPOINT_EVERY, CellResult, fit_system, run_cell
 from ocrr.bench.policies import get_policy
 from ocrr.bench.protocol import EVAL_CAP
+from ocrr.bench.scenarios import applies, fit_identity, scenario_inputs
 from ocrr.bench.store import CellStore
-from ocrr.datasets import load_dataset
 from ocrr.systems import make_system
 
-
-@dataclass(frozen=True)
-class EncodedDataset:
-    """A dataset's train and test splits as unit vectors: what every system sees."""
-
-    name: str
-    X_train: np.ndarray
-    y_train: tuple[str, ...]
-    X_test: np.ndarray
-    y_test: tuple[str, ...]
-    train_texts: tuple[str, ...] | None = None
-    """The raw strings, for systems that read texts (``inputs = "text"``)."""
-    test_texts: tuple[str, ...] | None = None
-
-    @property
-    def texts(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-        if self.train_texts is None or self.test_texts is None:
-            return None
-        return self.train_texts, self.test_texts
-
-
-def encode_dataset(
-    name: str,
-    encoder: str = "default",
-    *,
-    cache_dir: str | Path | None = None,
-    progress: bool = True,
-) -> EncodedDataset:
-    """Load a dataset and encode it (through the on-disk cache)."""
-    from ocrr.encoders import get_encoder
-
-    dataset = load_dataset(name)
-    enc = get_encoder(encoder, cache_dir=cache_dir)
-    if encoder == "tfidf":
-        enc.fit(dataset.train.texts)  # type: ignore[attr-defined]
-    texts = list(dataset.train.texts) + list(dataset.test.texts)
-    vectors = enc.encode(texts, progress=progress)
-    n = len(dataset.train)
-    return EncodedDataset(
-        dataset.name,
-        vectors[:n],
-        dataset.train.labels,
-        vectors[n:],
-        dataset.test.labels,
-        tuple(dataset.train.texts),
-        tuple(dataset.test.texts),
-    )
+__all__ = ["EXECUTORS", "Cell", "EncodedDataset", "encode_dataset", "make_cells", "run_grid"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +59,6 @@ def _init_worker(data: dict[str, EncodedDataset], single_thread: bool) -> None:
 
 
 def _run(cell: Cell, cap: int, checkpoint_every: int) -> CellResult:
-    from ocrr.bench.scenarios import scenario_inputs
-
     data, plan = scenario_inputs(_WORKER_DATA, cell.scenario, cell.dataset, cell.seed, cap)
     system, fit_s, fitted_here = make_system(cell.system, cell.seed), None, 0.0
     if _GROUP is not None and getattr(system, "inputs", "vector") != "text":
@@ -157,8 +107,6 @@ def _run_group(cells: Sequence[Cell], cap: int, checkpoint_every: int) -> list[C
 def _groups(data: dict[str, EncodedDataset], cells: Sequence[Cell], cap: int) -> list[list[Cell]]:
     """``cells`` grouped by (what the system is fitted on, system, seed), in order of first
     appearance: a grid fits each system once per group, not once per cell."""
-    from ocrr.bench.scenarios import fit_identity, scenario_inputs
-
     identities: dict[tuple[str, str, int], str] = {}
     groups: dict[tuple[str, str, int], list[Cell]] = {}
     for cell in cells:
@@ -178,8 +126,6 @@ def make_cells(
 ) -> list[Cell]:
     """Every combination, scenario outermost; a scenario only on the datasets it applies to
     (``drift-cross`` on Banking77)."""
-    from ocrr.bench.scenarios import applies
-
     return [
         Cell(d, p, s, m, sc)
         for sc in scenarios

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrr.bench.grid import EncodedDataset, encode_dataset
+from ocrr.bench.encoded import EncodedDataset, encode_dataset
 from ocrr.bench.protocol import EVAL_CAP, Plan, make_plan
 from ocrr.bench.typo import perturb_all
 
@@ -432,12 +432,9 @@ def prepare_scenarios(
 
 def _encoder(name: str, cache_dir: str | Path | None, train_texts: Sequence[str]):  # noqa: ANN202
     """The encoder ``encode_dataset`` used (a TF-IDF one fitted on the same training texts)."""
-    from ocrr.encoders import get_encoder
+    from ocrr.encoders import get_encoder, prepare_encoder
 
-    enc = get_encoder(name, cache_dir=cache_dir)
-    if name == "tfidf":
-        enc.fit(list(train_texts))  # type: ignore[attr-defined]
-    return enc
+    return prepare_encoder(get_encoder(name, cache_dir=cache_dir), train_texts)
 
 
 def scenario_inputs(

@@ -38,12 +38,10 @@ def validation_split(name: str, encoder: str = "default", *, cache_dir: str | No
     """The dataset's validation task, as an :class:`EncodedDataset` named ``NAME-val``:
     training rows and evaluation rows that contain no test row."""
     from ocrr.datasets import load_dataset
-    from ocrr.encoders import get_encoder
+    from ocrr.encoders import get_encoder, prepare_encoder
 
     dataset = load_dataset(name)
-    enc = get_encoder(encoder, cache_dir=cache_dir)
-    if encoder == "tfidf":
-        enc.fit(dataset.train.texts)  # type: ignore[attr-defined]
+    enc = prepare_encoder(get_encoder(encoder, cache_dir=cache_dir), dataset.train.texts)
     if "val" in dataset.extra:
         train_texts, train_labels = list(dataset.train.texts), list(dataset.train.labels)
         val = dataset.extra["val"]

@@ -4,39 +4,38 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import time
-from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 
+from ocrr.bench.pipeline import (
+    BenchmarkConfig,
+    BenchmarkConfigError,
+    BenchmarkResult,
+    check_choices,
+    check_datasets,
+)
 from ocrr.bench.policies import DEFAULT_POLICIES, available_policies
 from ocrr.bench.protocol import EVAL_CAP
 from ocrr.datasets import BUILTIN, DatasetError, available_datasets
 from ocrr.encoders import EncoderError
 from ocrr.substrate.vote import VOTE_RULES
-from ocrr.systems import DEFAULT_SYSTEMS, available_systems, check_system_name
+from ocrr.systems import DEFAULT_SYSTEMS, available_systems
 
 
 def _check_choices(
     parser: argparse.ArgumentParser, kind: str, given: Sequence[str], valid: Sequence[str]
 ) -> None:
-    unknown = [g for g in given if g not in valid]
-    if unknown:
-        parser.error(f"unknown {kind} {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
+    try:
+        check_choices(kind, given, valid)
+    except BenchmarkConfigError as err:
+        parser.error(str(err))
 
 
 def _check_datasets(parser: argparse.ArgumentParser, given: Sequence[str]) -> None:
-    for name in given:
-        if name in BUILTIN:
-            continue
-        folder = Path(name).expanduser()
-        if not (folder / "train.csv").is_file() or not (folder / "test.csv").is_file():
-            parser.error(
-                f"unknown dataset {name!r}; valid: {', '.join(available_datasets())}, or a "
-                "folder holding train.csv and test.csv"
-            )
+    try:
+        check_datasets(given)
+    except BenchmarkConfigError as err:
+        parser.error(str(err))
 
 
 def _text_systems_for_all(named: Sequence[str] = ()) -> list[str]:
@@ -85,6 +84,7 @@ def _lora_systems(parser: argparse.ArgumentParser, systems: list[str], model: st
 
 
 def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Flags → :class:`BenchmarkConfig` → :func:`run_benchmark`, then the summary table."""
     _check_datasets(parser, args.datasets)
     _check_choices(parser, "policy", args.policies, available_policies())
     if "all" in args.systems:  # every vector system, and any system named beside it
@@ -95,103 +95,27 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser, "system", [s for s in args.systems if "(" not in s], available_systems(text=True)
     )
     args.systems = _lora_systems(parser, args.systems, args.lora_model)
-    for name in args.systems:
-        if "(" in name:  # a tunable system with parameters, e.g. substrate_plus(mix=0.5)
-            try:
-                check_system_name(name)
-            except ValueError as err:
-                parser.error(str(err))
-    if args.cap < 1 or args.checkpoint_every < 1:
-        parser.error("--cap and --checkpoint-every must be positive")
-    from ocrr.bench.scenarios import expand_scenarios, prepare_scenarios
+    config = BenchmarkConfig(
+        datasets=args.datasets, policies=args.policies, seeds=args.seeds,
+        systems=args.systems, scenarios=args.scenarios, out=args.out, encoder=args.encoder,
+        cache_dir=args.cache_dir, workers=args.workers, cap=args.cap,
+        checkpoint_every=args.checkpoint_every, executor=args.executor, address=args.address,
+        fresh=args.fresh, progress=not args.no_progress,
+    )
+    from ocrr.bench.pipeline import run_benchmark
+    from ocrr.bench.store import StoreMismatchError
 
     try:
-        args.scenarios = expand_scenarios(args.scenarios)
-    except ValueError as err:
+        result = run_benchmark(config, log=lambda line: print(line, flush=True))
+    except (BenchmarkConfigError, StoreMismatchError) as err:
         parser.error(str(err))
+    _print_summary(result)
+    return 0
 
-    from tqdm import tqdm
 
-    from ocrr.bench import encode_dataset, make_cells, run_grid, summarise
-    from ocrr.bench.report import (
-        plot_curves,
-        plot_pareto,
-        plot_tradeoff,
-        write_report,
-        write_runs_csv,
-        write_summary_csv,
-    )
-    from ocrr.bench.store import CellStore, StoreMismatchError
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if args.fresh:
-        shutil.rmtree(out / "cells", ignore_errors=True)
-    settings = {"encoder": args.encoder, "cap": args.cap, "checkpoint_every": args.checkpoint_every}
-    if args.scenarios != ["novel"]:  # the paper's protocol alone keeps its old settings
-        settings["scenarios"] = args.scenarios
-    try:
-        store = CellStore(out, settings)
-    except StoreMismatchError as err:
-        parser.error(str(err))
-    started = time.perf_counter()
-    data = {}
-    for name in args.datasets:
-        print(f"encoding {name} with {args.encoder} (cached after the first run)", flush=True)
-        data[name] = encode_dataset(
-            name, args.encoder, cache_dir=args.cache_dir, progress=not args.no_progress
-        )
-    sources = {d.name: name for name, d in data.items()}
-    data = {d.name: d for d in data.values()}
-    names = list(data)
-    if any(s.startswith("drift-") for s in args.scenarios):
-        print("preparing the drift scenarios (typo texts encoded through the cache)", flush=True)
-    data = prepare_scenarios(
-        data, args.scenarios, args.seeds, cap=args.cap, encoder=args.encoder,
-        cache_dir=args.cache_dir, sources=sources, progress=not args.no_progress,
-    )
-    encoded = time.perf_counter()
-
-    cells = make_cells(names, args.policies, args.seeds, args.systems, args.scenarios)
-    per_system: dict[str, float] = defaultdict(float)
-    with tqdm(total=len(cells), desc="cells", unit="cell", disable=args.no_progress) as bar:
-
-        def done(result) -> None:  # noqa: ANN001
-            per_system[result.system] += result.wall_s
-            bar.update(1)
-
-        results = run_grid(
-            data,
-            cells,
-            workers=args.workers,
-            executor=args.executor,
-            address=args.address,
-            cap=args.cap,
-            checkpoint_every=args.checkpoint_every,
-            store=store,
-            on_done=done,
-        )
-    finished = time.perf_counter()
-
-    rows = summarise(results)
-    write_runs_csv(results, out / "runs.csv")
-    write_summary_csv(rows, out / "summary.csv")
-    figures = [*plot_curves(results, out), *plot_pareto(rows, out), *plot_tradeoff(rows, out)]
-    context = (
-        f"Encoder `{args.encoder}`; datasets {', '.join(data)}; policies "
-        f"{', '.join(args.policies)}; seeds {', '.join(map(str, args.seeds))}; evaluation "
-        f"cap {args.cap}; checkpoint every {args.checkpoint_every} items. Grid time "
-        f"{finished - encoded:.1f} s for {len(cells)} runs."
-    )
-    write_report(rows, figures, out / "report.md", context=context)
-    if args.scenarios != ["novel"]:
-        from ocrr.bench.scenario_report import scenario_markdown
-
-        with open(out / "report.md", "a", encoding="utf-8") as handle:
-            handle.write("\n## Scenarios\n\n" + scenario_markdown(rows, args.policies))
-
+def _print_summary(result: BenchmarkResult) -> None:
     print(f"\n{'dataset':<10} {'policy':<9} {'system':<16} {'novel':>13} {'original':>13}")
-    for r in rows:
+    for r in result.rows:
         where = r["dataset"] if r["scenario"] == "novel" else f"{r['scenario']}:{r['dataset']}"
         print(
             f"{where:<10} {r['policy']:<9} {r['system']:<16} "
@@ -199,7 +123,7 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f}"
         )
     print("\nrun time per system (summed over its runs, all workers):")
-    for system, seconds in sorted(per_system.items()):
+    for system, seconds in sorted(result.per_system_s.items()):
         print(f"  {system:<16} {seconds:7.1f} s")
     cpu = os.times()
     print(
@@ -207,11 +131,10 @@ def _bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "(this process and its finished workers, user + system)"
     )
     print(
-        f"\nencoding {encoded - started:.1f} s; grid {finished - encoded:.1f} s wall "
-        f"({len(cells)} runs); wrote {out}/runs.csv, summary.csv, report.md and "
-        f"{len(figures)} figures"
+        f"\nencoding {result.encode_s:.1f} s; grid {result.grid_s:.1f} s wall "
+        f"({len(result.results)} runs); wrote {result.out}/runs.csv, summary.csv, report.md "
+        f"and {len(result.figures)} figures"
     )
-    return 0
 
 
 def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

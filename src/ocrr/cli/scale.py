@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import time
-from pathlib import Path
 
 from ocrr.bench.scale import VARIANTS
 
@@ -87,7 +84,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error(f"every size must be at least --classes ({args.classes})")
     if "banking77" in args.variants and args.dim != 384 and "synthetic" not in args.variants:
         parser.error("the banking77 variant has the encoder's dimension; --dim is synthetic only")
-    from ocrr.index import IndexChoice, ann_available
+    from ocrr.index import ann_available
 
     kinds = args.approximate or (["ivf", "hnsw"] if ann_available() else ["ivf"])
     if "hnsw" in kinds and not ann_available():
@@ -95,12 +92,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if min(args.nprobe) < 1 or min(args.ef_search) < 1:
         parser.error("--nprobe and --ef-search must be positive")
     from ocrr.bench.compression import make_codec  # noqa: F401  (validates codec names)
-    from ocrr.bench.scale import (
-        available_bytes,
-        estimate_peak_bytes,
-        run_scale,
-        write_report,
-    )
+    from ocrr.bench.scale import available_bytes, estimate_peak_bytes
     from ocrr.index.gpu import resolve_device
 
     for name in args.codecs:
@@ -118,74 +110,39 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             f"{max(args.sizes):,} entries need about {need / 2**30:.1f} GiB but "
             f"{free / 2**30:.1f} GiB is free; use smaller --sizes, or --force"
         )
-    approx = [IndexChoice(kind="ivf", nprobe=p) for p in args.nprobe if "ivf" in kinds]
-    approx += [
-        IndexChoice(kind="hnsw", M=args.M, ef_construction=args.ef_construction,
-                    ef_search=ef, threads=args.threads)
-        for ef in args.ef_search if "hnsw" in kinds
-    ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    rows: list = []
-    comp: list = []
-    started = time.perf_counter()
-    context = (
-        f"{os.cpu_count()} cores; exact search on {device}; approximate: "
-        f"{', '.join(kinds)}; inverted file nprobe {args.nprobe}; HNSW M={args.M}, "
-        f"ef_construction={args.ef_construction}, ef {args.ef_search} (hnswlib), build "
-        f"threads {args.threads or 'all'}; {args.queries} queries per cell; seed {args.seed}; "
-        f"synthetic: {args.classes} classes, dim {args.dim}, class-incremental order."
-    )
+    from ocrr.bench.scale.study import approximate_choices, run_study, study_context
 
-    def save(cell_rows, crows) -> None:  # noqa: ANN001
-        rows.extend(cell_rows)
-        comp.extend(crows)
-        write_report(rows, comp, out, context=context)  # partial results survive a stop
-
-    run_scale(
+    search = {"nprobe": args.nprobe, "M": args.M, "ef_construction": args.ef_construction,
+              "ef_search": args.ef_search, "threads": args.threads}
+    context = study_context(device, kinds, **search, queries=args.queries, seed=args.seed,
+                            classes=args.classes, dim=args.dim)
+    written, seconds = run_study(
+        args.out,
         args.sizes,
+        context=context,
         dim=args.dim,
         sigmas=args.sigmas,
         variants=args.variants,
         classes=args.classes,
         queries=args.queries,
         latency_queries=args.latency_queries,
-        approx=approx,
+        approx=approximate_choices(kinds, **search),
         device=device,
         codecs=args.codecs,
         seed=args.seed,
         encoder=args.encoder,
         cache_dir=args.cache_dir,
-        on_row=save,
     )
-    written = write_report(rows, comp, out, context=context)
-    print(f"\n{time.perf_counter() - started:.0f} s; wrote " + ", ".join(map(str, written)))
+    print(f"\n{seconds:.0f} s; wrote " + ", ".join(map(str, written)))
     return 0
 
 
 def _combine(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ocrr.bench.scale import read_results, write_report
+    from ocrr.bench.scale.study import combine
 
-    rows: list = []
-    comp: list = []
-    contexts = []
-    for folder in args.combine:
-        if not (Path(folder) / "scale.csv").is_file():
-            parser.error(f"{folder} holds no scale.csv")
-        r, c = read_results(folder)
-        rows += r
-        comp += c
-        md = Path(folder) / "scale.md"
-        if md.is_file():
-            lines = md.read_text().splitlines()
-            contexts.append(f"{folder}: {lines[2] if len(lines) > 2 else ''}")
-
-    def key(r) -> tuple:  # noqa: ANN001
-        return (r.variant, r.sigma if r.sigma is not None else -1.0, r.size)
-
-    # a cell measured in several folders: the last folder given wins
-    rows = sorted({(*key(r), r.index): r for r in rows}.values(), key=lambda r: (*key(r), r.index))
-    comp = sorted({(*key(c), c.codec): c for c in comp}.values(), key=lambda c: (*key(c), c.codec))
-    written = write_report(rows, comp, Path(args.out), context="\n\n".join(contexts))
+    try:
+        written = combine(args.combine, args.out)
+    except FileNotFoundError as err:
+        parser.error(str(err))
     print("wrote " + ", ".join(map(str, written)))
     return 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ocrr.datasets.base import Dataset, Split
+from ocrr.datasets.csvsplit import read_csv_split
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,6 @@ def _data_file(dataset: str, filename: str) -> bytes:
 
 
 def _load_banking77() -> Dataset:
-    from ocrr.datasets.loading import read_csv_split
-
     splits = {}
     for part in ("train", "test"):
         text = _data_file("banking77", f"{part}.csv.gz").decode("utf-8")

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocrr.encoders.base import Encoder, EncoderError, FittableEncoder, l2_normalise
+from ocrr.encoders.base import (
+    Encoder,
+    EncoderError,
+    FittableEncoder,
+    l2_normalise,
+    needs_fit,
+    prepare_encoder,
+)
 from ocrr.encoders.cache import CachedEncoder, default_cache_dir
 from ocrr.encoders.sentence import DEFAULT_MODEL_NAME, SentenceTransformerEncoder
 from ocrr.encoders.tfidf import TfidfEncoder
@@ -50,4 +57,6 @@ __all__ = [
     "default_cache_dir",
     "get_encoder",
     "l2_normalise",
+    "needs_fit",
+    "prepare_encoder",
 ]

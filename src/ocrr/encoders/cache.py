@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrr.encoders.base import Encoder
+from ocrr.encoders.base import Encoder, EncoderError, FittableEncoder
 
 
 def default_cache_dir() -> Path:
@@ -44,7 +44,10 @@ class CachedEncoder:
         return self.encoder.identity
 
     def fit(self, texts: Sequence[str]) -> CachedEncoder:
-        self.encoder.fit(texts)  # type: ignore[attr-defined]
+        """Fit the wrapped encoder (only a :class:`FittableEncoder` can be fitted)."""
+        if not isinstance(self.encoder, FittableEncoder):
+            raise EncoderError(f"{self.identity} is not fitted on a corpus; it needs no fit")
+        self.encoder.fit(texts)
         return self
 
     @property
