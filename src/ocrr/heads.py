@@ -31,6 +31,7 @@ import numpy as np
 
 from ocrr.vectors import LabelTable, softmax
 
+
 class UpdateStrategy(Protocol):
     """What a continual-learning method adds to the head's per-correction SGD step."""
 
