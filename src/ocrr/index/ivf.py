@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrr.encoders.base import l2_normalise
 from ocrr.index.exact import top_k
 from ocrr.index.recall import RowIndex
+from ocrr.vectors import normalise
 
 SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
 _ASSIGN_ROWS = 16_384  # rows assigned to centroids per matrix product
@@ -62,7 +62,7 @@ def spherical_kmeans(
         np.add.at(sums, assigned, rows)
         empty = ~np.any(sums, axis=1)
         sums[empty] = centroids[empty]
-        centroids = l2_normalise(sums)
+        centroids = normalise(sums)
     return centroids
 
 
