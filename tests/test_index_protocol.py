@@ -1,5 +1,7 @@
 """Every index conforms to the complete Index protocol; the index reads ledgers structurally."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -17,10 +19,8 @@ def _indexes():
     yield IvfIndex(4, segment_rows=8)
     if ann_available():
         yield HnswIndex(4, flush_at=8)
-    try:
+    if importlib.util.find_spec("torch") is not None:  # torch is optional
         yield TorchExactIndex(4, device="cpu")
-    except ImportError:  # torch is optional
-        pass
 
 
 @pytest.mark.parametrize("index", list(_indexes()), ids=lambda i: type(i).__name__)

@@ -23,11 +23,7 @@ import numpy as np
 from ocrr.index.exact import top_k
 from ocrr.substrate.vote import band_vote
 from ocrr.systems.memory import BoundedMemory
-
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
+from ocrr.vectors import LabelTable, normalise
 
 
 class BoundedSubstrate:
@@ -51,30 +47,25 @@ class BoundedSubstrate:
 
     def _reset(self) -> None:
         self.memory = BoundedMemory(self.budget, self.eviction, seed=self.seed)
-        self._labels: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._labels = LabelTable()
         self._order_at = -1
         self._order = np.zeros(0, dtype=np.int64)
 
     def _write(self, x: np.ndarray, y: str) -> None:
-        code = self._codes.get(y)
-        if code is None:
-            code = self._codes[y] = len(self._labels)
-            self._labels.append(y)
-        self.memory.offer(x, code)
+        self.memory.offer(x, self._labels.code(y))
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> BoundedSubstrate:
         """Write the seed rows in order, through the eviction policy."""
         self._reset()
-        for x, label in zip(_unit_rows(X), y, strict=True):
+        for x, label in zip(normalise(X), y, strict=True):
             self._write(x, label)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
-        self._write(_unit_rows(x), y)
+        self._write(normalise(x), y)
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
-        X = _unit_rows(np.atleast_2d(X))
+        X = normalise(np.atleast_2d(X))
         if len(self.memory) == 0:
             return [None] * len(X)
         # slots in insertion order, so ties in similarity go to the older entry as in the

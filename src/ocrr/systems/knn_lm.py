@@ -16,13 +16,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocrr.heads import SoftmaxHead
 from ocrr.index import ExactIndex
-from ocrr.systems.linear import SoftmaxHead, _softmax
-
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
+from ocrr.vectors import LabelTable, normalise, softmax
 
 
 class KNNLM:
@@ -35,15 +31,7 @@ class KNNLM:
         self._index: ExactIndex | None = None
         self._row_codes = np.zeros(0, dtype=np.int64)
         self._n_rows = 0
-        self._labels: list[str] = []
-        self._codes: dict[str, int] = {}
-
-    def _code(self, label: str) -> int:
-        code = self._codes.get(label)
-        if code is None:
-            code = self._codes[label] = len(self._labels)
-            self._labels.append(label)
-        return code
+        self._labels = LabelTable()
 
     def _store(self, X: np.ndarray, labels: Sequence[str]) -> None:
         assert self._index is not None
@@ -52,42 +40,40 @@ class KNNLM:
             grown = np.zeros(max(need, 2 * len(self._row_codes)), dtype=np.int64)
             grown[: self._n_rows] = self._row_codes[: self._n_rows]
             self._row_codes = grown
-        self._row_codes[self._n_rows : need] = [self._code(label) for label in labels]
+        self._row_codes[self._n_rows : need] = [self._labels.code(label) for label in labels]
         self._index.add_many(X)
         self._n_rows = need
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> KNNLM:
-        X = _unit_rows(X)
+        X = normalise(X)
         self.head = SoftmaxHead(seed=self.seed).fit(X, y)
-        self._labels, self._codes = [], {}
-        for label in self.head.classes:  # head class i is label code i
-            self._code(label)
+        self._labels = LabelTable(self.head.classes)  # head class i is label code i
         self._index = ExactIndex(X.shape[1], capacity=len(X))
         self._n_rows = 0
         self._store(X, y)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
-        self._store(_unit_rows(np.atleast_2d(x)), [y])
+        self._store(normalise(np.atleast_2d(x)), [y])
 
     def _mix(self, X: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> list[str]:
         probs = np.zeros((len(X), len(self._labels)))
         probs[:, : len(self.head.classes)] = (1 - self.lam) * self.head.predict_proba(X)
-        weights = _softmax(sims.astype(np.float64) / self.tau)
+        weights = softmax(sims.astype(np.float64) / self.tau)
         codes = self._row_codes[rows]
         np.add.at(probs, (np.arange(len(X))[:, None], codes), self.lam * weights)
         return [self._labels[c] for c in probs.argmax(axis=1)]
 
     def predict_many(self, X: np.ndarray) -> list[str]:
         assert self._index is not None, "fit first"
-        X = _unit_rows(X)
+        X = normalise(X)
         # remember=True: checkpoints ask the same batch again; only new entries are scored
         rows, sims = self._index.search_many(X, self.k, remember=True)
         return self._mix(X, rows, sims)
 
     def predict_one(self, x: np.ndarray) -> str:
         assert self._index is not None, "fit first"
-        x = _unit_rows(x)
+        x = normalise(x)
         rows, sims = self._index.search(x, self.k)
         return self._mix(x[None, :], rows[None, :], sims[None, :])[0]
 
