@@ -54,6 +54,14 @@ class IndexChoice:
     - ``path``: a folder for the persisted index (next to the ledger's store). When it holds
       an index built from a prefix of this ledger, the index is loaded and brought up to
       date instead of rebuilt; after a rebuild the index is saved there.
+
+    Examples
+    --------
+    >>> choice = IndexChoice(threshold=1000)
+    >>> choice.kind_at(1000), choice.kind_at(1001)
+    ('exact', 'ivf')
+    >>> type(choice.make(384)).__name__
+    'ExactIndex'
     """
 
     kind: str = "auto"

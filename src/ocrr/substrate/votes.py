@@ -13,7 +13,7 @@ The old spelling, a rule name plus keywords (``Substrate(vote="band", k=3)``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -299,12 +299,6 @@ def make_vote(vote: str | Vote = "hybrid", **shortcuts: object) -> Vote:
     if vote == "hybrid":
         return HybridVote(**params)  # type: ignore[arg-type]
     return BandVote(rule=vote, **params)  # type: ignore[arg-type]
-
-
-def vote_parameters(vote: Vote) -> Mapping[str, object]:
-    """The rule's parameters by name (what ``Substrate.k``, ``.mix``, ... read)."""
-    return {key: getattr(vote, key) for key in (*_HYBRID_KEYWORDS, *_BAND_KEYWORDS)
-            if hasattr(vote, key)}
 
 
 __all__ = [
