@@ -189,7 +189,7 @@ def test_substrate_switches_to_hnsw_past_the_threshold_and_rebuilds_the_same():
     choice = IndexChoice(threshold=150, approximate="hnsw", flush_at=64)
     live = Substrate(index=choice).fit(x[:100], labels[:100])
     assert isinstance(live._index, ExactIndex)
-    live.fit(x[100:], labels[100:])
+    live.partial_fit(x[100:], labels[100:])
     assert isinstance(live._index, HnswIndex) and len(live._index) == 400
     exact = Substrate(exact=True).fit(x, labels)
     assert isinstance(exact._index, ExactIndex)

@@ -7,6 +7,7 @@ import pytest
 
 from ocrr import Substrate
 from ocrr.encoders import CachedEncoder, TfidfEncoder
+from ocrr.errors import NotFittedError
 from ocrr.ledger import Ledger, LedgerError
 
 
@@ -165,8 +166,15 @@ def test_from_ledger_keeps_parameters(fitted, unit_rows):
     ).predict_many(queries)
 
 
-def test_empty_substrate_answers_none():
+def test_empty_substrate_refuses_to_predict_and_a_withdrawn_one_answers_none():
     clf = Substrate(vote="band")
+    for ask in (clf.predict_one, clf.predict):
+        with pytest.raises(NotFittedError, match="call fit"):
+            ask(np.ones(3))
+    with pytest.raises(NotFittedError):
+        clf.predict_many(np.ones((2, 3)))
+    clf.fit(np.eye(3)[:1], ["a"])
+    clf.revoke(0, "wrong")  # it has been taught, but nothing votes any more
     assert clf.predict_one(np.ones(3)) is None
     assert clf.predict_many(np.ones((2, 3))) == [None, None]
     p = clf.predict(np.ones(3))

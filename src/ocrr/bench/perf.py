@@ -9,6 +9,7 @@ import numpy as np
 
 from ocrr.ledger import Ledger
 from ocrr.substrate import Substrate
+from ocrr.vectors import normalise
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ class LatencyReport:
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
-    x = rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+    return normalise(rng.standard_normal((n, dim)).astype(np.float32), floor=None)
 
 
 def measure_latency(

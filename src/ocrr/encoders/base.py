@@ -7,6 +7,8 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
+from ocrr.vectors import normalise
+
 
 class EncoderError(ValueError):
     """An encoder could not be built or used; the message says which and why."""
@@ -69,7 +71,5 @@ def prepare_encoder(encoder: E, train_texts: Sequence[str]) -> E:
     return encoder
 
 
-def l2_normalise(matrix: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(matrix, dtype=np.float32)
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.maximum(norms, 1e-12)
+l2_normalise = normalise
+"""Rows as float32 of norm 1 (``x / max(norm, 1e-12)``): :func:`ocrr.vectors.normalise`."""

@@ -1,5 +1,7 @@
 """Nearest-neighbour indexes over ledger vectors: derived state, rebuildable from the ledger.
 
+- :class:`Index`: the protocol every index below conforms to (:mod:`ocrr.index.base`);
+
 - :class:`ExactIndex`: exact top-k by a (chunked) BLAS matrix product, on the CPU;
 - :class:`IvfIndex`: approximate top-k by an inverted file (k-means cells; plain numpy);
 - :class:`HnswIndex`: approximate top-k by HNSW (hnswlib, the optional extra ``ann``);
@@ -10,22 +12,26 @@
 - :func:`verify_recall`: recall@k of an index against exact search.
 """
 
+from ocrr.index.base import EntryLike, HeadLike, Index, LedgerLike
 from ocrr.index.exact import ExactIndex, top_k
 from ocrr.index.hnsw import AnnUnavailableError, HnswIndex, ann_available
 from ocrr.index.ivf import IvfIndex
 from ocrr.index.persist import IndexMismatchError, load_index, save_index
 from ocrr.index.recall import RecallReport, RowIndex, verify_recall
-from ocrr.index.select import APPROX_THRESHOLD, Index, IndexChoice, choose_index
+from ocrr.index.select import APPROX_THRESHOLD, IndexChoice, choose_index
 
 __all__ = [
     "APPROX_THRESHOLD",
     "AnnUnavailableError",
+    "EntryLike",
     "ExactIndex",
+    "HeadLike",
     "HnswIndex",
     "Index",
     "IndexChoice",
     "IndexMismatchError",
     "IvfIndex",
+    "LedgerLike",
     "RecallReport",
     "RowIndex",
     "ann_available",

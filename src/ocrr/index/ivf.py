@@ -39,9 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrr.encoders.base import l2_normalise
 from ocrr.index.exact import top_k
 from ocrr.index.recall import RowIndex
+from ocrr.vectors import normalise
 
 SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
 _ASSIGN_ROWS = 16_384  # rows assigned to centroids per matrix product
@@ -62,7 +62,7 @@ def spherical_kmeans(
         np.add.at(sums, assigned, rows)
         empty = ~np.any(sums, axis=1)
         sums[empty] = centroids[empty]
-        centroids = l2_normalise(sums)
+        centroids = normalise(sums)
     return centroids
 
 
@@ -110,6 +110,16 @@ class IvfIndex(RowIndex):
     rows by default: 724 cells of ~724 rows for the largest segment at a million rows);
     ``segment_rows`` is the smallest segment and the tail's bound; ``seed`` fixes the
     k-means (each segment's draws are seeded by (seed, its first row)).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows = np.random.default_rng(0).standard_normal((100, 8)).astype(np.float32)
+    >>> rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    >>> index = IvfIndex(8, segment_rows=32, nprobe=2)
+    >>> index.add_many(rows)  # segments of 64 and 32 rows, clustered, and a tail of 4
+    >>> index.cells, int(index.search(rows[7], 1)[0][0])
+    (14, 7)
     """
 
     kind = "ivf"

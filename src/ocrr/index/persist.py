@@ -21,17 +21,13 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ocrr.index.base import EXAMPLE_KIND, EntryLike, HeadLike, Index, LedgerLike
 from ocrr.index.exact import ExactIndex
 from ocrr.index.hnsw import HnswIndex
 from ocrr.index.ivf import IvfIndex
-
-if TYPE_CHECKING:
-    from ocrr.index.select import Index
-    from ocrr.ledger import ChainHead, Entry, Ledger
 
 FORMAT = "ocrr-index/1"
 
@@ -40,7 +36,7 @@ class IndexMismatchError(ValueError):
     """The saved index was not built from (a prefix of) this ledger."""
 
 
-def save_index(index: Index, path: str | Path, head: ChainHead) -> Path:
+def save_index(index: Index, path: str | Path, head: HeadLike) -> Path:
     """Write ``index`` to the folder ``path`` (replaced atomically), recording ``head``: the
     ledger's ``head()`` when the index holds exactly its example entries."""
     path = Path(path)
@@ -59,8 +55,8 @@ def save_index(index: Index, path: str | Path, head: ChainHead) -> Path:
         meta.update(index._save_data(tmp))
     else:  # ExactIndex, TorchExactIndex: the vectors and the removed rows
         meta["kind"] = "exact"
-        np.save(tmp / "vectors.npy", np.asarray(index.vectors))  # type: ignore[attr-defined]
-        np.save(tmp / "removed.npy", np.asarray(getattr(index, "_removed", []), np.int64))
+        np.save(tmp / "vectors.npy", np.asarray(index.vectors))
+        np.save(tmp / "removed.npy", np.asarray(index.removed, np.int64))
     (tmp / "index.json").write_text(json.dumps(meta, indent=1))
     old = path.with_name(f"{path.name}.old-{os.getpid()}")
     if path.exists():
@@ -81,7 +77,7 @@ def read_meta(path: str | Path) -> dict[str, object]:
 
 
 def load_index(
-    path: str | Path, ledger: Ledger, examples: Sequence[Entry] | None = None
+    path: str | Path, ledger: LedgerLike, examples: Sequence[EntryLike] | None = None
 ) -> tuple[Index, int]:
     """Load the index saved at ``path`` for ``ledger``; return (index, rows appended).
 
@@ -90,8 +86,6 @@ def load_index(
     appends the vectors of the ledger's later examples. ``examples`` (the ledger's example
     entries in order) saves a pass over the ledger when the caller has them.
     """
-    from ocrr.ledger import EXAMPLE
-
     path = Path(path)
     meta = read_meta(path)
     size = int(meta["ledger_size"])  # type: ignore[arg-type]
@@ -106,7 +100,7 @@ def load_index(
     if ledger.dim is not None and int(meta["dim"]) != ledger.dim:  # type: ignore[arg-type]
         raise IndexMismatchError(f"{path} has dimension {meta['dim']}, the ledger {ledger.dim}")
     if examples is None:
-        examples = [e for e in ledger if e.kind == EXAMPLE]
+        examples = [e for e in ledger if e.kind == EXAMPLE_KIND]
     before = sum(1 for e in examples if e.seq < size)
     if before != int(meta["rows"]):  # type: ignore[arg-type]
         raise IndexMismatchError(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocrr.index.base import Index
+
 
 @dataclass(frozen=True)
 class RecallReport:
@@ -24,8 +26,9 @@ class RecallReport:
 class RowIndex:
     """Base of the indexes: rows numbered from 0 in insertion order, some removed.
 
-    A subclass keeps ``_removed`` (sorted removed rows), defines ``__len__``,
-    ``search_many`` and ``rows`` (the stored vectors of given rows).
+    A subclass keeps ``_removed`` (sorted removed rows) and defines ``__len__``,
+    ``search_many``, ``vectors`` and, where it can do better than indexing ``vectors``,
+    ``rows``: together, the :class:`~ocrr.index.base.Index` protocol.
     """
 
     dim: int
@@ -38,6 +41,13 @@ class RowIndex:
     def live(self) -> int:
         """Rows that searches can return."""
         return len(self) - len(self._removed)
+
+    @property
+    def removed(self) -> np.ndarray:
+        """The removed rows, sorted (read-only)."""
+        view = self._removed.view()
+        view.flags.writeable = False
+        return view
 
     def search_many(
         self, queries: np.ndarray, k: int, *, remember: bool = False
@@ -62,7 +72,7 @@ class RowIndex:
 
 
 def verify_recall(
-    index: RowIndex, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
+    index: Index, sample: int | np.ndarray = 1000, k: int = 5, *, seed: int = 0
 ) -> RecallReport:
     """Recall@k of ``index``'s ``search_many`` against exact search over its live rows.
 
@@ -76,7 +86,7 @@ def verify_recall(
         if live == 0 or sample < 1:
             raise ValueError("verify_recall needs at least one live row and one query")
         rng = np.random.default_rng(seed)
-        pool = np.setdiff1d(np.arange(len(index)), index._removed)
+        pool = np.setdiff1d(np.arange(len(index)), index.removed)
         picked = np.sort(rng.choice(pool, min(int(sample), len(pool)), replace=False))
         queries = index.rows(picked)
     else:

@@ -19,40 +19,18 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ocrr.index.base import EntryLike, Index, LedgerLike
 from ocrr.index.exact import ExactIndex
 from ocrr.index.hnsw import AnnUnavailableError, HnswIndex, ann_available
 from ocrr.index.ivf import IvfIndex
-
-if TYPE_CHECKING:
-    from ocrr.ledger import Entry, Ledger
+from ocrr.index.persist import IndexMismatchError, load_index, save_index
 
 APPROX_THRESHOLD = 50_000
 KINDS = ("auto", "exact", "ivf", "hnsw")
 APPROXIMATE = ("ivf", "hnsw")
-
-
-class Index(Protocol):
-    """What the substrate needs of an index (ExactIndex, IvfIndex, HnswIndex,
-    TorchExactIndex)."""
-
-    dim: int
-
-    def __len__(self) -> int: ...
-    @property
-    def live(self) -> int: ...
-    @property
-    def nbytes(self) -> int: ...
-    def add(self, vector: np.ndarray) -> int: ...
-    def add_many(self, vectors: np.ndarray) -> None: ...
-    def remove(self, row: int) -> None: ...
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]: ...
-    def search_many(
-        self, queries: np.ndarray, k: int, *, remember: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 _warned_missing = False
@@ -76,6 +54,14 @@ class IndexChoice:
     - ``path``: a folder for the persisted index (next to the ledger's store). When it holds
       an index built from a prefix of this ledger, the index is loaded and brought up to
       date instead of rebuilt; after a rebuild the index is saved there.
+
+    Examples
+    --------
+    >>> choice = IndexChoice(threshold=1000)
+    >>> choice.kind_at(1000), choice.kind_at(1001)
+    ('exact', 'ivf')
+    >>> type(choice.make(384)).__name__
+    'ExactIndex'
     """
 
     kind: str = "auto"
@@ -163,16 +149,14 @@ class IndexChoice:
         if not self.approximate_at(len(index)):
             return index
         upgraded = self.make(index.dim, len(index))
-        upgraded.add_many(index.vectors)  # type: ignore[attr-defined]
-        for row in getattr(index, "_removed", ()):
+        upgraded.add_many(index.vectors)
+        for row in index.removed:
             upgraded.remove(int(row))
         return upgraded
 
     # -- from a ledger -------------------------------------------------------------------
-    def for_ledger(self, ledger: Ledger, examples: Sequence[Entry]) -> Index:
+    def for_ledger(self, ledger: LedgerLike, examples: Sequence[EntryLike]) -> Index:
         """The index of a ledger's example entries (in sequence order)."""
-        from ocrr.index.persist import IndexMismatchError, load_index, save_index
-
         dim = ledger.dim or len(examples[0].vector)
         if self.path is not None and Path(self.path).exists():
             try:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ocrr.errors import NotFittedError
 from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError, TreeHead
 from ocrr.ledger.merkle import ProofError
 from ocrr.server.errors import Conflict, InvalidRequest, NotFound
@@ -106,13 +107,21 @@ class Namespace:
     def predict_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> list[Prediction]:
         with self._lock:
             self._catch_up()
-            raw = [self.substrate.predict(v) for v in vectors]
-            out = [self._explain(p) for p in raw]
+            out = [self._explain(self._answer(v)) for v in vectors]
             self.predictions += len(out)
             self.abstentions += sum(p.abstained for p in out)
         for text, answer in zip(texts, out, strict=True):
             self.outcomes.predicted(text, answer.label)
         return out
+
+    def _answer(self, vector: np.ndarray):  # noqa: ANN202 - a substrate Prediction
+        """The substrate's explained answer; an empty namespace answers no label."""
+        try:
+            return self.substrate.predict(vector)
+        except NotFittedError:
+            from ocrr.substrate import Prediction as Answer
+
+            return Answer(None, ())
 
     def _explain(self, p) -> Prediction:  # noqa: ANN001 - a substrate Prediction
         threshold = self.threshold
@@ -300,13 +309,16 @@ class Namespace:
         """The top label of many vectors at once (not counted as predictions)."""
         with self._lock:
             self._catch_up()
-            return self.substrate.predict_many(vectors) if len(vectors) else []
+            try:
+                return self.substrate.predict_many(vectors) if len(vectors) else []
+            except NotFittedError:  # an empty namespace
+                return [None] * len(vectors)
 
     def explain_vectors(self, vectors: np.ndarray) -> list[Prediction]:
         """Full answers with neighbours (not counted, not awaiting a verdict)."""
         with self._lock:
             self._catch_up()
-            return [self._explain(self.substrate.predict(v)) for v in vectors]
+            return [self._explain(self._answer(v)) for v in vectors]
 
     def suspects(self) -> list[Suspect]:
         with self._lock:

@@ -25,6 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ocrr.heads import SoftmaxHead
+
 RowsOf = Callable[[np.ndarray], np.ndarray]
 """The stored vectors of given index rows (the substrate passes its index's ``rows``)."""
 SEED_SOURCE = "fit"
@@ -49,7 +51,7 @@ class SeedHead:
         self._applied = 0
         self._version = 0  # changes whenever the seed set does
         self._trained_version = -1
-        self._head = None
+        self._head: SoftmaxHead | None = None
         self._known = np.zeros(0, dtype=np.int64)  # label codes of the head's classes
 
     def add(self, row: int, code: int) -> None:
@@ -128,9 +130,6 @@ class SeedHead:
             self._head.correct(x, label)
 
     def _fit_seed(self, rows_of: RowsOf) -> None:
-        # imported here: the head is the one systems module the substrate builds on
-        from ocrr.systems.linear import SoftmaxHead
-
         live = np.flatnonzero(self._live)
         self._trained_version = self._version
         if len(live) == 0:

@@ -4,12 +4,16 @@ The paper's rule (``"band"``): the neighbours within ``margin`` of the top simil
 the band; each label in the band scores (count, max similarity, newest sequence number) and
 the largest tuple wins. The other rules are the paper's ablations: the same band with fewer
 tie-breakers, and a similarity-weighted vote with no band. Whatever ties remain go to the
-label of the most similar neighbour.
+label of the most similar neighbour. The hybrid rule's arithmetic is here too
+(:func:`hybrid_vote`); the rules as objects with their parameters are in
+:mod:`ocrr.substrate.votes`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ocrr.vectors import softmax
 
 BAND_RULES: dict[str, tuple[str, ...]] = {
     "band": ("count", "max_sim", "recency"),
@@ -63,23 +67,22 @@ def sumsim_vote(sims: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return codes[np.arange(len(codes)), totals.argmax(axis=1)]
 
 
+def neighbour_weights(sims: np.ndarray, tau: float) -> np.ndarray:
+    """(n, k) weights of the hybrid rule's neighbours: ``exp((sim - top) / tau)`` (the top
+    neighbour weighs 1); removed neighbours (``-inf``) weigh nothing."""
+    sims = np.asarray(sims, dtype=np.float64)
+    return np.exp((sims - sims[:, :1]) / tau)  # exp(-inf) = 0
+
+
 def neighbour_distribution(
     sims: np.ndarray, codes: np.ndarray, n_classes: int, tau: float
 ) -> np.ndarray:
-    """(n, classes) class probabilities from the k neighbours: each neighbour weighs
-    ``exp((sim - top) / tau)``; removed neighbours (``-inf``) weigh nothing."""
-    sims = np.asarray(sims, dtype=np.float64)
-    weights = np.exp((sims - sims[:, :1]) / tau)  # exp(-inf) = 0
-    dist = np.zeros((len(sims), n_classes))
-    np.add.at(dist, (np.arange(len(sims))[:, None], codes), weights)
+    """(n, classes) class probabilities from the k neighbours, each weighing
+    :func:`neighbour_weights`."""
+    weights = neighbour_weights(sims, tau)
+    dist = np.zeros((len(weights), n_classes))
+    np.add.at(dist, (np.arange(len(weights))[:, None], codes), weights)
     return dist / dist.sum(axis=1, keepdims=True)
-
-
-def softmax(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """Row-wise softmax of ``scores / temperature``; ``-inf`` scores get probability 0."""
-    z = np.asarray(scores, dtype=np.float64) / temperature
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
 
 
 def hybrid_vote(
@@ -99,9 +102,22 @@ def hybrid_vote(
     label taught first)."""
     n_classes = discriminant.shape[1]
     probs = mix * neighbour_distribution(sims, codes, n_classes, tau)
-    probs += (1 - mix) * softmax(discriminant, temperature)
+    probs += (1 - mix) * softmax(np.asarray(discriminant, dtype=np.float64), temperature)
     if known is not None and len(known[0]):
         known_codes, head = known
         probs[:, known_codes] = probs[:, known_codes].sum(axis=1, keepdims=True) * head
     winners = probs.argmax(axis=1)
     return winners, probs[np.arange(len(probs)), winners]
+
+
+__all__ = [
+    "BAND_RULES",
+    "VOTE_RULES",
+    "band_mask",
+    "band_vote",
+    "hybrid_vote",
+    "neighbour_distribution",
+    "neighbour_weights",
+    "softmax",
+    "sumsim_vote",
+]

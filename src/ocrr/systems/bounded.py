@@ -24,11 +24,7 @@ from ocrr.index.exact import top_k
 from ocrr.substrate.vote import band_vote
 from ocrr.systems.memory import BoundedMemory
 from ocrr.validation import CheckedInputs
-
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
+from ocrr.vectors import LabelTable, normalise
 
 
 class BoundedSubstrate(CheckedInputs):
@@ -59,8 +55,7 @@ class BoundedSubstrate(CheckedInputs):
 
     def _reset(self) -> None:
         self.memory = BoundedMemory(self.budget, self.eviction, seed=self.seed)
-        self._labels: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._labels = LabelTable()
         self._order_at = -1
         self._order = np.zeros(0, dtype=np.int64)
 
@@ -68,27 +63,23 @@ class BoundedSubstrate(CheckedInputs):
         return self.memory.dim
 
     def _write(self, x: np.ndarray, y: str) -> None:
-        code = self._codes.get(y)
-        if code is None:
-            code = self._codes[y] = len(self._labels)
-            self._labels.append(y)
-        self.memory.offer(x, code)
+        self.memory.offer(x, self._labels.code(y))
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> BoundedSubstrate:
         """Write the seed rows in order, through the eviction policy."""
         self._check_fit(X)
         self._reset()
-        for x, label in zip(_unit_rows(X), y, strict=True):
+        for x, label in zip(normalise(X), y, strict=True):
             self._write(x, label)
         return self
 
     def correct(self, x: np.ndarray, y: str) -> None:
         self._check_example(x, before_fit=True)
-        self._write(_unit_rows(x), y)
+        self._write(normalise(x), y)
 
     def predict_many(self, X: np.ndarray) -> list[str | None]:
         self._check_many(X)
-        X = _unit_rows(X)
+        X = normalise(X)
         # slots in insertion order, so ties in similarity go to the older entry as in the
         # substrate's index
         if self._order_at != self.memory.n_offered:

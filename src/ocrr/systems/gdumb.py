@@ -23,6 +23,7 @@ import numpy as np
 from ocrr.systems.memory import BoundedMemory
 from ocrr.systems.prototypes import StreamingLDA
 from ocrr.validation import CheckedInputs
+from ocrr.vectors import LabelTable
 
 
 class GDumb(CheckedInputs):
@@ -41,17 +42,13 @@ class GDumb(CheckedInputs):
     def _reset(self) -> None:
         self.memory = BoundedMemory(self.budget, "balanced", seed=self.seed)
         self.classifier = StreamingLDA(self.shrinkage)
-        self._labels: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._labels = LabelTable()
 
     def _width(self) -> int | None:
         return self.memory.dim
 
     def _offer(self, x: np.ndarray, y: str) -> None:
-        code = self._codes.setdefault(y, len(self._labels))
-        if code == len(self._labels):
-            self._labels.append(y)
-        offer = self.memory.offer(x, code)
+        offer = self.memory.offer(x, self._labels.code(y))
         if offer.slot is None:
             return
         if offer.evicted is not None:

@@ -16,14 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ocrr.heads import SoftmaxHead
 from ocrr.index import ExactIndex
-from ocrr.systems.linear import SoftmaxHead, _softmax
 from ocrr.validation import CheckedInputs
+from ocrr.vectors import LabelTable, normalise, softmax
 
-
-def _unit_rows(X: np.ndarray) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float32)
-    return X / np.maximum(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12)
 
 
 class KNNLM(CheckedInputs):
@@ -42,18 +39,10 @@ class KNNLM(CheckedInputs):
         self._index: ExactIndex | None = None
         self._row_codes = np.zeros(0, dtype=np.int64)
         self._n_rows = 0
-        self._labels: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._labels = LabelTable()
 
     def _width(self) -> int | None:
         return self._index.dim if self._index is not None else None
-
-    def _code(self, label: str) -> int:
-        code = self._codes.get(label)
-        if code is None:
-            code = self._codes[label] = len(self._labels)
-            self._labels.append(label)
-        return code
 
     def _store(self, X: np.ndarray, labels: Sequence[str]) -> None:
         assert self._index is not None
@@ -62,17 +51,15 @@ class KNNLM(CheckedInputs):
             grown = np.zeros(max(need, 2 * len(self._row_codes)), dtype=np.int64)
             grown[: self._n_rows] = self._row_codes[: self._n_rows]
             self._row_codes = grown
-        self._row_codes[self._n_rows : need] = [self._code(label) for label in labels]
+        self._row_codes[self._n_rows : need] = [self._labels.code(label) for label in labels]
         self._index.add_many(X)
         self._n_rows = need
 
     def fit(self, X: np.ndarray, y: Sequence[str]) -> KNNLM:
         self._check_fit(X)
-        X = _unit_rows(X)
+        X = normalise(X)
         self.head = SoftmaxHead(seed=self.seed).fit(X, y)
-        self._labels, self._codes = [], {}
-        for label in self.head.classes:  # head class i is label code i
-            self._code(label)
+        self._labels = LabelTable(self.head.classes)  # head class i is label code i
         self._index = ExactIndex(X.shape[1], capacity=len(X))
         self._n_rows = 0
         self._store(X, y)
@@ -80,12 +67,12 @@ class KNNLM(CheckedInputs):
 
     def correct(self, x: np.ndarray, y: str) -> None:
         self._check_example(x)
-        self._store(_unit_rows(np.atleast_2d(x)), [y])
+        self._store(normalise(np.atleast_2d(x)), [y])
 
     def _mix(self, X: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> list[str]:
         probs = np.zeros((len(X), len(self._labels)))
         probs[:, : len(self.head.classes)] = (1 - self.lam) * self.head.predict_proba(X)
-        weights = _softmax(sims.astype(np.float64) / self.tau)
+        weights = softmax(sims.astype(np.float64) / self.tau)
         codes = self._row_codes[rows]
         np.add.at(probs, (np.arange(len(X))[:, None], codes), self.lam * weights)
         return [self._labels[c] for c in probs.argmax(axis=1)]
@@ -93,7 +80,7 @@ class KNNLM(CheckedInputs):
     def predict_many(self, X: np.ndarray) -> list[str]:
         self._check_many(X)
         assert self._index is not None
-        X = _unit_rows(X)
+        X = normalise(X)
         # remember=True: checkpoints ask the same batch again; only new entries are scored
         rows, sims = self._index.search_many(X, self.k, remember=True)
         return self._mix(X, rows, sims)
@@ -101,7 +88,7 @@ class KNNLM(CheckedInputs):
     def predict_one(self, x: np.ndarray) -> str:
         self._check_one(x)
         assert self._index is not None
-        x = _unit_rows(x)
+        x = normalise(x)
         rows, sims = self._index.search(x, self.k)
         return self._mix(x[None, :], rows[None, :], sims[None, :])[0]
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ocrr.validation import CheckedInputs
+from ocrr.vectors import LabelTable, normalise
 
 
 class ClassStatistics:
@@ -35,20 +36,23 @@ class ClassStatistics:
 
     def __init__(self, *, scatter: bool = True) -> None:
         self.track_scatter = scatter
-        self.labels: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._table = LabelTable()
         self.counts = np.zeros(0, dtype=np.float64)
         self.sums = np.zeros((0, 0), dtype=np.float64)
         self.scatter: np.ndarray | None = None
         self.version = 0
 
+    @property
+    def labels(self) -> list[str]:
+        """The class labels, in row order."""
+        return self._table.names
+
     # -- updating ------------------------------------------------------------------------
     def code(self, label: str) -> int:
         """The row of ``label``, adding an empty class for a new label."""
-        code = self._codes.get(label)
+        code = self._table.get(label)
         if code is None:
-            code = self._codes[label] = len(self.labels)
-            self.labels.append(label)
+            code = self._table.code(label)
             self.counts = np.append(self.counts, 0.0)
             dim = self.sums.shape[1]
             self.sums = np.vstack([self.sums, np.zeros((1, dim))])
@@ -81,7 +85,7 @@ class ClassStatistics:
 
     def remove(self, x: np.ndarray, label: str) -> None:
         """Take back one earlier ``add(x, label)``."""
-        code = self._codes.get(label)
+        code = self._table.get(label)
         if code is None or self.counts[code] < 1:
             raise ValueError(f"no example of {label!r} to remove")
         self._update(x, label, -1.0)
@@ -204,8 +208,7 @@ class NearestClassMean(_StatisticsClassifier):
 
     def _linear_map(self) -> tuple[np.ndarray, np.ndarray]:
         means = self.stats.means()[self.stats.present]
-        norms = np.linalg.norm(means, axis=1, keepdims=True)
-        return (means / np.maximum(norms, 1e-12)).T, np.zeros(len(means))
+        return normalise(means, dtype=None).T, np.zeros(len(means))
 
 
 class StreamingLDA(_StatisticsClassifier):
