@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import multiprocessing
 import os
 import pickle
@@ -12,7 +11,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 
@@ -81,14 +79,6 @@ class Cell:
     scenario: str = "novel"
     """What is streamed (``ocrr.bench.scenarios``); ``novel`` is the paper's protocol."""
 
-
-def _mapping_proxy(items: dict) -> MappingProxyType:
-    return MappingProxyType(items)
-
-
-# ledger entries keep their provenance as a read-only mapping: pickled as a plain dict, so the
-# grid can share a fitted substrate between cells
-copyreg.pickle(MappingProxyType, lambda proxy: (_mapping_proxy, (dict(proxy),)))
 
 _WORKER_DATA: dict[str, EncodedDataset] = {}
 _GROUP: dict[str, tuple[bytes, float]] | None = None

@@ -17,12 +17,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator
-from types import MappingProxyType
 from typing import IO
 
 import numpy as np
 
-from ocrr.ledger.entry import Entry
+from ocrr.ledger.entry import Entry, Provenance
 from ocrr.ledger.ledger import Ledger, LedgerError
 
 FORMAT = "ocrr-ledger-export"
@@ -57,7 +56,7 @@ def entry_from_dict(data: dict[str, object]) -> Entry:
             str(data["label"]),
             vector,
             None if data["text"] is None else str(data["text"]),
-            MappingProxyType({str(k): str(v) for k, v in provenance.items()}),
+            Provenance({str(k): str(v) for k, v in provenance.items()}),
             bytes.fromhex(str(data["prev_hash"])),
             bytes.fromhex(str(data["entry_hash"])),
         )
