@@ -25,18 +25,52 @@ with no vector, no text and exactly these two provenance keys: the subject key's
 base64 ciphertext of the vector, text and provenance. Keys starting ``ocrr.`` are reserved."""
 RESERVED_PREFIX = "ocrr."
 
+EXAMPLE = "example"
+"""A labelled vector: the only kind that votes."""
+REVOCATION = "revocation"
+"""Withdraws an earlier example (``provenance["revokes"]`` = its sequence number) from
+voting and from derived statistics; the example itself stays in the ledger for audit."""
+ERASURE = "erasure"
+"""The tombstone of an erased subject: ``provenance["erases"]`` is the destroyed key's id and
+``provenance["seqs"]`` the comma-separated sequence numbers sealed under it, which leave the
+index and every derived statistic. Appended only by :meth:`Ledger.erase`."""
+RELABEL = "relabel"
+"""Renames a label: ``provenance["from"]`` is the old label, ``label`` the new one. From then
+on every example taught under the old label votes under the new one (joining the new label's
+class if it already has examples); the examples themselves are unchanged, so the history
+stays auditable. Carries no vector."""
+RETIRE = "retire"
+"""Retires a label (``label``): every example taught under it until now stops voting and
+leaves the derived statistics, as a revocation of each would, in one entry. Used when the
+taxonomy is refined (an intent split in two): the coarse class must go while corrections
+teach the fine ones. A later correction under the same label teaches a new class. Carries
+no vector."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL, RETIRE)
+
 ENCODING_VERSION = b"OCRR-ENTRY\x01"
 
 _HEADER = struct.Struct("<Qq")  # seq, created_at_ns
 _LEN = struct.Struct("<I")
 
 
+# Most encoded strings repeat (kinds, labels, provenance keys and values): their encodings are
+# kept, so an append encodes only what is new. Long strings (texts) are encoded each time.
+_FIELDS: dict[str, bytes] = {}
+_FIELDS_LIMIT = 8_192
+_FIELD_CACHEABLE = 128  # characters
+
+
 def _text_field(value: str | None) -> bytes:
     """Length-prefixed UTF-8; ``None`` is distinct from the empty string."""
     if value is None:
         return b"\x00"
-    data = value.encode("utf-8")
-    return b"\x01" + _LEN.pack(len(data)) + data
+    found = _FIELDS.get(value)
+    if found is None:
+        data = value.encode("utf-8")
+        found = b"\x01" + _LEN.pack(len(data)) + data
+        if len(value) <= _FIELD_CACHEABLE and len(_FIELDS) < _FIELDS_LIMIT:
+            _FIELDS[value] = found
+    return found
 
 
 def canonical_provenance(provenance: Mapping[str, str]) -> bytes:

@@ -22,7 +22,14 @@ from collections.abc import Callable, Iterator
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView
+from ocrr.ledger.store import (
+    Batch,
+    CorruptLedgerError,
+    CorruptRow,
+    Tip,
+    WriteView,
+    extending,
+)
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
@@ -67,6 +74,7 @@ class PostgresStore:
     """
 
     shared = True
+    numbered = True
 
     def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True,
                  vacuum_after_erase: bool = True) -> None:
@@ -252,13 +260,7 @@ class PostgresStore:
 
     def append(self, entry: Entry) -> None:
         """Append one already-built entry (import): it must extend the current head."""
-
-        def prepare(view: WriteView) -> Batch:
-            if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
-                raise ValueError(f"entry {entry.seq} does not extend the store's head")
-            return Batch([entry])
-
-        self.write(prepare)
+        self.write(extending(entry))
 
     def scrub(self) -> None:
         """Rewrite the key table without its dead rows (destroyed keys)."""

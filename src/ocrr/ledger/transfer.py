@@ -70,12 +70,8 @@ def export_jsonl(ledger: Ledger, out: IO[str]) -> int:
     header = {"format": FORMAT, "version": VERSION, "size": head.size,
               "root_hash": head.root_hash.hex()}
     out.write(json.dumps(header) + "\n")
-    store = ledger.store
-    source: Iterable[Entry] = (
-        store.read(0, head.size) if hasattr(store, "read") else iter(store)  # type: ignore
-    )
     count = 0
-    for entry in source:
+    for entry in ledger.store.read(0, head.size):
         if not isinstance(entry, Entry):
             raise LedgerError(f"entry {entry.seq} is corrupt: {entry.reason}")
         out.write(json.dumps(entry_to_dict(entry), ensure_ascii=False) + "\n")
