@@ -203,13 +203,16 @@ class Audited(Protocol):
 
 @dataclass(frozen=True)
 class Extension:
-    """The outcome of :func:`check_extends`.
+    """The outcome of :func:`check_extends`: ``ok``, or what went wrong in ``reason``.
 
-    ``proof`` is the consistency proof (None where the ledger was truncated below the head);
-    ``stored`` the re-verification of the stored entries against the head (None likewise).
+    ``consistent`` says whether a consistency proof from the kept head verifies (False when
+    the ledger was truncated below it, or rewritten); ``proof`` is that proof and ``stored``
+    the re-verification of the stored entries against the head (both None when truncated).
     """
 
     ok: bool
+    old: TreeHead
+    consistent: bool
     reason: str = ""
     proof: ConsistencyProof | None = None
     stored: Verification | None = None
@@ -240,15 +243,17 @@ def check_extends(ledger: Audited, old: TreeHead | SignedTreeHead) -> Extension:
     old = unsigned(old)
     size = len(ledger)
     if old.size > size:
-        return Extension(False, f"the ledger has {size} entries, fewer than the {old.size} "
-                                "the old head covers: it was truncated")
+        return Extension(False, old, False, f"the ledger has {size} entries, fewer than the "
+                                            f"{old.size} the old head covers: it was truncated")
     proof = ledger.prove_consistency(old.size)
     stored = ledger.verify(old)
     if not verify_consistency(old.size, proof.new_size, old.root_hash, proof.new_root,
                               proof.path):
-        return Extension(False, f"the ledger's first {old.size} entries are not the ones the "
-                                f"old head covered (root now {proof.old_root.hex()}, head says "
-                                f"{old.root_hash.hex()}): history was rewritten", proof, stored)
+        reason = (f"the ledger's first {old.size} entries are not the ones the old head "
+                  f"covered (root now {proof.old_root.hex()}, head says "
+                  f"{old.root_hash.hex()}): history was rewritten")
+        return Extension(False, old, False, reason, proof, stored)
     if not stored.ok:
-        return Extension(False, f"entry {stored.first_bad_seq}: {stored.reason}", proof, stored)
-    return Extension(True, "", proof, stored)
+        return Extension(False, old, True, f"entry {stored.first_bad_seq}: {stored.reason}",
+                         proof, stored)
+    return Extension(True, old, True, "", proof, stored)
