@@ -24,14 +24,7 @@ from pathlib import Path
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import (
-    Batch,
-    CorruptLedgerError,
-    CorruptRow,
-    Tip,
-    WriteView,
-    extending,
-)
+from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView, extending
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
