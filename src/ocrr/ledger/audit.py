@@ -37,7 +37,15 @@ KeptHead = ChainHead | TreeHead | SignedTreeHead
 
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of :func:`verify_store`: ``ok``, the size walked, and where it broke."""
+    """The outcome of :func:`verify_store`: ``ok``, the size walked, and where it broke.
+
+    Examples
+    --------
+    >>> from ocrr.ledger import Ledger
+    >>> result = Ledger().verify()
+    >>> bool(result), result.size, result.first_bad_seq
+    (True, 0, None)
+    """
 
     ok: bool
     size: int
@@ -208,6 +216,14 @@ class Extension:
     ``consistent`` says whether a consistency proof from the kept head verifies (False when
     the ledger was truncated below it, or rewritten); ``proof`` is that proof and ``stored``
     the re-verification of the stored entries against the head (both None when truncated).
+
+    Examples
+    --------
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> check = check_extends(ledger, ledger.tree_head())
+    >>> check.ok, check.consistent, check.old.size, check.stored.ok
+    (True, True, 0, True)
     """
 
     ok: bool

@@ -20,7 +20,6 @@ import numpy as np
 
 from ocrr.ledger import sealing
 from ocrr.ledger.entry import (
-    ENTRY_KINDS,
     ERASURE,
     EXAMPLE,
     NO_VECTOR,
@@ -40,13 +39,24 @@ from ocrr.ledger.validation import (
     LedgerError,
     Pending,
     check_entry,
+    check_imported,
     check_string,
 )
 
 
 @dataclass(frozen=True)
 class ChainHead:
-    """What a caller keeps to detect later truncation or rewriting: size and last hash."""
+    """What a caller keeps to detect later truncation or rewriting: size and last hash.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> entry = ledger.append("greeting", np.ones(3))
+    >>> ledger.head() == ChainHead(1, entry.entry_hash)
+    True
+    """
 
     size: int
     entry_hash: bytes
@@ -243,22 +253,9 @@ class Log:
 
     def _import_chunk(self, chunk: list[Entry]) -> int:
         def prepare(view: WriteView) -> Batch:
-            seq, prev = view.tip.size, view.tip.head_hash
-            for entry in chunk:
-                if entry.seq != seq:
-                    raise LedgerError(f"import expected entry {seq}, found {entry.seq}")
-                if entry.prev_hash != prev:
-                    raise LedgerError(f"entry {seq} does not link to the ledger's head")
-                if entry.compute_hash() != entry.entry_hash:
-                    raise LedgerError(f"entry {seq}: contents do not match its hash")
-                if entry.kind not in ENTRY_KINDS:
-                    raise LedgerError(f"entry {seq} has unknown kind {entry.kind!r}")
-                seq, prev = seq + 1, entry.entry_hash
-            dims = {e.vector.shape[0] for e in chunk if e.kind == EXAMPLE and e.vector.size}
-            if len(dims | ({view.dim} if view.dim else set())) > 1:
-                raise LedgerError(f"entries of several dimensions: {sorted(dims)}")
+            batch = check_imported(chunk, view.tip, view.dim)
             self._built = sum(len(e.canonical()) + len(e.entry_hash) for e in chunk)
-            return Batch(list(chunk), dim=next(iter(dims)) if dims else None)
+            return batch
 
         return len(self._commit(prepare))
 

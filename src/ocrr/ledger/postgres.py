@@ -64,6 +64,14 @@ class PostgresStore:
 
     ``schema`` (default: the connection's search path, usually ``public``) lets one database
     hold several ledgers.
+
+    Examples
+    --------
+    Opening one needs a server (``Ledger.open("postgresql://...")`` does it by URL); like
+    SQLite, it is a shared, numbered store:
+
+    >>> PostgresStore.shared, PostgresStore.numbered
+    (True, True)
     """
 
     shared = True

@@ -78,7 +78,20 @@ class _View:
 
 
 class SQLiteStore:
-    """Entries, subject keys and a little metadata in one SQLite database file."""
+    """Entries, subject keys and a little metadata in one SQLite database file.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> with Ledger(SQLiteStore(f"{folder.name}/ledger.db")) as ledger:
+    ...     entry = ledger.append("greeting", np.ones(3))
+    >>> with Ledger.open(f"{folder.name}/ledger.db", create=False) as reopened:
+    ...     reopened.head().entry_hash == entry.entry_hash and reopened.verify().ok
+    True
+    >>> folder.cleanup()
+    """
 
     shared = True
     numbered = True

@@ -26,7 +26,14 @@ from ocrr.ledger.keys import SubjectKey
 
 class Tip(NamedTuple):
     """The store's last entry as seen inside a write: its size and last hash (a tuple: one
-    is made per write, so it must cost next to nothing)."""
+    is made per write, so it must cost next to nothing).
+
+    Examples
+    --------
+    >>> from ocrr.ledger import GENESIS_HASH, MemoryStore
+    >>> MemoryStore().tip() == Tip(0, GENESIS_HASH)
+    True
+    """
 
     size: int
     head_hash: bytes
@@ -35,7 +42,21 @@ class Tip(NamedTuple):
 @dataclass(slots=True)
 class Batch:
     """What one write commits atomically: entries (seq ``tip.size`` onwards, in order), the
-    subject keys they need, and the keys an erasure destroys."""
+    subject keys they need, and the keys an erasure destroys.
+
+    Examples
+    --------
+    A write's ``prepare`` callback builds one on the head it is shown:
+
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger, MemoryStore
+    >>> from ocrr.ledger.store import extending
+    >>> entry = Ledger().append("greeting", np.ones(3))  # built on the empty head
+    >>> store = MemoryStore()
+    >>> batch = store.write(extending(entry))
+    >>> batch.entries == [entry] and len(store) == 1
+    True
+    """
 
     entries: list[Entry]
     new_keys: Sequence[SubjectKey] = ()
@@ -56,14 +77,27 @@ class WriteView(Protocol):
 
 @dataclass(frozen=True)
 class CorruptRow:
-    """A stored row that does not decode to an entry (tampered bytes, wrong types)."""
+    """A stored row that does not decode to an entry (tampered bytes, wrong types).
+
+    Examples
+    --------
+    >>> row = CorruptRow(7, "row does not decode: invalid UTF-8")
+    >>> str(CorruptLedgerError(row))
+    'entry 7 is corrupt: row does not decode: invalid UTF-8'
+    """
 
     seq: int
     reason: str
 
 
 class CorruptLedgerError(ValueError):
-    """Reading met a row that is not a valid entry; ``ocrr ledger verify`` says which."""
+    """Reading met a row that is not a valid entry; ``ocrr ledger verify`` says which.
+
+    Examples
+    --------
+    >>> CorruptLedgerError(CorruptRow(3, "broken JSON")).seq
+    3
+    """
 
     def __init__(self, row: CorruptRow) -> None:
         super().__init__(f"entry {row.seq} is corrupt: {row.reason}")

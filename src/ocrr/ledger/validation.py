@@ -20,9 +20,11 @@ from ocrr.ledger.entry import (
     RESERVED_PREFIX,
     RETIRE,
     REVOCATION,
+    Entry,
     frozen_provenance,
 )
 from ocrr.ledger.keys import MAX_SUBJECT_CHARS
+from ocrr.ledger.store import Batch, Tip
 
 MAX_LABEL_CHARS = 256
 MAX_TEXT_CHARS = 20_000
@@ -32,7 +34,19 @@ Pending = tuple[str, str, np.ndarray, "str | None", Mapping[str, str], "str | No
 
 
 class LedgerError(ValueError):
-    """An append was refused; nothing was written."""
+    """An append was refused; nothing was written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> try:
+    ...     ledger.append("", np.ones(3))
+    ... except LedgerError as err:
+    ...     print(err, len(ledger))
+    label must not be empty 0
+    """
 
 
 def check_entry(
@@ -86,6 +100,26 @@ def check_entry(
             raise LedgerError("only examples are sealed under a subject's key")
         check_string("subject", subject, MAX_SUBJECT_CHARS)
     return kind, label, vec, text, prov, subject  # type: ignore[return-value]
+
+
+def check_imported(chunk: list[Entry], tip: Tip, dim: int | None) -> Batch:
+    """The write of already-built entries (an export read back) on ``tip``, once each one's
+    number, link, hash and kind and their common dimension have been checked."""
+    seq, prev = tip.size, tip.head_hash
+    for entry in chunk:
+        if entry.seq != seq:
+            raise LedgerError(f"import expected entry {seq}, found {entry.seq}")
+        if entry.prev_hash != prev:
+            raise LedgerError(f"entry {seq} does not link to the ledger's head")
+        if entry.compute_hash() != entry.entry_hash:
+            raise LedgerError(f"entry {seq}: contents do not match its hash")
+        if entry.kind not in ENTRY_KINDS:
+            raise LedgerError(f"entry {seq} has unknown kind {entry.kind!r}")
+        seq, prev = seq + 1, entry.entry_hash
+    dims = {e.vector.shape[0] for e in chunk if e.kind == EXAMPLE and e.vector.size}
+    if len(dims | ({dim} if dim else set())) > 1:
+        raise LedgerError(f"entries of several dimensions: {sorted(dims)}")
+    return Batch(list(chunk), dim=next(iter(dims)) if dims else None)
 
 
 def validated_vector(vector: object, dim: int | None) -> np.ndarray:
