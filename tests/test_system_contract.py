@@ -22,27 +22,12 @@ from ocrr.systems import (
 )
 from ocrr.validation import CheckedInputs
 
-# The substrate family delegates to Substrate, which raises the contract's errors and resets
-# on fit on the redesign-substrate branch; static_knn (Frozen around it) checks its own
-# inputs, so only the reset is Substrate's there.
-SUBSTRATE_SIDE = "Substrate side fixed on redesign-substrate"
-_SUBSTRATES = [n for n in available_systems() if n == "substrate" or n.startswith("substrate_")]
-_SUBSTRATE_CHECKS = (
-    "predict_before_fit_raises",
-    "fit_resets",
-    "wrong_width_raises",
-    "wrong_ndim_raises",
-)
-XFAIL = {(n, c) for n in _SUBSTRATES for c in _SUBSTRATE_CHECKS} | {("static_knn", "fit_resets")}
-
 
 def _cases():
-    for name, check in itertools.product(available_systems(), CHECKS):
-        marks = [pytest.mark.xfail(strict=False, reason=SUBSTRATE_SIDE)]
-        yield pytest.param(name, check, marks=marks if (name, check) in XFAIL else ())
+    return list(itertools.product(available_systems(), CHECKS))
 
 
-@pytest.mark.parametrize(("name", "check"), list(_cases()))
+@pytest.mark.parametrize(("name", "check"), _cases())
 def test_registered_system_keeps_the_contract(name: str, check: str) -> None:
     results = check_system(lambda seed: make_system(name, seed), name=name, checks=[check])
     assert results == {check: "passed"}

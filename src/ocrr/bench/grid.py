@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copyreg
 import multiprocessing
 import os
 import pickle
@@ -11,7 +10,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from types import MappingProxyType
 
 from ocrr.bench.encoded import EncodedDataset, encode_dataset
 from ocrr.bench.harness import CHECKPOINT_EVERY, CellResult, fit_system, run_cell
@@ -33,14 +31,6 @@ class Cell:
     scenario: str = "novel"
     """What is streamed (``ocrr.bench.scenarios``); ``novel`` is the paper's protocol."""
 
-
-def _mapping_proxy(items: dict) -> MappingProxyType:
-    return MappingProxyType(items)
-
-
-# ledger entries keep their provenance as a read-only mapping: pickled as a plain dict, so the
-# grid can share a fitted substrate between cells
-copyreg.pickle(MappingProxyType, lambda proxy: (_mapping_proxy, (dict(proxy),)))
 
 _WORKER_DATA: dict[str, EncodedDataset] = {}
 _GROUP: dict[str, tuple[bytes, float]] | None = None

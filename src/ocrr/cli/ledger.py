@@ -15,6 +15,10 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ocrr.ledger.audit import Verification
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -199,6 +203,11 @@ def _verify(args: argparse.Namespace) -> int:
         against = f"; consistent with the kept head of {args.head}" if head else ""
         print(f"ok: {result.size} entries, every hash and link verified{against}")
         return EXIT_OK
+    return _failed(result)
+
+
+def _failed(result: Verification) -> int:
+    """Print where verification broke (the line scripts grep for comes second)."""
     print(f"FAILED at entry {result.first_bad_seq}: {result.reason}")
     print(f"first bad sequence number: {result.first_bad_seq}")
     return EXIT_FAILED
@@ -232,8 +241,8 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _check_proof(args: argparse.Namespace) -> int:
-    from ocrr.ledger.merkle import InclusionProof, leaf_hash
-    from ocrr.ledger.signing import SignedTreeHead
+    from ocrr.ledger.audit import check_inclusion
+    from ocrr.ledger.merkle import InclusionProof
 
     data = _read_json(args.proof)
     try:
@@ -241,17 +250,8 @@ def _check_proof(args: argparse.Namespace) -> int:
         entry_hash = bytes.fromhex(str(data["entry_hash"])) if "entry_hash" in data else None
     except (KeyError, ValueError, TypeError) as err:
         raise _CliError(f"{args.proof} is not an inclusion proof: {err}") from None
-    problems = []
-    if entry_hash is not None and leaf_hash(entry_hash) != proof.leaf_hash:
-        problems.append("the leaf hash is not the entry hash's")
-    if not proof.verify():
-        problems.append("the path does not lead from the leaf to the root")
-    if args.head:
-        head = _load_head(args.head, args.public_key)
-        head = head.head if isinstance(head, SignedTreeHead) else head
-        if (head.size, head.root_hash) != (proof.tree_size, proof.root_hash):
-            problems.append(f"the proof is for a tree of {proof.tree_size} entries with root "
-                            f"{proof.root_hash.hex()}, not the head's")
+    head = _load_head(args.head, args.public_key) if args.head else None
+    problems = check_inclusion(proof, entry_hash=entry_hash, head=head)
     if problems:
         print("FAILED: " + "; ".join(problems))
         return EXIT_FAILED
@@ -261,33 +261,22 @@ def _check_proof(args: argparse.Namespace) -> int:
 
 
 def _check_consistency(args: argparse.Namespace) -> int:
-    from ocrr.ledger.merkle import verify_consistency
-    from ocrr.ledger.signing import SignedTreeHead
+    from ocrr.ledger.audit import check_extends
 
     old = _load_head(args.old_head, args.public_key)
-    old = old.head if isinstance(old, SignedTreeHead) else old
     with _open(args) as ledger:
-        size = len(ledger)
-        if old.size > size:
-            print(f"FAILED: the ledger has {size} entries, fewer than the {old.size} the old "
-                  "head covers: it was truncated")
-            return EXIT_FAILED
-        proof = ledger.prove_consistency(old.size)
-        stored = ledger.verify(old)  # the proof covers stored hashes; this, the contents
-    ok = verify_consistency(old.size, proof.new_size, old.root_hash, proof.new_root, proof.path)
-    if args.out:
+        check = check_extends(ledger, old)
+    proof = check.proof
+    if proof is not None and args.out:
         Path(args.out).write_text(json.dumps(proof.to_dict(), indent=2) + "\n")
-    if not ok:
-        print(f"FAILED: the ledger's first {old.size} entries are not the ones the old head "
-              f"covered (root now {proof.old_root.hex()}, head says {old.root_hash.hex()}): "
-              "history was rewritten")
-        return EXIT_FAILED
-    if not stored.ok:
-        print(f"FAILED at entry {stored.first_bad_seq}: {stored.reason}")
-        print(f"first bad sequence number: {stored.first_bad_seq}")
+    if check.consistent and check.stored is not None and not check.stored.ok:
+        return _failed(check.stored)
+    if not check.ok or proof is None:
+        print(f"FAILED: {check.reason}")
         return EXIT_FAILED
     print(f"ok: the ledger ({proof.new_size} entries, root {proof.new_root.hex()}) extends the "
-          f"old head ({old.size} entries); the consistency proof has {len(proof.path)} hashes")
+          f"old head ({check.old.size} entries); the consistency proof has {len(proof.path)} "
+          "hashes")
     return EXIT_OK
 
 
@@ -328,7 +317,7 @@ def _bench(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    from ocrr.ledger.perf import measure_store
+    from ocrr.bench.ledger_perf import measure_store
 
     folder = None
     if args.store == "postgresql":

@@ -1,8 +1,15 @@
 """The append-only, hash-chained ledger of (embedding, label, provenance) entries, its
 stores (memory, SQLite, PostgreSQL), its Merkle tree and signed tree heads, and erasure by
-crypto-shredding."""
+crypto-shredding.
 
-from ocrr.ledger.entry import GENESIS_HASH, Entry
+In layers, each importing only those below it: entries (``entry``, ``keys``, ``sealing``);
+the store protocol and stores (``store``, ``memory``, ``sqlite``, ``postgres``, ``rows``,
+``location``); the log (``validation``, ``keyring``, ``log``: validate, chain, seal,
+append, sync); the tree (``merkle``, ``signing``, ``tree``: heads and proofs); the audit
+(``audit``: verification, proof checks); and ``ledger``, which joins them in
+:class:`Ledger`. ``transfer`` (export and import) sits on top."""
+
+from ocrr.ledger.entry import GENESIS_HASH, Entry, Provenance
 from ocrr.ledger.ledger import (
     ENTRY_KINDS,
     ERASURE,
@@ -40,6 +47,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "MemoryStore",
+    "Provenance",
     "RELABEL",
     "RETIRE",
     "REVOCATION",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
+from typing import NoReturn
 
 import numpy as np
 
@@ -25,18 +25,52 @@ with no vector, no text and exactly these two provenance keys: the subject key's
 base64 ciphertext of the vector, text and provenance. Keys starting ``ocrr.`` are reserved."""
 RESERVED_PREFIX = "ocrr."
 
+EXAMPLE = "example"
+"""A labelled vector: the only kind that votes."""
+REVOCATION = "revocation"
+"""Withdraws an earlier example (``provenance["revokes"]`` = its sequence number) from
+voting and from derived statistics; the example itself stays in the ledger for audit."""
+ERASURE = "erasure"
+"""The tombstone of an erased subject: ``provenance["erases"]`` is the destroyed key's id and
+``provenance["seqs"]`` the comma-separated sequence numbers sealed under it, which leave the
+index and every derived statistic. Appended only by :meth:`Ledger.erase`."""
+RELABEL = "relabel"
+"""Renames a label: ``provenance["from"]`` is the old label, ``label`` the new one. From then
+on every example taught under the old label votes under the new one (joining the new label's
+class if it already has examples); the examples themselves are unchanged, so the history
+stays auditable. Carries no vector."""
+RETIRE = "retire"
+"""Retires a label (``label``): every example taught under it until now stops voting and
+leaves the derived statistics, as a revocation of each would, in one entry. Used when the
+taxonomy is refined (an intent split in two): the coarse class must go while corrections
+teach the fine ones. A later correction under the same label teaches a new class. Carries
+no vector."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL, RETIRE)
+
 ENCODING_VERSION = b"OCRR-ENTRY\x01"
 
 _HEADER = struct.Struct("<Qq")  # seq, created_at_ns
 _LEN = struct.Struct("<I")
 
 
+# Most encoded strings repeat (kinds, labels, provenance keys and values): their encodings are
+# kept, so an append encodes only what is new. Long strings (texts) are encoded each time.
+_FIELDS: dict[str, bytes] = {}
+_FIELDS_LIMIT = 8_192
+_FIELD_CACHEABLE = 128  # characters
+
+
 def _text_field(value: str | None) -> bytes:
     """Length-prefixed UTF-8; ``None`` is distinct from the empty string."""
     if value is None:
         return b"\x00"
-    data = value.encode("utf-8")
-    return b"\x01" + _LEN.pack(len(data)) + data
+    found = _FIELDS.get(value)
+    if found is None:
+        data = value.encode("utf-8")
+        found = b"\x01" + _LEN.pack(len(data)) + data
+        if len(value) <= _FIELD_CACHEABLE and len(_FIELDS) < _FIELDS_LIMIT:
+            _FIELDS[value] = found
+    return found
 
 
 def canonical_provenance(provenance: Mapping[str, str]) -> bytes:
@@ -134,7 +168,7 @@ class Entry:
             self.label,
             NO_VECTOR,
             None,
-            MappingProxyType(dict(self.sealed.provenance())),
+            Provenance(self.sealed.provenance()),
             self.prev_hash,
             self.entry_hash,
         )
@@ -188,5 +222,47 @@ NO_VECTOR = np.zeros(0, dtype="<f4")
 NO_VECTOR.flags.writeable = False
 
 
-def frozen_provenance(provenance: Mapping[str, str] | None) -> Mapping[str, str]:
-    return MappingProxyType(dict(provenance or {}))
+class Provenance(dict[str, str]):
+    """An entry's provenance: a read-only ``str -> str`` mapping that pickles.
+
+    Why not :class:`types.MappingProxyType`: a proxy cannot be pickled, and the benchmark
+    ships fitted substrates (their ledgers' entries) to worker processes. This is a ``dict``
+    whose mutating methods raise ``TypeError``, as a proxy's do, so reads stay as fast as a
+    dict's and the canonical bytes (hence every hash) are those of the same pairs.
+
+    Examples
+    --------
+    >>> import pickle
+    >>> provenance = Provenance({"source": "correction", "actor": "agent-7"})
+    >>> provenance["source"]
+    'correction'
+    >>> provenance["actor"] = "mallory"
+    Traceback (most recent call last):
+    ...
+    TypeError: an entry's provenance is read-only
+    >>> pickle.loads(pickle.dumps(provenance)) == provenance
+    True
+    >>> canonical_provenance(provenance) == canonical_provenance(dict(provenance))
+    True
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("an entry's provenance is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[type[Provenance], tuple[dict[str, str]]]:
+        return Provenance, (dict(self),)
+
+    def __repr__(self) -> str:
+        return f"Provenance({dict.__repr__(self)})"
+
+
+def frozen_provenance(
+    provenance: Mapping[str, str] | Iterable[tuple[str, str]] | None,
+) -> Provenance:
+    """``provenance`` as an entry keeps it: a read-only copy (empty for ``None``)."""
+    return Provenance(provenance or {})

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 
-from ocrr.ledger.ledger import EntryStore, MemoryStore
+from ocrr.ledger.memory import MemoryStore
+from ocrr.ledger.store import EntryStore
 
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView
+from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView, extending
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
@@ -64,9 +64,18 @@ class PostgresStore:
 
     ``schema`` (default: the connection's search path, usually ``public``) lets one database
     hold several ledgers.
+
+    Examples
+    --------
+    Opening one needs a server (``Ledger.open("postgresql://...")`` does it by URL); like
+    SQLite, it is a shared, numbered store:
+
+    >>> PostgresStore.shared, PostgresStore.numbered
+    (True, True)
     """
 
     shared = True
+    numbered = True
 
     def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True,
                  vacuum_after_erase: bool = True) -> None:
@@ -252,13 +261,7 @@ class PostgresStore:
 
     def append(self, entry: Entry) -> None:
         """Append one already-built entry (import): it must extend the current head."""
-
-        def prepare(view: WriteView) -> Batch:
-            if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
-                raise ValueError(f"entry {entry.seq} does not extend the store's head")
-            return Batch([entry])
-
-        self.write(prepare)
+        self.write(extending(entry))
 
     def scrub(self) -> None:
         """Rewrite the key table without its dead rows (destroyed keys)."""

@@ -13,11 +13,10 @@ number, so verification reports it like any other mismatch.
 from __future__ import annotations
 
 import json
-from types import MappingProxyType
 
 import numpy as np
 
-from ocrr.ledger.entry import SEALED_BLOB, SEALED_KEY, Entry
+from ocrr.ledger.entry import SEALED_BLOB, SEALED_KEY, Entry, Provenance
 from ocrr.ledger.store import CorruptRow
 
 COLUMNS = (
@@ -79,7 +78,7 @@ def _bytes(value: object) -> bytes:
 _CACHE_LIMIT = 65_536
 _CACHEABLE = 512  # bytes: sealed provenance (ciphertext) is unique per row, never cached
 _texts: dict[object, str] = {}
-_provenances: dict[object, MappingProxyType] = {}
+_provenances: dict[object, Provenance] = {}
 
 
 def _cached_text(raw: object) -> str:
@@ -91,7 +90,7 @@ def _cached_text(raw: object) -> str:
     return found
 
 
-def _provenance(raw: object) -> MappingProxyType:
+def _provenance(raw: object) -> Provenance:
     found = _provenances.get(raw)
     if found is not None:
         return found
@@ -100,7 +99,7 @@ def _provenance(raw: object) -> MappingProxyType:
         isinstance(k, str) and isinstance(v, str) for k, v in provenance.items()
     ):
         raise ValueError("provenance is not a JSON object of strings")
-    found = MappingProxyType(provenance)
+    found = Provenance(provenance)
     if len(_provenances) < _CACHE_LIMIT and len(raw) < _CACHEABLE:  # type: ignore[arg-type]
         _provenances[raw] = found
     return found

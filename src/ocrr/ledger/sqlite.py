@@ -24,7 +24,7 @@ from pathlib import Path
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView
+from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView, extending
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
@@ -78,9 +78,23 @@ class _View:
 
 
 class SQLiteStore:
-    """Entries, subject keys and a little metadata in one SQLite database file."""
+    """Entries, subject keys and a little metadata in one SQLite database file.
+
+    Examples
+    --------
+    >>> import tempfile, numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> with Ledger(SQLiteStore(f"{folder.name}/ledger.db")) as ledger:
+    ...     entry = ledger.append("greeting", np.ones(3))
+    >>> with Ledger.open(f"{folder.name}/ledger.db", create=False) as reopened:
+    ...     reopened.head().entry_hash == entry.entry_hash and reopened.verify().ok
+    True
+    >>> folder.cleanup()
+    """
 
     shared = True
+    numbered = True
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
                  timeout: float = 30.0) -> None:
@@ -244,13 +258,7 @@ class SQLiteStore:
 
     def append(self, entry: Entry) -> None:
         """Append one already-built entry (import): it must extend the current head."""
-
-        def prepare(view: WriteView) -> Batch:
-            if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
-                raise ValueError(f"entry {entry.seq} does not extend the store's head")
-            return Batch([entry])
-
-        self.write(prepare)
+        self.write(extending(entry))
 
     def scrub(self) -> bool:
         """Fold the log into the database file and truncate it, so freed (zeroed) pages

@@ -1,38 +1,66 @@
-"""The interface durable stores implement, beyond :class:`~ocrr.ledger.ledger.EntryStore`.
+"""The store layer: what every place that keeps a ledger's entries implements.
+
+A store keeps entries in order and the subject keys beside them; the log above it
+(:mod:`ocrr.ledger.log`) numbers, chains, seals and hashes them. The memory store
+(:mod:`ocrr.ledger.memory`), SQLite (:mod:`ocrr.ledger.sqlite`) and PostgreSQL
+(:mod:`ocrr.ledger.postgres`) all implement :class:`EntryStore`, so the log has one code path
+for all three.
 
 Why a write *callback*: with SQLite opened by several processes, or PostgreSQL shared by
 several hosts, the ledger's head can move between reading it and appending. A store's
-:meth:`DurableStore.write` therefore takes the write lock, reads the real head, and only
+:meth:`EntryStore.write` therefore takes the write lock, reads the real head, and only
 then lets the ledger build (number, chain, seal) the entries it will insert — all in one
-transaction, so an append is either wholly there after a crash or not at all.
+transaction, so an append is either wholly there after a crash or not at all. The memory
+store runs the same callback on its list (it has one writer, so no lock to take).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from ocrr.ledger.entry import Entry
 from ocrr.ledger.keys import SubjectKey
 
 
-@dataclass(frozen=True)
-class Tip:
-    """The store's last entry as seen inside a write: its size and last hash."""
+class Tip(NamedTuple):
+    """The store's last entry as seen inside a write: its size and last hash (a tuple: one
+    is made per write, so it must cost next to nothing).
+
+    Examples
+    --------
+    >>> from ocrr.ledger import GENESIS_HASH, MemoryStore
+    >>> MemoryStore().tip() == Tip(0, GENESIS_HASH)
+    True
+    """
 
     size: int
     head_hash: bytes
 
 
-@dataclass
+@dataclass(slots=True)
 class Batch:
     """What one write commits atomically: entries (seq ``tip.size`` onwards, in order), the
-    subject keys they need, and the keys an erasure destroys."""
+    subject keys they need, and the keys an erasure destroys.
+
+    Examples
+    --------
+    A write's ``prepare`` callback builds one on the head it is shown:
+
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger, MemoryStore
+    >>> from ocrr.ledger.store import extending
+    >>> entry = Ledger().append("greeting", np.ones(3))  # built on the empty head
+    >>> store = MemoryStore()
+    >>> batch = store.write(extending(entry))
+    >>> batch.entries == [entry] and len(store) == 1
+    True
+    """
 
     entries: list[Entry]
-    new_keys: list[SubjectKey] = field(default_factory=list)
-    destroyed: list[str] = field(default_factory=list)
+    new_keys: Sequence[SubjectKey] = ()
+    destroyed: Sequence[str] = ()
     dim: int | None = None
     """Set when this write fixes the ledger's vector dimension (its first example)."""
 
@@ -49,14 +77,27 @@ class WriteView(Protocol):
 
 @dataclass(frozen=True)
 class CorruptRow:
-    """A stored row that does not decode to an entry (tampered bytes, wrong types)."""
+    """A stored row that does not decode to an entry (tampered bytes, wrong types).
+
+    Examples
+    --------
+    >>> row = CorruptRow(7, "row does not decode: invalid UTF-8")
+    >>> str(CorruptLedgerError(row))
+    'entry 7 is corrupt: row does not decode: invalid UTF-8'
+    """
 
     seq: int
     reason: str
 
 
 class CorruptLedgerError(ValueError):
-    """Reading met a row that is not a valid entry; ``ocrr ledger verify`` says which."""
+    """Reading met a row that is not a valid entry; ``ocrr ledger verify`` says which.
+
+    Examples
+    --------
+    >>> CorruptLedgerError(CorruptRow(3, "broken JSON")).seq
+    3
+    """
 
     def __init__(self, row: CorruptRow) -> None:
         super().__init__(f"entry {row.seq} is corrupt: {row.reason}")
@@ -64,22 +105,85 @@ class CorruptLedgerError(ValueError):
 
 
 @runtime_checkable
-class DurableStore(Protocol):
-    """An on-disk (or shared) store: atomic writes, streamed reads, a key table."""
+class EntryStore(Protocol):
+    """Where a ledger's entries and subject keys live: atomic writes, ordered reads.
+
+    The ledger owns numbering, chaining, sealing, hashing and validation; a store keeps
+    what one :meth:`write` hands it, whole or not at all, and reads it back in order.
+
+    Examples
+    --------
+    Every store implements the whole protocol, the memory store included:
+
+    >>> from ocrr.ledger import EntryStore, MemoryStore
+    >>> from ocrr.ledger.sqlite import SQLiteStore
+    >>> isinstance(MemoryStore(), EntryStore)
+    True
+    >>> sorted({"write", "rows", "tip", "hashes", "live_keys"} - set(dir(SQLiteStore)))
+    []
+    """
 
     shared: bool
     """True where other processes may append too (the ledger then re-reads the head)."""
+    numbered: bool
+    """True where rows are found by sequence number (a table: :meth:`rows` come sorted by
+    it, so a gap is a missing entry and a number below zero a stray row); False where a
+    row's place is its position (a list: an entry out of place is reported there)."""
 
-    def write(self, prepare: Callable[[WriteView], Batch]) -> Batch: ...
-    def tip(self) -> Tip: ...
-    def dim(self) -> int | None: ...
-    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
-        """Rows in sequence order from ``start`` (all rows, strays included, when 0)."""
+    def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
+        """Run ``prepare`` on the current head under the write lock; commit what it returns
+        (the entries, new subject keys, destroyed keys, the dimension) in one transaction."""
         ...
-    def hashes(self, start: int, stop: int) -> list[bytes]: ...
-    def key(self, key_id: str) -> bytes | None: ...
-    def live_keys(self) -> dict[str, bytes]: ...
+
+    def append(self, entry: Entry) -> None:
+        """Append one already-built entry (an import): it must extend the current head."""
+        ...
+
+    def tip(self) -> Tip:
+        """Size and last hash, read now (other processes' appends included)."""
+        ...
+
+    def dim(self) -> int | None:
+        """The vector dimension the first example fixed (None before it)."""
+        ...
+
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
+        """Entries ``start`` to ``stop`` in sequence order, in their stored (sealed) form."""
+        ...
+
+    def rows(self) -> Iterator[Entry | CorruptRow]:
+        """Every stored row, as stored (strays and gaps included): what ``verify`` walks."""
+        ...
+
+    def hashes(self, start: int, stop: int) -> list[bytes]:
+        """The entry hashes of ``start`` to ``stop``: the Merkle tree's leaves."""
+        ...
+
+    def key(self, key_id: str) -> bytes | None:
+        """A live subject key's bytes (None once destroyed)."""
+        ...
+
+    def live_keys(self) -> dict[str, bytes]:
+        """Every live subject key by id (read once when a ledger opens)."""
+        ...
+
     def close(self) -> None: ...
     def __len__(self) -> int: ...
     def __getitem__(self, seq: int) -> Entry: ...
     def __iter__(self) -> Iterator[Entry]: ...
+
+
+DurableStore = EntryStore
+"""The former name of the on-disk stores' interface, now the one every store implements."""
+
+
+def extending(entry: Entry) -> Callable[[WriteView], Batch]:
+    """The write behind every store's :meth:`~EntryStore.append`: one already-built entry,
+    refused (``ValueError``) unless it extends the head the write finds."""
+
+    def prepare(view: WriteView) -> Batch:
+        if entry.seq != view.tip.size or entry.prev_hash != view.tip.head_hash:
+            raise ValueError(f"entry {entry.seq} does not extend the store's head")
+        return Batch([entry])
+
+    return prepare

@@ -17,12 +17,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator
-from types import MappingProxyType
 from typing import IO
 
 import numpy as np
 
-from ocrr.ledger.entry import Entry
+from ocrr.ledger.entry import Entry, Provenance
 from ocrr.ledger.ledger import Ledger, LedgerError
 
 FORMAT = "ocrr-ledger-export"
@@ -57,7 +56,7 @@ def entry_from_dict(data: dict[str, object]) -> Entry:
             str(data["label"]),
             vector,
             None if data["text"] is None else str(data["text"]),
-            MappingProxyType({str(k): str(v) for k, v in provenance.items()}),
+            Provenance({str(k): str(v) for k, v in provenance.items()}),
             bytes.fromhex(str(data["prev_hash"])),
             bytes.fromhex(str(data["entry_hash"])),
         )
@@ -71,12 +70,8 @@ def export_jsonl(ledger: Ledger, out: IO[str]) -> int:
     header = {"format": FORMAT, "version": VERSION, "size": head.size,
               "root_hash": head.root_hash.hex()}
     out.write(json.dumps(header) + "\n")
-    store = ledger.store
-    source: Iterable[Entry] = (
-        store.read(0, head.size) if hasattr(store, "read") else iter(store)  # type: ignore
-    )
     count = 0
-    for entry in source:
+    for entry in ledger.store.read(0, head.size):
         if not isinstance(entry, Entry):
             raise LedgerError(f"entry {entry.seq} is corrupt: {entry.reason}")
         out.write(json.dumps(entry_to_dict(entry), ensure_ascii=False) + "\n")

@@ -22,7 +22,6 @@ from ocrr.validation import CheckedInputs
 from ocrr.vectors import LabelTable, normalise, softmax
 
 
-
 class KNNLM(CheckedInputs):
     """The frozen seed head mixed with a k-nearest-neighbour distribution over a datastore
     of the seed rows and every correction (``learns = "at_once"``, ``storage = "grows"``)."""
