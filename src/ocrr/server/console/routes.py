@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ocrr.server.console.access import ConsoleState, PageError
-from ocrr.server.console.pages import routers
+from ocrr.server.console.pages import dashboard, ledger, login, queue
 from ocrr.server.console.rendering import HERE, SECURITY_HEADERS, render
 from ocrr.server.review import queues_of
 
@@ -32,7 +32,8 @@ async def _page_error(request: Request, exc: Exception) -> Response:
 def install(app: FastAPI) -> None:
     app.state.console = ConsoleState()
     queues_of(app)
-    for router in routers():
+    # mounting order: signing in, the queue, the ledger, the dashboard
+    for router in (login.router, queue.router, ledger.router, dashboard.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(PageError, _page_error)

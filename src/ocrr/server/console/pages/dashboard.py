@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from ocrr.server.console.access import console_of, page_context, page_namespace
 from ocrr.server.console.dashboard import dashboard_figures
-from ocrr.server.console.pages import NsPath
+from ocrr.server.console.pages.params import NsPath
 from ocrr.server.console.rendering import render
 from ocrr.server.review import queues_of
 

@@ -23,7 +23,7 @@ from ocrr.server.console.access import (
     page_namespace,
     problem,
 )
-from ocrr.server.console.pages import NsPath
+from ocrr.server.console.pages.params import NsPath
 from ocrr.server.console.rendering import SECURITY_HEADERS, render
 from ocrr.server.errors import ApiError, InvalidRequest
 from ocrr.server.namespace import Namespace

@@ -17,7 +17,7 @@ from ocrr.server.console.access import (
     problem,
     read_json,
 )
-from ocrr.server.console.pages import NsPath
+from ocrr.server.console.pages.params import NsPath
 from ocrr.server.console.rendering import render
 from ocrr.server.errors import InvalidRequest, NotFound
 from ocrr.server.namespace import Namespace
