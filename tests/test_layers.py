@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "ocrr.vectors": 0,
     "ocrr.heads": 0,
     "ocrr.validation": 0,  # the contract's input checks (imports only ocrr.errors)
+    "ocrr.names": 0,  # the rule for names and texts people read (imports nothing)
     # 1: data, encoders, the ledger
     "ocrr.datasets": 1,
     "ocrr.encoders": 1,

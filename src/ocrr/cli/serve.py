@@ -184,6 +184,12 @@ def _keys_create(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
                          "letter (48 characters at most)")
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         parser.error("--threshold must be in [0, 1]")
+    from ocrr.server.registry import check_key_name
+
+    try:
+        check_key_name(args.name)
+    except ValueError as err:
+        parser.error(f"--name: {err}")
     registry = _registry(args)
     try:
         wanted = args.create_namespace and args.namespace
@@ -204,6 +210,8 @@ def _keys_create(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
 
 
 def _keys_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.names import printable
+
     registry = _registry(args)
     try:
         keys = registry.list_keys()
@@ -212,8 +220,10 @@ def _keys_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     print(f"{'key_id':<17} {'scope':<8} {'namespace':<20} {'state':<8} name")
     for key in keys:
         state = "revoked" if key.revoked else "live"
-        print(f"{key.key_id:<17} {key.scope:<8} {key.namespace or '-':<20} {state:<8} "
-              f"{key.name or ''}")
+        # names made before the rule (or written to the registry by hand) may hold escapes:
+        # never print them raw
+        print(f"{printable(key.key_id):<17} {key.scope:<8} "
+              f"{printable(key.namespace or '-'):<20} {state:<8} {printable(key.name or '')}")
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from ocrr.ledger.entry import (
 )
 from ocrr.ledger.keys import MAX_SUBJECT_CHARS
 from ocrr.ledger.store import Batch, Tip
+from ocrr.names import clean_name
 
 MAX_LABEL_CHARS = 256
 MAX_TEXT_CHARS = 20_000
@@ -85,6 +86,8 @@ def check_entry(
     else:
         raise LedgerError(f"a {kind} entry carries no vector")
     check_string("label", label, MAX_LABEL_CHARS)
+    if kind in (EXAMPLE, RELABEL):  # a new name; the others name an existing label
+        label = _named("label", label)  # type: ignore[arg-type]
     if text is not None:
         check_string("text", text, MAX_TEXT_CHARS)
     prov = frozen_provenance(provenance)
@@ -95,11 +98,26 @@ def check_entry(
             raise LedgerError(f"provenance keys starting {RESERVED_PREFIX!r} are reserved")
         check_utf8(f"provenance {key!r}", key)
         check_utf8(f"provenance {key!r}", value)
+    if any(key in prov and prov[key] != _named(key, prov[key]) for key in NAMED_PROVENANCE):
+        prov = frozen_provenance({key: _named(key, value) if key in NAMED_PROVENANCE else value
+                                  for key, value in prov.items()})
     if subject is not None:
         if kind != EXAMPLE:
             raise LedgerError("only examples are sealed under a subject's key")
         check_string("subject", subject, MAX_SUBJECT_CHARS)
     return kind, label, vec, text, prov, subject  # type: ignore[return-value]
+
+
+NAMED_PROVENANCE = ("actor", "api_key_id")
+"""Provenance values that name someone: they follow the rule for names (``ocrr.names``)."""
+
+
+def _named(what: str, value: str) -> str:
+    """``value`` by the rule for names (NFC, no control, zero-width or bidi characters)."""
+    try:
+        return clean_name(what, value)
+    except ValueError as err:
+        raise LedgerError(str(err)) from None
 
 
 def check_imported(chunk: list[Entry], tip: Tip, dim: int | None) -> Batch:

@@ -10,6 +10,7 @@ schema ``ocrr_ns_<name>`` per namespace. Several server processes (replicas) may
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ocrr.ledger.location import is_postgres
+from ocrr.names import clean_name
 from ocrr.server.errors import Conflict, NotFound
 from ocrr.server.keys import ApiKey, check_scope, key_id_of, new_token, token_hash
 
@@ -42,6 +44,9 @@ _TABLES = (
         created_at_ns BIGINT NOT NULL,
         revoked_at_ns BIGINT)""",
 )
+MAX_KEY_NAME_CHARS = 256
+NAMESPACE_RULE = re.compile("[a-z][a-z0-9_]{0,47}")
+"""Namespace names (the wire models' ``NAMESPACE_PATTERN``): they name files and schemas."""
 _KEY_COLUMNS = "key_id, scope, namespace, name, created_at_ns, revoked_at_ns"
 _NS_COLUMNS = "name, threshold, vote, encoder, created_at_ns"
 
@@ -63,6 +68,26 @@ def _key(row: Sequence[Any]) -> ApiKey:
 def _namespace(row: Sequence[Any]) -> NamespaceRecord:
     return NamespaceRecord(row[0], None if row[1] is None else float(row[1]), row[2], row[3],
                            int(row[4]))
+
+
+def check_namespace_name(name: str) -> str:
+    """``name`` if it is a valid namespace name, else ``ValueError`` saying the rule."""
+    if not isinstance(name, str) or not NAMESPACE_RULE.fullmatch(name):
+        raise ValueError(f"namespace name {name!r}: lower-case letters, digits and _, "
+                         "starting with a letter (48 characters at most)")
+    return name
+
+
+def check_key_name(name: str | None) -> str | None:
+    """A key's note by the rule for names (:mod:`ocrr.names`), at most 256 characters."""
+    if name is None:
+        return None
+    if len(name) > MAX_KEY_NAME_CHARS:
+        raise ValueError(f"key name is {len(name)} characters; the limit is "
+                         f"{MAX_KEY_NAME_CHARS}")
+    if not name.strip():
+        raise ValueError("key name must not be empty")
+    return clean_name("key name", name)
 
 
 class Registry:
@@ -138,6 +163,7 @@ class Registry:
     # -- namespaces ------------------------------------------------------------------------
     def create_namespace(self, name: str, *, threshold: float | None = None,
                          vote: str = "hybrid", encoder: str | None = None) -> NamespaceRecord:
+        check_namespace_name(name)
         record = NamespaceRecord(name, threshold, vote, encoder, time.time_ns())
         try:
             self._run(f"INSERT INTO {{p}}namespaces ({_NS_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
@@ -194,6 +220,7 @@ class Registry:
                    name: str | None = None) -> tuple[str, ApiKey]:
         """A new key: returns the secret (shown once, never stored) and its record."""
         check_scope(scope, namespace)
+        name = check_key_name(name)
         if namespace is not None:
             self.require_namespace(namespace)
         token = new_token()

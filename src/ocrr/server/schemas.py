@@ -10,12 +10,15 @@ and the pattern advertised in the spec says the same, so data valid by the spec 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ocrr.ledger import MAX_LABEL_CHARS, MAX_TEXT_CHARS
 from ocrr.ledger.keys import MAX_SUBJECT_CHARS
+from ocrr.ledger.validation import check_string
+from ocrr.names import NAME_CHARS_CLASS, TEXT_CHARS_CLASS, check_text, clean_name
 
 _BLANK = (
     "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029"
@@ -23,8 +26,6 @@ _BLANK = (
 )
 """Exactly the characters Python's ``str.isspace`` (and so the ledger) calls whitespace,
 spelled out: ``\\s`` means different sets in different regex engines."""
-NONBLANK = f"^[^\\u0000]*[^\\u0000{_BLANK}][^\\u0000]*$"
-"""Some character other than whitespace, and no NUL: what the ledger accepts as a string."""
 NAMESPACE_PATTERN = "^[a-z][a-z0-9_]{0,47}$"
 SEQ_MAX = 2**53 - 1
 """Sequence numbers and sizes above this are refused (no ledger gets near): the largest
@@ -33,46 +34,50 @@ UNKNOWN = "unknown"
 """The label of an abstention: the classifier's confidence fell below the threshold."""
 
 
-def _checked(what: str):  # noqa: ANN202 - a validator factory
+def _checked(what: str, limit: int, rule: Callable[[str, str], str]):  # noqa: ANN202
+    """The ledger's own string check (one implementation), then ``rule`` from
+    :mod:`ocrr.names`: the rule for names (NFC, no control, zero-width or bidi characters)
+    or for texts (no control characters but tab, newline, carriage return)."""
+
     def check(value: str) -> str:
-        if not value.strip():
-            raise ValueError(f"{what} must not be empty or only whitespace")
-        if "\x00" in value:
-            raise ValueError(f"{what} contains a NUL character")
-        if not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as err:
-                raise ValueError(
-                    f"{what} is not valid UTF-8 text (character {err.start} is a lone "
-                    "surrogate)"
-                ) from None
-        return value
+        check_string(what, value, limit)
+        return rule(what, value)
 
     return AfterValidator(check)
 
 
-def _string(what: str, limit: int, description: str):  # noqa: ANN202 - a type factory
+def _string(what: str, limit: int, description: str, *, name: bool = False):  # noqa: ANN202
+    chars = NAME_CHARS_CLASS if name else TEXT_CHARS_CLASS
+    pattern = NAME_PATTERN if name else f"^[^{chars}]*[^{chars}{_BLANK}][^{chars}]*$"
     return Annotated[
         str,
         Field(min_length=1, max_length=limit, description=description,
-              json_schema_extra={"pattern": NONBLANK}),
-        _checked(what),
+              json_schema_extra={"pattern": pattern}),
+        _checked(what, limit, clean_name if name else check_text),
     ]
 
+
+NAME_PATTERN = (f"^[^{NAME_CHARS_CLASS}{_BLANK}]([^{NAME_CHARS_CLASS}]*"
+                f"[^{NAME_CHARS_CLASS}{_BLANK}])?$")
+"""A name: no control, zero-width or bidi character, no whitespace at either end."""
 
 if TYPE_CHECKING:  # for the type checker these are str; pydantic sees the checks below
     Text: TypeAlias = str
     Label: TypeAlias = str
     Subject: TypeAlias = str
     Short: TypeAlias = str
+    Name: TypeAlias = str
 else:
     Text = _string("text", MAX_TEXT_CHARS, "the input text (up to 20,000 characters)")
     Label = _string("label", MAX_LABEL_CHARS,
-                    "a class label (up to 256 characters); a new one creates the class")
+                    "a class label (up to 256 characters); a new one creates the class",
+                    name=True)
     Subject = _string("subject", MAX_SUBJECT_CHARS,
                       "the person this example is about: stored encrypted, erasable")
     Short = _string("value", MAX_LABEL_CHARS, "free text, up to 256 characters, stored in clear")
+    Name = _string("name", MAX_LABEL_CHARS,
+                   "who or what (up to 256 characters): no control, zero-width or bidi "
+                   "characters", name=True)
 NamespaceName = Annotated[
     str, Field(pattern=NAMESPACE_PATTERN, description="lower-case letters, digits and _")
 ]
@@ -115,24 +120,24 @@ class CorrectionItem(_Request):
 
 
 class CorrectionRequest(CorrectionItem):
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class CorrectionBatchRequest(_Request):
     items: list[CorrectionItem] = Field(min_length=1)
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class RevocationRequest(_Request):
     seq: Seq
     reason: Short
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class ErasureRequest(_Request):
     subject: Subject
     reason: Short | None = None
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class KeptHead(_Request):
@@ -164,14 +169,14 @@ class NamespacedKeyCreate(_Request):
 
     scope: Literal["read", "write"]
     namespace: NamespaceName
-    name: Short | None = None
+    name: Name | None = None
 
 
 class GlobalKeyCreate(_Request):
     """An admin or metrics key: bound to no namespace."""
 
     scope: Literal["admin", "metrics"]
-    name: Short | None = None
+    name: Name | None = None
 
 
 KeyCreate = Annotated[NamespacedKeyCreate | GlobalKeyCreate, Field(discriminator="scope")]

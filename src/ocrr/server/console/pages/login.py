@@ -26,10 +26,10 @@ from ocrr.server.console.sessions import (
     same_origin,
     set_cookie,
 )
-from ocrr.server.schemas import Short
+from ocrr.server.schemas import Name
 from ocrr.server.state import state_of
 
-_ACTOR = TypeAdapter(Short)
+_ACTOR = TypeAdapter(Name)
 router = APIRouter(include_in_schema=False)
 
 
