@@ -3,6 +3,7 @@ encoder, its keys, and a TestClient (the fixture is in server_fixtures)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,3 +66,16 @@ def make_service(folder: Path, settings: ServerSettings | None = None) -> tuple[
     settings = settings or ServerSettings(rate_limit=0, auth_failure_rate=0)
     app = create_app(registry, encoder=encoder, settings=settings)
     return Service(TestClient(app), registry, encoder, folder, keys), app
+
+
+def login(service: Service, who: str, actor: str = "") -> str:
+    """Log ``who`` in (dropping any session); return the session's CSRF token."""
+    client = service.client
+    client.cookies.clear()
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    answer = client.post("/login", data={"key": service.keys[who], "actor": actor,
+                                         "csrf": token}, follow_redirects=False)
+    assert answer.status_code == 303, answer.text
+    home = client.get("/ns/demo/ledger")
+    return re.search(r'name="csrf-token" content="([^"]+)"', home.text)[1]

@@ -21,25 +21,12 @@ from ocrr.server.review import ReviewQueue, queues_of
 from ocrr.server.schemas import Neighbour, Prediction
 from ocrr.substrate import Substrate
 from server_fakes import HashingEncoder
-from server_support import Service
+from server_support import Service, login
 
 pytest_plugins = ["server_fixtures"]
 
 PAYLOAD = '<script>window.__xss = 1</script><img src=x onerror="alert(1)">'
 ESCAPED = "&lt;script&gt;window.__xss = 1&lt;/script&gt;&lt;img src=x onerror="
-
-
-def login(service: Service, who: str, actor: str = "") -> str:
-    """Log ``who`` in (dropping any session); return the session's CSRF token."""
-    client = service.client
-    client.cookies.clear()
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
-    answer = client.post("/login", data={"key": service.keys[who], "actor": actor,
-                                         "csrf": token}, follow_redirects=False)
-    assert answer.status_code == 303, answer.text
-    home = client.get("/ns/demo/ledger")
-    return re.search(r'name="csrf-token" content="([^"]+)"', home.text)[1]
 
 
 def predict(service: Service, text: str, namespace: str = "demo") -> dict:

@@ -241,7 +241,13 @@ class Namespace:
         if size is not None or root_hash is not None:
             if size is None or root_hash is None:
                 raise InvalidRequest("a kept tree head needs both size and root_hash")
-            head = TreeHead(size, bytes.fromhex(root_hash), 0)
+            try:
+                root = bytes.fromhex(root_hash)
+            except ValueError:
+                raise InvalidRequest("root_hash must be 64 hex digits") from None
+            if len(root) != 32:
+                raise InvalidRequest("root_hash must be 64 hex digits (32 bytes)")
+            head = TreeHead(size, root, 0)
         with self._verify_lock:
             if self._reopen is None:
                 with self._lock:

@@ -5,15 +5,25 @@ Why lazily and kept: opening a namespace rebuilds its classifier from the whole 
 that a request finds it in a dictionary. Settings (the abstention threshold) live in the
 registry, which other replicas may change, so :meth:`Namespaces.sync_settings` re-reads them
 (the app does every second).
+
+Why quarantine: a namespace whose ledger cannot be opened (a corrupt or tampered row, a
+deleted file, a refused verification, whatever the store or the substrate raises) must not
+take the other tenants down with it. Its failure is kept with its reason; its routes
+answer 503 with that reason, ``/v1/health`` says ``degraded`` and the metrics list it; every
+other namespace serves. Opening is tried again after ``retry_seconds`` (an operator may have
+restored the file), never more often.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ocrr.ledger import Ledger
-from ocrr.server.errors import Conflict, NotFound
+from ocrr.server.errors import ApiError, Conflict, Unavailable
 from ocrr.server.namespace import Namespace
 from ocrr.server.registry import NamespaceRecord, Registry
 
@@ -23,8 +33,35 @@ if TYPE_CHECKING:
     from ocrr.encoders import Encoder
 
 
+log = logging.getLogger("ocrr.server")
+
+
+@dataclass(frozen=True)
+class Quarantine:
+    """Why a namespace could not be opened, and when that was last tried (monotonic)."""
+
+    reason: str
+    since: float
+
+
 class Namespaces:
-    """Name → open :class:`Namespace`, over a :class:`Registry`."""
+    """Name → open :class:`Namespace`, over a :class:`Registry`.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from ocrr.encoders import TfidfEncoder
+    >>> folder = tempfile.mkdtemp()
+    >>> registry = Registry(folder)
+    >>> _ = registry.create_namespace("good"), registry.create_namespace("gone")
+    >>> os.remove(registry.ledger_location("gone")[0])
+    >>> namespaces = Namespaces(registry, TfidfEncoder().fit(["a text", "another"]))
+    >>> namespaces.preload()
+    1
+    >>> sorted(namespaces.quarantined())
+    ['gone']
+    >>> namespaces.close(); registry.close()
+    """
 
     def __init__(
         self,
@@ -33,12 +70,15 @@ class Namespaces:
         *,
         refresh_interval: float = 0.25,
         signing_key: Ed25519PrivateKey | None = None,
+        retry_seconds: float = 30.0,
     ) -> None:
         self.registry = registry
         self.encoder = encoder
         self.refresh_interval = refresh_interval
         self.signing_key = signing_key
+        self.retry_seconds = retry_seconds
         self._open: dict[str, Namespace] = {}
+        self._failed: dict[str, Quarantine] = {}
         self._opening: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
@@ -56,9 +96,26 @@ class Namespaces:
         with gate:
             found = self._open.get(name)
             if found is None:
-                found = self._load(self.registry.require_namespace(name))
+                failed = self._failed.get(name)
+                if failed is not None and time.monotonic() - failed.since < self.retry_seconds:
+                    raise Unavailable(f"namespace {name!r} is quarantined: {failed.reason}")
+                record = self.registry.require_namespace(name)
+                try:
+                    found = self._load(record)
+                except ApiError:
+                    raise  # the caller's problem (an encoder mismatch): not the ledger's
+                except Exception as err:  # noqa: BLE001 - whatever opening raised
+                    reason = f"its ledger could not be opened: {type(err).__name__}: {err}"
+                    self._failed[name] = Quarantine(reason, time.monotonic())
+                    log.error("namespace %r quarantined: %s", name, reason)
+                    raise Unavailable(f"namespace {name!r} is quarantined: {reason}") from None
+                self._failed.pop(name, None)
                 self._open[name] = found
         return found
+
+    def quarantined(self) -> dict[str, str]:
+        """Namespace → why it could not be opened (the last try)."""
+        return {name: q.reason for name, q in self._failed.items()}
 
     def _load(self, record: NamespaceRecord) -> Namespace:
         from ocrr.substrate import Substrate
@@ -71,7 +128,12 @@ class Namespaces:
                 f"server runs {identity!r}"
             )
         store = self.registry.open_store(record.name)
-        substrate = Substrate(ledger=Ledger(store), encoder=self.encoder, vote=record.vote)
+        try:
+            substrate = Substrate(ledger=Ledger(store), encoder=self.encoder,
+                                  vote=record.vote)
+        except BaseException:
+            store.close()
+            raise
 
         def reopen() -> Ledger:
             return Ledger(self.registry.open_store(record.name, create=False))
@@ -109,8 +171,8 @@ class Namespaces:
             try:
                 self.get(record.name)
                 count += 1
-            except (Conflict, NotFound):
-                continue  # served with an error when asked for
+            except Exception:  # noqa: BLE001 - quarantined (503), or 409, when asked for
+                continue  # served with an error when asked for; the others serve
         return count
 
     def loaded(self) -> list[Namespace]:

@@ -9,6 +9,7 @@ schema ``ocrr_ns_<name>`` per namespace. Several server processes (replicas) may
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -70,6 +71,34 @@ def _namespace(row: Sequence[Any]) -> NamespaceRecord:
                            int(row[4]))
 
 
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
+"""The registry (key hashes), the ledgers (texts, vectors) and their subject keys are
+readable by their owner only, whatever the umask."""
+
+
+def private_folder(path: Path, *, tighten: bool = False) -> None:
+    """Make ``path`` (0700) if missing; with ``tighten``, also narrow an existing one (a
+    folder OCRR owns; not a data folder someone else made)."""
+    if not path.is_dir():
+        path.mkdir(parents=True, mode=PRIVATE_FOLDER, exist_ok=True)
+        path.chmod(PRIVATE_FOLDER)  # mkdir's mode passes through the umask
+    elif tighten and path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_FOLDER)
+
+
+def private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing (SQLite then gives its -wal and -shm
+    files the same mode), or narrow an existing one to 0600."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    if path.stat().st_mode & 0o077:
+        path.chmod(PRIVATE_FILE)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and side.stat().st_mode & 0o077:
+            side.chmod(PRIVATE_FILE)
+
+
 def check_namespace_name(name: str) -> str:
     """``name`` if it is a valid namespace name, else ``ValueError`` saying the rule."""
     if not isinstance(name, str) or not NAMESPACE_RULE.fullmatch(name):
@@ -100,7 +129,8 @@ class Registry:
         self._conn: Any = None
         if not self.postgres:
             self.data_dir = Path(self.where)
-            (self.data_dir / "namespaces").mkdir(parents=True, exist_ok=True)
+            private_folder(self.data_dir)
+            private_folder(self.data_dir / "namespaces", tighten=True)
         self._prefix = f"{REGISTRY_SCHEMA}." if self.postgres else ""
         with self._lock:
             self._connect()
@@ -121,6 +151,7 @@ class Registry:
                     cur.execute(statement.format(p=self._prefix))
         else:
             self._integrity = (sqlite3.IntegrityError,)
+            private_file(self.data_dir / "registry.db")
             conn = sqlite3.connect(self.data_dir / "registry.db", isolation_level=None,
                                    check_same_thread=False, timeout=30.0)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -163,6 +194,8 @@ class Registry:
     # -- namespaces ------------------------------------------------------------------------
     def create_namespace(self, name: str, *, threshold: float | None = None,
                          vote: str = "hybrid", encoder: str | None = None) -> NamespaceRecord:
+        """Register a namespace and create its (empty) ledger now: from then on a missing
+        ledger is an error, never a fresh empty one (:meth:`open_store`)."""
         check_namespace_name(name)
         record = NamespaceRecord(name, threshold, vote, encoder, time.time_ns())
         try:
@@ -170,7 +203,17 @@ class Registry:
                       (name, threshold, vote, encoder, record.created_at_ns))
         except self._integrity:
             raise Conflict(f"namespace {name!r} already exists") from None
+        self.create_ledger(name)
         return record
+
+    def create_ledger(self, name: str) -> None:
+        """Create a registered namespace's empty ledger (its file, 0600, or its schema);
+        one that exists is left as it is. :meth:`create_namespace` calls this; so may an
+        operator for a namespace registered before ledgers were made at creation."""
+        where, schema = self.ledger_location(name)
+        if schema is None:
+            private_file(Path(where))
+        self.open_store(name, create=True).close()
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces WHERE name = ?", (name,))
@@ -205,7 +248,10 @@ class Registry:
             return self.where, NAMESPACE_SCHEMA_PREFIX + name
         return str(self.data_dir / "namespaces" / f"{name}.db"), None
 
-    def open_store(self, name: str, *, create: bool = True):  # noqa: ANN201 - a DurableStore
+    def open_store(self, name: str, *, create: bool = False):  # noqa: ANN201 - a DurableStore
+        """The namespace's ledger store. It must exist (made by :meth:`create_namespace`):
+        a missing or empty file raises, so a deleted ledger is never silently replaced by
+        an empty one; ``create=True`` is for :meth:`create_ledger`."""
         where, schema = self.ledger_location(name)
         if schema is not None:
             from ocrr.ledger.postgres import PostgresStore

@@ -334,5 +334,7 @@ class KeyList(_Response):
 
 
 class Health(_Response):
-    status: str
+    status: str = Field(description="ok, or degraded when some namespaces are quarantined")
     version: str
+    quarantined: int = Field(default=0, description="namespaces whose ledger could not be "
+                             "opened (they answer 503; every other namespace serves)")

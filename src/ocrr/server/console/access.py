@@ -22,6 +22,7 @@ from ocrr.server.errors import (
     NotFound,
     RateLimited,
     Unauthenticated,
+    Unavailable,
 )
 from ocrr.server.keys import ApiKey
 from ocrr.server.namespace import Namespace
@@ -101,6 +102,8 @@ async def page_namespace(request: Request, ns: str) -> tuple[Viewer, Namespace]:
         return viewer, await _open(request, ns)
     except NotFound:
         raise PageError(404, f"No namespace {ns}.") from None
+    except Unavailable as err:
+        raise PageError(503, err.message) from None
 
 
 def _check_post(request: Request, session: Session, token: str | None) -> None:
@@ -135,10 +138,13 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
     try:
-        data = json.loads(await request.body())
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("the body is not JSON") from None
+    except RecursionError:  # "[" * 100000: nested deeper than the parser goes
+        raise InvalidRequest("the body's JSON is nested too deeply") from None
     if not isinstance(data, dict):
         raise InvalidRequest("expected a JSON object")
     return data

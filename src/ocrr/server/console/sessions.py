@@ -82,7 +82,12 @@ class Sessions:
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(str(a), str(b))
+    """Constant-time equality of two tokens (as UTF-8 bytes: ``compare_digest`` refuses
+    non-ASCII strings, and a form or header may bring any)."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(str(a).encode("utf-8", "surrogatepass"),
+                               str(b).encode("utf-8", "surrogatepass"))
 
 
 def same_origin(request: Request) -> bool:
@@ -91,7 +96,11 @@ def same_origin(request: Request) -> bool:
     if origin is None:
         return True
     host = request.headers.get("host")
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018 - raises on a malformed port, as the netloc compare would not
+    except ValueError:  # "http://[", a port that is not a number: not this server
+        return False
     return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
 
 

@@ -24,7 +24,8 @@ _MEANING = {
     413: "the body or the batch is over the server's limit",
     422: "a value is refused (empty, too long, out of range, unknown field)",
     429: "rate limit exceeded: retry after the Retry-After header's seconds",
-    503: "the server is starting or stopping",
+    503: "the server is starting or stopping, or the namespace is quarantined (its ledger "
+         "could not be opened: the message says why)",
 }
 AUTHENTICATED = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 

@@ -19,8 +19,13 @@ router = APIRouter(prefix=API_PREFIX, tags=["operations"])
 
 
 @router.get("/health", response_model=Health, summary="liveness (no key needed)")
-async def health() -> Health:
-    return Health(status="ok", version=__version__)
+async def health(request: Request) -> Health:
+    """``ok``, or ``degraded`` when some namespaces are quarantined (their ledgers could not
+    be opened; the others serve). Only their number: this route needs no key, so it names
+    no tenant (the metrics, behind a key, do)."""
+    quarantined = len(state_of(request).namespaces.quarantined())
+    return Health(status="degraded" if quarantined else "ok", version=__version__,
+                  quarantined=quarantined)
 
 
 @router.get(
@@ -37,8 +42,12 @@ async def metrics(
 
     def gauges() -> list[tuple[str, str, list[tuple[str, float]]]]:
         loaded = state.namespaces.loaded()
+        quarantined = state.namespaces.quarantined()
         return [("ocrr_ledger_entries", "entries in the namespace's ledger",
-                 [(ns.name, float(ns.size())) for ns in loaded])]
+                 [(ns.name, float(ns.size())) for ns in loaded]),
+                ("ocrr_namespace_quarantined",
+                 "1: the namespace's ledger could not be opened; it answers 503 (the log "
+                 "says why)", [(name, 1.0) for name in sorted(quarantined)])]
 
     text = state.metrics.render(await run_in_threadpool(gauges))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

@@ -3,6 +3,7 @@ verification (the script's call) and erasure of a subject."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -30,6 +31,7 @@ from ocrr.server.namespace import Namespace
 from ocrr.server.schemas import ErasureRequest, RevocationRequest
 
 LEDGER_PAGE = 50
+HEX64 = re.compile("[0-9a-fA-F]{64}")
 router = APIRouter(include_in_schema=False)
 
 
@@ -66,7 +68,8 @@ async def ledger_page(request: Request, ns: NsPath) -> Response:
         since, until = _when(filters["since"], "from"), _when(filters["until"], "until")
         if until is not None and len(filters["until"]) == 10:
             until += 86_400 * 10**9  # a day given: through its end
-        before = int(q["before"]) if q.get("before", "").isdigit() else None
+        raw = q.get("before", "")
+        before = int(raw) if raw.isascii() and raw.isdigit() else None
     except ValueError as err:
         error, since, until, before = str(err), None, None, None
     index = console_of(request).indexes[ns]
@@ -138,7 +141,7 @@ async def verify(request: Request, ns: NsPath) -> JSONResponse:
     size, root = request.query_params.get("size"), request.query_params.get("root")
     started = time.perf_counter()
     if size is not None and root is not None:
-        if not size.isdigit() or len(root) != 64:
+        if not (size.isascii() and size.isdigit()) or not HEX64.fullmatch(root):
             raise InvalidRequest("size must be a whole number and root 64 hex digits")
         result = await run_in_threadpool(namespace.verify, int(size), root)
     else:

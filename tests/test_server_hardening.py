@@ -1,0 +1,134 @@
+"""Issue 17, service side: private files (item 8), no 500 on any console input (item 9),
+and who made each change recorded beside the actor the client names (item 7)."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from ocrr.server.app import create_app
+from ocrr.server.config import ServerSettings
+from ocrr.server.registry import Registry
+from server_fakes import HashingEncoder
+
+pytest_plugins = ["server_fixtures"]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_registry_ledgers_and_folders_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        registry = Registry(data)
+        registry.create_namespace("demo")
+        key, _ = registry.create_key("write", "demo")
+        app = create_app(registry, encoder=HashingEncoder(),
+                         settings=ServerSettings(rate_limit=0, auth_failure_rate=0))
+        with TestClient(app) as client:
+            answer = client.post("/v1/namespaces/demo/corrections",
+                                 json={"text": "where is my card", "label": "card",
+                                       "subject": "alice"},
+                                 headers={"Authorization": f"Bearer {key}"})
+            assert answer.status_code == 201, answer.text
+            files = [p for p in data.rglob("*") if p.is_file()]
+            assert {p.name for p in files} >= {"registry.db", "demo.db", "demo.db-wal"}
+            for path in files:  # the ledger file holds the subject keys too
+                assert _mode(path) == 0o600, (path, oct(_mode(path)))
+            for folder in (data, data / "namespaces"):
+                assert _mode(folder) == 0o700, (folder, oct(_mode(folder)))
+    finally:
+        os.umask(old)
+
+
+def test_existing_loose_files_are_tightened_at_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    Registry(data).create_namespace("demo")
+    for path in (data / "registry.db", data / "namespaces" / "demo.db"):
+        path.chmod(0o644)
+    (data / "namespaces").chmod(0o755)
+    Registry(data).create_ledger("demo")
+    assert _mode(data / "registry.db") == 0o600
+    assert _mode(data / "namespaces" / "demo.db") == 0o600
+    assert _mode(data / "namespaces") == 0o700
+
+
+NASTY_JSON: list[bytes] = [
+    b"[" * 100_000, b"{" * 100_000, b'{"a":' * 50_000, b"", b"null", b"[]", b"1e999999",
+    b"\xff\xfe\x00", b'"\\ud800"', b'{"action": ["accept"]}', b'{"action": {"x": 1}}',
+    b'{"action": "correct", "label": ["x"]}', b'{"action": "correct", "label": "a\\u0000"}',
+    b'{"action": "correct", "label": "' + b"x" * 100_000 + b'"}', b'{"text": 12}',
+    b'{"text": "\\ud800"}', b'{"text": "' + b"[" * 30_000 + b'"}', b'{"text": null}',
+]
+NASTY_FORM: list[bytes] = [
+    b"reason=%ff%fe&subject=%00", b"reason=" + b"x" * 100_000, b"a=1&" * 5_000,
+    b"subject=\xff\xfe&confirm=yes", b"subject=%ED%A0%80&confirm=yes", b"csrf=%C3%BF",
+    b"reason=\x1b[31m&actor=%E2%80%AE", b"=&=&==", b"%",
+]
+NASTY_QUERIES = [
+    "size=5&root=" + "z" * 64, "size=\u00b2&root=" + "a" * 64, "size=5&root=" + "\u0661" * 64,
+    "size=99999999999999999999999&root=" + "0" * 64, "before=\u00b2", "before=-1",
+    "since=0000-01-01&until=9999-99-99", "since=" + "9" * 1000, "limit=-5",
+    "limit=99999999999999999999999", "label=%00&actor=%ff&kind=%E2%80%AE", "notice=%ED%A0%80",
+]
+HOSTILE_HEADERS = [{"X-CSRF-Token": b"\xff" * 10}, {"Origin": "http://["},
+                   {"Origin": "http://localhost:notaport"}, {"X-CSRF-Token": ""}]
+
+
+def _console_routes() -> list[tuple[str, str]]:
+    from ocrr.server.console.pages import dashboard, ledger, login, queue
+
+    out = []
+    for route in [r for m in (login, queue, ledger, dashboard) for r in m.router.routes]:
+        path = getattr(route, "path", "")
+        for method in sorted(getattr(route, "methods", None) or ()):
+            if method in ("GET", "POST"):
+                concrete = (path.replace("{ns}", "demo").replace("{seq}", "1")
+                            .replace("{item_id}", "1"))
+                out.append((method, concrete))
+    return out
+
+
+def test_no_console_input_answers_500(service) -> None:  # noqa: ANN001
+    from server_support import login
+
+    csrf = login(service, "admin")
+    client = service.client
+    client.post("/v1/namespaces/demo/predict", json={"text": "card"},
+                headers=service.auth("read"))  # something queued
+    routes = _console_routes()
+    assert len(routes) >= 10, routes
+    seen = 0
+    for method, path in routes:
+        if path == "/logout":
+            continue  # would end the session the rest needs
+        if method == "GET":
+            for query in NASTY_QUERIES:
+                answer = client.get(f"{path}?{query}")
+                assert answer.status_code < 500, (path, query, answer.text[:200])
+                seen += 1
+            continue
+        for body in NASTY_JSON:
+            for extra in ({}, *HOSTILE_HEADERS):
+                headers = {"X-CSRF-Token": csrf, "Content-Type": "application/json", **extra}
+                answer = client.post(path, content=body, headers=headers)
+                assert answer.status_code < 500, (path, body[:40], extra, answer.text[:200])
+                seen += 1
+        for body in NASTY_FORM:
+            for extra in ({}, *HOSTILE_HEADERS):
+                headers = {"Content-Type": "application/x-www-form-urlencoded", **extra}
+                answer = client.post(path, content=body + b"&csrf=" + csrf.encode(),
+                                     headers=headers)
+                assert answer.status_code < 500, (path, body[:40], extra, answer.text[:200])
+                seen += 1
+    assert seen > 300
+    # the two reproductions of the issue, by name
+    assert client.get("/ns/demo/verify?size=5&root=" + "z" * 64).status_code == 422
+    deep = client.post("/ns/demo/try", content=b"[" * 100_000,
+                       headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
+    assert deep.status_code == 422
