@@ -132,3 +132,89 @@ def test_no_console_input_answers_500(service) -> None:  # noqa: ANN001
     deep = client.post("/ns/demo/try", content=b"[" * 100_000,
                        headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"})
     assert deep.status_code == 422
+
+
+def test_every_entry_written_through_the_service_names_its_key(service) -> None:  # noqa: ANN001
+    from server_support import login
+
+    client, registry = service.client, service.registry
+    writer = registry.find_key(service.keys["write"]).key_id
+    admin = registry.find_key(service.keys["admin"]).key_id
+    ns = "/v1/namespaces/demo"
+    made = client.post(f"{ns}/corrections", headers=service.auth("write"),
+                       json={"text": "close it", "label": "close", "actor": "admin"})
+    assert made.status_code == 201, made.text
+    client.post(f"{ns}/corrections", headers=service.auth("write"),
+                json={"text": "bob's account", "label": "close", "subject": "bob"})
+    batch = client.post(f"{ns}/corrections/batch", headers=service.auth("write"),
+                        json={"items": [{"text": "shut it", "label": "close"}]})
+    revoked = client.post(f"{ns}/revocations", headers=service.auth("write"),
+                          json={"seq": made.json()["seq"], "reason": "test"})
+    erased = client.post(f"{ns}/erasures", headers=service.auth("admin"),
+                         json={"subject": "bob", "actor": "writer"})
+    csrf = login(service, "admin", actor="Ann")
+    client.post(f"{ns}/predict", json={"text": "reset my password"},
+                headers=service.auth("read"))
+    item = client.get("/ns/demo/queue/items")
+    item_id = int(item.text.split('data-id="')[1].split('"')[0])
+    reviewed = client.post(f"/ns/demo/queue/{item_id}", json={"action": "accept"},
+                           headers={"X-CSRF-Token": csrf})
+    assert reviewed.status_code == 201, reviewed.text
+    entries = client.get(f"{ns}/entries?start=0&limit=500",
+                         headers=service.auth("admin")).json()["entries"]
+    by_seq = {e["seq"]: e["provenance"] for e in entries}
+    # the client's actor is kept as said; the key beside it is the one that authenticated
+    assert by_seq[made.json()["seq"]]["api_key_id"] == writer
+    assert by_seq[batch.json()["receipts"][0]["seq"]]["api_key_id"] == writer
+    assert by_seq[revoked.json()["seq"]]["api_key_id"] == writer
+    assert by_seq[erased.json()["seq"]]["api_key_id"] == admin
+    assert by_seq[erased.json()["seq"]]["actor"] == "writer"
+    review = by_seq[reviewed.json()["seq"]]
+    assert review["api_key_id"] == admin and review["actor"] == "Ann"
+
+
+def _app_client(tmp_path: Path, **settings: object) -> TestClient:
+    registry = Registry(tmp_path / "data")
+    registry.create_namespace("demo")
+    return TestClient(create_app(registry, encoder=HashingEncoder(), settings=ServerSettings(
+        rate_limit=0, **settings)))  # type: ignore[arg-type]
+
+
+def test_forwarded_headers_are_believed_only_from_configured_proxies(tmp_path: Path) -> None:
+    def refused_while_spoofing(client: TestClient) -> int:
+        statuses = [client.get("/v1/namespaces", headers={
+            "Authorization": "Bearer wrong", "X-Forwarded-For": f"10.0.0.{i}"}).status_code
+            for i in range(12)]
+        return statuses.count(429)
+
+    with _app_client(tmp_path / "a", auth_failure_rate=1.0) as client:
+        assert refused_while_spoofing(client) > 0  # one address: the limit holds
+    with _app_client(tmp_path / "b", auth_failure_rate=1.0, forwarded_allow_ips="*") as client:
+        assert refused_while_spoofing(client) == 0  # a trusted proxy names each client
+
+
+def test_ocrr_serve_leaves_uvicorn_proxy_headers_off_and_secures_remote_cookies() -> None:
+    import argparse
+
+    from ocrr.cli.serve import is_loopback, uvicorn_options
+
+    args = argparse.Namespace(host="0.0.0.0", port=8000, log_level="warning")
+    assert uvicorn_options(args)["proxy_headers"] is False
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+
+
+def test_docs_are_off_by_default(tmp_path: Path) -> None:
+    with _app_client(tmp_path / "a") as client:
+        assert client.get("/docs").status_code == 404
+        assert client.get("/redoc").status_code == 404
+        assert client.get("/openapi.json").status_code == 200
+    with _app_client(tmp_path / "b", docs=True) as client:
+        assert client.get("/docs").status_code == 200
+
+
+def test_secure_cookies_when_told_even_over_http(tmp_path: Path) -> None:
+    with _app_client(tmp_path / "a") as client:
+        assert "secure" not in client.get("/login").headers["set-cookie"].lower()
+    with _app_client(tmp_path / "b", secure_cookies=True) as client:
+        assert "secure" in client.get("/login").headers["set-cookie"].lower()

@@ -70,6 +70,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--refresh-interval", type=float, default=None,
                        help="most seconds predictions lag other replicas' corrections "
                        "(default 0.25)")
+    serve.add_argument("--forwarded-allow-ips", metavar="ADDRESSES", default=None,
+                       help="believe X-Forwarded-For/-Proto only from these proxies (comma "
+                       "list, or '*'); default: from nobody, loopback included")
+    serve.add_argument("--docs", action="store_true",
+                       help="serve Swagger UI at /docs and ReDoc at /redoc (their pages load "
+                       "scripts from a CDN); /openapi.json is always served")
+    cookies = serve.add_mutually_exclusive_group()
+    cookies.add_argument("--secure-cookies", dest="secure_cookies", action="store_true",
+                         default=None, help="mark the console's cookies Secure (default: on "
+                         "unless listening on loopback only)")
+    cookies.add_argument("--no-secure-cookies", dest="secure_cookies", action="store_false",
+                         help="Secure only on requests that came by https")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
@@ -123,6 +135,10 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "encoder_backend": args.encoder_backend,
         "encode_workers": args.encode_workers,
         "refresh_interval": args.refresh_interval,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "docs": args.docs or None,
+        "secure_cookies": (args.secure_cookies if args.secure_cookies is not None
+                           else not is_loopback(args.host)),
     }
     known = {f.name for f in fields(ServerSettings)}
     settings = ServerSettings(**{k: v for k, v in overrides.items()
@@ -161,9 +177,29 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_USAGE
     print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} "
           "(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(app, **uvicorn_options(args))
     return EXIT_OK
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or name to listen on) reaches this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def uvicorn_options(args: argparse.Namespace) -> dict[str, object]:
+    """What ``uvicorn.run`` is given. uvicorn's own proxy headers are off: by default it
+    believes ``X-Forwarded-For`` from 127.0.0.1; the app believes them only from
+    ``--forwarded-allow-ips`` (``ServerSettings.forwarded_allow_ips``)."""
+    return {"host": args.host, "port": args.port, "log_level": args.log_level,
+            "access_log": False, "timeout_graceful_shutdown": 5, "proxy_headers": False,
+            "server_header": False}
 
 
 def _registry(args: argparse.Namespace):  # noqa: ANN202

@@ -207,12 +207,14 @@ class Log:
         return self._write(pending)
 
     def erase(self, subject: str, *, reason: str | None = None,
-              actor: str | None = None) -> Entry:
+              actor: str | None = None,
+              provenance: Mapping[str, str] | None = None) -> Entry:
         """Crypto-shred everything recorded about ``subject``: destroy its key and append a
         tombstone naming the key id and the sealed entries. Hashes and proofs still verify
         (they cover the ciphertext); the contents can no longer be read by anyone.
 
-        ``reason`` and ``actor`` are stored in clear: keep personal data out of them.
+        ``reason``, ``actor`` and ``provenance`` (more pairs, such as the key that asked)
+        are stored in clear: keep personal data out of them.
         """
         check_string("subject", subject, MAX_SUBJECT_CHARS)
         extra = {"reason": reason, "actor": actor}
@@ -230,6 +232,9 @@ class Log:
             seqs = view.seqs_for_key(key.key_id)
             prov = {"source": "erasure", "erases": key.key_id, "seqs": ",".join(map(str, seqs))}
             prov.update({k: v for k, v in extra.items() if v is not None})
+            for name, value in (provenance or {}).items():  # never over the tombstone's own
+                check_string(f"provenance {name!r}", value, MAX_LABEL_CHARS)
+                prov.setdefault(name, value)
             tip = view.tip
             entry = self._build(tip.size, tip.head_hash, ERASURE, "erasure", NO_VECTOR, None,
                                 frozen_provenance(prov), None)

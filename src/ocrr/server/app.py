@@ -105,7 +105,8 @@ def create_app(
         settings=settings,
         registry=registry,
         namespaces=Namespaces(registry, memo, refresh_interval=settings.refresh_interval,
-                              signing_key=signing_key),
+                              signing_key=signing_key,
+                              retry_seconds=settings.quarantine_retry_seconds),
         batcher=BatchingEncoder(memo, encoders[1:], max_batch=settings.encode_batch,
                                 threads=settings.encoder_threads, on_batch=counted),
         keys=KeyCache(registry, settings.key_cache_seconds),
@@ -136,8 +137,9 @@ def create_app(
             state.namespaces.close()
             registry.close()
 
+    docs = {} if settings.docs else {"docs_url": None, "redoc_url": None}
     app = FastAPI(title="OCRR", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, **docs)  # type: ignore[arg-type]
     app.state.ocrr = state
     for router in ROUTERS:
         app.include_router(router)
@@ -147,6 +149,11 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if settings.forwarded_allow_ips:  # outermost: limits and logs see the client's address
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware,
+                           trusted_hosts=settings.forwarded_allow_ips)
     console.mount(app)  # the review console at / (ocrr.server.console)
     return app
 

@@ -90,9 +90,15 @@ def requires(scope: str) -> Callable[..., Awaitable[ApiKey]]:
         if not key.allows(scope, request.path_params.get("ns")):
             state.metrics.refused.inc("forbidden")
             raise Forbidden(f"this key does not grant {scope} access here")
+        request.state.api_key = key  # who is asking: written into what this request appends
         return key
 
     return authorised
+
+
+def key_of(request: Request) -> ApiKey:
+    """The key :func:`requires` authenticated for this request."""
+    return request.state.api_key
 
 
 def limiters(rate: float, failure_rate: float) -> tuple[RateLimiter, RateLimiter]:

@@ -48,3 +48,19 @@ class ServerSettings:
     working within this), not on every request."""
     preload: bool = True
     """Open every namespace at start-up rather than on its first request."""
+    quarantine_retry_seconds: float = 30.0
+    """A namespace whose ledger could not be opened answers 503 for this long before the
+    next try (an operator may restore it meanwhile)."""
+    forwarded_allow_ips: str | None = None
+    """Proxies whose ``X-Forwarded-For`` / ``X-Forwarded-Proto`` are believed (a comma list
+    of addresses or networks, ``*`` for any). None: no forwarded header is believed, from
+    anywhere, loopback included (uvicorn's own default trusts 127.0.0.1, and a client on
+    the same machine could then pick its address and dodge the per-address limit)."""
+    docs: bool = False
+    """Serve Swagger UI at ``/docs`` and ReDoc at ``/redoc``: off by default, as their pages
+    load scripts from a CDN (they fail offline and carry no integrity hash).
+    ``/openapi.json`` is always served."""
+    secure_cookies: bool = False
+    """Mark the console's cookies ``Secure`` whatever scheme the request came by (``ocrr
+    serve`` turns it on when it listens on anything but loopback: behind a TLS proxy the
+    scheme seen is http). Off, they are ``Secure`` only on https requests."""

@@ -49,6 +49,16 @@ if TYPE_CHECKING:
 _META_CACHE = 50_000  # neighbours' (actor, source, time): immutable, so cached by seq
 
 
+KEY_ID = "api_key_id"
+"""The provenance key naming the API key that wrote an entry through the service: set by
+the server from the authenticated key (the client cannot choose it), beside the ``actor``
+the client names."""
+
+
+def _by(key_id: str | None) -> dict[str, str] | None:
+    return None if key_id is None else {KEY_ID: key_id}
+
+
 def _receipt(entry: Entry, size: int, new_label: bool | None = None) -> Receipt:
     return Receipt(seq=entry.seq, kind=entry.kind, label=entry.label,
                    entry_hash=entry.entry_hash.hex(), created_at_ns=entry.created_at_ns,
@@ -156,9 +166,11 @@ class Namespace:
         *,
         actor: str | None = None,
         vectors: np.ndarray | None = None,
+        key_id: str | None = None,
     ) -> list[Receipt]:
         """Append corrections (one transaction for several) and make them vote at once.
-        A label never seen before is how a new class arrives: not an error."""
+        A label never seen before is how a new class arrives: not an error. ``key_id``:
+        the API key that asked (recorded as ``api_key_id``, beside ``actor``)."""
         texts = [item.text for item in items]
         labels = [item.label for item in items]
         remember = getattr(self.substrate.encoder, "remember", None)
@@ -170,11 +182,12 @@ class Namespace:
             try:
                 if len(items) == 1:
                     entries = [self.substrate.correct(
-                        texts[0], labels[0], actor=actor, subject=items[0].subject)]
+                        texts[0], labels[0], actor=actor, subject=items[0].subject,
+                        provenance=_by(key_id))]
                 else:
                     subjects = [item.subject for item in items]
                     entries = self.substrate.correct_many(
-                        texts, labels, actor=actor,
+                        texts, labels, actor=actor, provenance=_by(key_id),
                         subjects=subjects if any(s is not None for s in subjects) else None,
                     )
             except LedgerError as err:
@@ -190,24 +203,27 @@ class Namespace:
             new.add(entry.label)
         return receipts
 
-    def revoke(self, seq: int, reason: str, *, actor: str | None = None) -> Receipt:
+    def revoke(self, seq: int, reason: str, *, actor: str | None = None,
+               key_id: str | None = None) -> Receipt:
         with self._lock:
             self._catch_up(force=True)
             if not 0 <= seq < len(self.substrate.ledger):
                 raise NotFound(f"no entry {seq} (the ledger has {len(self.substrate.ledger)})")
             try:
-                entry = self.substrate.revoke(seq, reason, actor=actor)
+                entry = self.substrate.revoke(seq, reason, actor=actor,
+                                              provenance=_by(key_id))
             except LedgerError as err:
                 raise Conflict(str(err)) from None
             return _receipt(entry, len(self.substrate.ledger))
 
     def erase(self, subject: str, *, reason: str | None = None,
-              actor: str | None = None) -> Receipt:
+              actor: str | None = None, key_id: str | None = None) -> Receipt:
         """Crypto-shred everything recorded about ``subject``."""
         with self._lock:
             self._catch_up(force=True)
             try:
-                entry = self.substrate.erase(subject, reason=reason, actor=actor)
+                entry = self.substrate.erase(subject, reason=reason, actor=actor,
+                                             provenance=_by(key_id))
             except LedgerError as err:
                 raise NotFound(str(err)) from None
             for seq in filter(None, entry.provenance.get("seqs", "").split(",")):

@@ -30,16 +30,18 @@ class Operations:
             self._state.take(entry)
 
     def erase(self, subject: str, *, reason: str | None = None,
-              actor: str | None = None) -> Entry:
+              actor: str | None = None,
+              provenance: Mapping[str, str] | None = None) -> Entry:
         """Erase everything recorded about ``subject`` (crypto-shredding): its key is
         destroyed, a tombstone is appended, and its examples stop voting at once. The ledger
         and its proofs still verify; the erased contents cannot be read again."""
-        entry = self.ledger.erase(subject, reason=reason, actor=actor)
+        entry = self.ledger.erase(subject, reason=reason, actor=actor, provenance=provenance)
         self._absorb()
         self._state.apply(entry)
         return entry
 
-    def revoke(self, seq: int, reason: str, *, actor: str | None = None) -> Entry:
+    def revoke(self, seq: int, reason: str, *, actor: str | None = None,
+               provenance: Mapping[str, str] | None = None) -> Entry:
         """Withdraw example ``seq`` (a wrong correction, say) from voting, by appending a
         revocation entry: the example stays in the ledger, so the audit trail keeps both."""
         size = len(self.ledger)
@@ -55,7 +57,9 @@ class Operations:
             raise LedgerError(f"entry {seq} is already revoked")
         if seq in state.retired:
             raise LedgerError(f"entry {seq} was retired with its label; it no longer votes")
-        prov = provenance_of("revocation", {"revokes": str(int(seq)), "reason": reason}, actor)
+        prov = provenance_of(
+            "revocation", {**(provenance or {}), "revokes": str(int(seq)), "reason": reason},
+            actor)
         entry = self.ledger.append(target.label, None, kind=REVOCATION, provenance=prov)
         state.apply(entry)
         return entry

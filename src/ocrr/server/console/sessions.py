@@ -104,12 +104,19 @@ def same_origin(request: Request) -> bool:
     return bool(host) and parts.netloc == host and parts.scheme in ("http", "https")
 
 
+def _secure(request: Request) -> bool:
+    """``Secure`` when the server is told so (``ServerSettings.secure_cookies``: behind a TLS
+    proxy the scheme seen is http) or the request came by https."""
+    settings = getattr(getattr(request.app.state, "ocrr", None), "settings", None)
+    return bool(getattr(settings, "secure_cookies", False)) or request.url.scheme == "https"
+
+
 def set_cookie(request: Request, response: Response, name: str, value: str,
                path: str = "/") -> None:
     response.set_cookie(name, value, path=path, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+                        secure=_secure(request))
 
 
 def clear_cookie(request: Request, response: Response, name: str, path: str = "/") -> None:
     response.delete_cookie(name, path=path, httponly=True, samesite="strict",
-                           secure=request.url.scheme == "https")
+                           secure=_secure(request))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from ocrr.server.auth import key_of
 from ocrr.server.errors import TooLarge
 from ocrr.server.review import log_predictions
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
@@ -65,8 +66,9 @@ async def _correct(request: Request, namespace, items: list[CorrectionItem],  # 
     state = state_of(request)
     texts = [item.text for item in items]
     vectors = await state.batcher.encode(texts)
+    key_id = key_of(request).key_id
     receipts = await run_in_threadpool(
-        lambda: namespace.correct(items, actor=actor, vectors=vectors)
+        lambda: namespace.correct(items, actor=actor, vectors=vectors, key_id=key_id)
     )
     state.metrics.corrections.inc(namespace.name, by=len(receipts))
     return receipts
@@ -93,16 +95,19 @@ async def correct_batch(request: Request, body: CorrectionBatchRequest,
 
 @router.post("/namespaces/{ns}/revocations", response_model=Receipt, status_code=201,
              responses=ERRORS, summary="withdraw an example from voting (it stays for audit)")
-async def revoke(body: RevocationRequest, namespace: Writer) -> Receipt:
+async def revoke(request: Request, body: RevocationRequest, namespace: Writer) -> Receipt:
+    key_id = key_of(request).key_id
     return await run_in_threadpool(
-        lambda: namespace.revoke(body.seq, body.reason, actor=body.actor)
+        lambda: namespace.revoke(body.seq, body.reason, actor=body.actor, key_id=key_id)
     )
 
 
 @router.post("/namespaces/{ns}/erasures", response_model=Receipt, status_code=201,
              responses=ERRORS,
              summary="erase a subject: its key is destroyed, its examples stop voting")
-async def erase(body: ErasureRequest, namespace: Writer) -> Receipt:
+async def erase(request: Request, body: ErasureRequest, namespace: Writer) -> Receipt:
+    key_id = key_of(request).key_id
     return await run_in_threadpool(
-        lambda: namespace.erase(body.subject, reason=body.reason, actor=body.actor)
+        lambda: namespace.erase(body.subject, reason=body.reason, actor=body.actor,
+                                key_id=key_id)
     )

@@ -119,7 +119,8 @@ async def revoke(request: Request, ns: NsPath, seq: int) -> Response:
     try:
         body = RevocationRequest(seq=seq, reason=form.get("reason", ""), actor=viewer.actor)
         receipt = await run_in_threadpool(
-            lambda: namespace.revoke(body.seq, body.reason, actor=body.actor))
+            lambda: namespace.revoke(body.seq, body.reason, actor=body.actor,
+                                     key_id=viewer.key.key_id))
     except ValidationError as err:
         error = f"Reason: {problem(err)}"
     except ApiError as err:
@@ -171,7 +172,8 @@ async def erase(request: Request, ns: NsPath) -> Response:
                       subject=body.subject, reason=reason, rows=rows, error=error, done=None)
     try:
         receipt = await run_in_threadpool(
-            lambda: namespace.erase(body.subject, reason=body.reason, actor=body.actor))
+            lambda: namespace.erase(body.subject, reason=body.reason, actor=body.actor,
+                                    key_id=viewer.key.key_id))
     except ApiError as err:
         return render(request, "erase.html", status=err.status, **context,
                       subject=body.subject, reason=reason, rows=rows, error=err.message,

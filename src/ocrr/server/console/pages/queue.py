@@ -106,7 +106,7 @@ async def review(request: Request, ns: NsPath, item_id: int) -> JSONResponse:
             raise InvalidRequest(f"label: {problem(err)}") from None
         receipt = (await run_in_threadpool(
             lambda: namespace.correct([correction], actor=viewer.actor,
-                                      vectors=item.vector[None])
+                                      vectors=item.vector[None], key_id=viewer.key.key_id)
         ))[0]
     except BaseException:
         queue.put_back(item)
