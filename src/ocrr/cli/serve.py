@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from dataclasses import fields
+from typing import Any
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -55,6 +56,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="sign tree heads with this Ed25519 key ('ocrr ledger keygen')")
     serve.add_argument("--rate-limit", type=float, default=None,
                        help="requests per second per key (0: off; default 1000)")
+    serve.add_argument("--text-rate", type=float, default=None,
+                       help="texts per second per key, predicted or corrected (0: off; "
+                       "default 1000)")
+    serve.add_argument("--char-rate", type=float, default=None,
+                       help="characters per second per key (0: off; default 250000)")
+    serve.add_argument("--encode-batch-chars", type=int, default=None,
+                       help="most characters in one encoding batch (each text counts 16 + "
+                       "its length up to 1024; default 4096): bounds how long one key's "
+                       "long texts hold the encoder before another key's turn")
     serve.add_argument("--max-body-bytes", type=int, default=None,
                        help="largest request body (default 1 MiB)")
     serve.add_argument("--encode-batch", type=int, default=None,
@@ -129,6 +139,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     overrides = {
         "rate_limit": args.rate_limit,
+        "text_rate": args.text_rate,
+        "char_rate": args.char_rate,
+        "encode_batch_chars": args.encode_batch_chars,
         "max_body_bytes": args.max_body_bytes,
         "encode_batch": args.encode_batch,
         "encoder_threads": args.encoder_threads,
@@ -193,7 +206,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def uvicorn_options(args: argparse.Namespace) -> dict[str, object]:
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     """What ``uvicorn.run`` is given. uvicorn's own proxy headers are off: by default it
     believes ``X-Forwarded-For`` from 127.0.0.1; the app believes them only from
     ``--forwarded-allow-ips`` (``ServerSettings.forwarded_allow_ips``)."""

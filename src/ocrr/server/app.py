@@ -31,6 +31,7 @@ from ocrr.server.errors import ApiError
 from ocrr.server.limits import BodyLimit
 from ocrr.server.metrics import Metrics, RequestMetrics
 from ocrr.server.namespaces import Namespaces
+from ocrr.server.ratelimit import WorkBudget
 from ocrr.server.registry import Registry
 from ocrr.server.routes import ROUTERS
 from ocrr.server.state import ServerState
@@ -108,11 +109,16 @@ def create_app(
                               signing_key=signing_key,
                               retry_seconds=settings.quarantine_retry_seconds),
         batcher=BatchingEncoder(memo, encoders[1:], max_batch=settings.encode_batch,
+                                max_cost=settings.encode_batch_chars,
                                 threads=settings.encoder_threads, on_batch=counted),
         keys=KeyCache(registry, settings.key_cache_seconds),
         limiter=limiter,
         failures=failures,
         metrics=metrics,
+        budget=WorkBudget(
+            settings.text_rate, settings.char_rate,
+            text_burst=max(settings.max_batch_texts, settings.max_batch_corrections),
+            char_burst=settings.max_body_bytes),
     )
 
     @contextlib.asynccontextmanager

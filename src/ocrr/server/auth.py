@@ -101,5 +101,16 @@ def key_of(request: Request) -> ApiKey:
     return request.state.api_key
 
 
+def charge_work(request: Request, key: ApiKey, texts: list[str]) -> None:
+    """Charge ``texts`` to ``key``'s work budget (texts and characters per second), or
+    refuse the request: 429 with ``Retry-After``, nothing encoded or written."""
+    state = request.app.state.ocrr
+    refused = state.budget.check(key.key_id, texts)
+    if refused is not None:
+        wait, message = refused
+        state.metrics.refused.inc("over_budget")
+        raise RateLimited(message, retry_after=wait)
+
+
 def limiters(rate: float, failure_rate: float) -> tuple[RateLimiter, RateLimiter]:
     return RateLimiter(rate), RateLimiter(failure_rate, burst=max(1.0, 5 * failure_rate))

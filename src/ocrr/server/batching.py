@@ -2,10 +2,18 @@
 
 Why: a transformer encoder costs nearly as much for one short text as for several (the
 per-call overhead dominates), so a server that encodes each request alone is capped by that
-overhead. Here every request puts its texts on a queue; a free worker takes *everything that
-is waiting* (up to ``max_batch`` texts), encodes it in one call on its own thread, and hands
-each request its rows. No timer: while one batch encodes, the next one fills, so batches grow
-with load and a lone request is never held back waiting for company.
+overhead. Here every request puts its texts on a queue; a free worker takes *what is
+waiting* (up to ``max_batch`` texts and ``max_cost`` characters), encodes it in one call on
+its own thread, and hands each request its rows. No timer: while one batch encodes, the next
+one fills, so batches grow with load and a lone request is never held back waiting for
+company.
+
+Why a fair queue (:class:`FairQueue`): the queue is one per owner (the API key), served
+round-robin a text at a time, and a batch is bounded in characters as well as texts, so a
+request of 256 long texts is encoded in many small batches, between which every other key's
+texts get their turn. One key's flood of maximal batches then delays another key's single
+text by about one bounded batch, not by the whole flood (issue 17: 122 s before, see
+docs/architecture.md for the figures).
 
 Why several workers, each with its own copy of the model, single-threaded: on a small
 machine two batches encoded side by side on two cores beat one batch split across them
@@ -24,7 +32,7 @@ import os
 import sys
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,10 +97,108 @@ class MemoEncoder:
         return np.stack([v for v in found if v is not None]).astype(np.float32, copy=False)
 
 
-@dataclass
+def text_cost(text: str) -> int:
+    """What encoding ``text`` costs, in character units: its length up to what the model
+    reads (about 256 word pieces; longer texts are truncated), plus a fixed overhead."""
+    return TEXT_OVERHEAD + min(len(text), TEXT_CAP)
+
+
+TEXT_OVERHEAD, TEXT_CAP = 16, 1024
+
+
+@dataclass(eq=False)
 class _Job:
+    """One request's texts; encoded in pieces, possibly by several batches."""
+
     texts: list[str]
     future: asyncio.Future = field(repr=False)
+    owner: str = ""
+    next: int = 0
+    """The first text not yet handed to a batch."""
+    done: int = 0
+    rows: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def dropped(self) -> bool:
+        return self.future.done()  # failed, or the caller gave up
+
+
+@dataclass(frozen=True)
+class _Piece:
+    job: _Job
+    start: int
+    stop: int
+
+
+class FairQueue:
+    """Texts waiting to be encoded, one queue per owner (an API key), served round-robin
+    one text at a time, so a batch holds everyone's next text before anyone's second.
+
+    Why: a key that sends maximal batches (256 texts of 4,000 characters) would otherwise
+    hold the encoder for tens of seconds per request, and every other key's single text would
+    wait behind it. Here a batch is built from all owners in turn and is bounded in cost
+    (:func:`text_cost`), so another key's text waits for at most the batch in progress.
+    Below, the batch of three texts takes the flood's first, the other owner's, then the
+    flood's second (one piece with the first):
+
+    >>> import asyncio
+    >>> loop = asyncio.new_event_loop()
+    >>> queue = FairQueue()
+    >>> queue.put(_Job(["a", "b", "c"], loop.create_future(), owner="flood"))
+    >>> queue.put(_Job(["x"], loop.create_future(), owner="other"))
+    >>> [(p.job.owner, p.start, p.stop) for p in queue.take(max_texts=3, max_cost=10_000)]
+    [('flood', 0, 2), ('other', 0, 1)]
+    >>> loop.close()
+    """
+
+    def __init__(self) -> None:
+        self._owners: OrderedDict[str, deque[_Job]] = OrderedDict()
+
+    def put(self, job: _Job) -> None:
+        self._owners.setdefault(job.owner, deque()).append(job)
+
+    def __bool__(self) -> bool:
+        return self._head() is not None
+
+    def _head(self) -> tuple[str, _Job] | None:
+        """The owner whose turn it is and its first job with texts left (jobs done or
+        dropped, and owners left with none, are removed on the way)."""
+        while self._owners:
+            owner, jobs = next(iter(self._owners.items()))
+            while jobs and (jobs[0].dropped or jobs[0].next >= len(jobs[0].texts)):
+                jobs.popleft()
+            if jobs:
+                return owner, jobs[0]
+            del self._owners[owner]
+        return None
+
+    def take(self, *, max_texts: int, max_cost: int) -> list[_Piece]:
+        """The next batch: one text per owner in turn, until ``max_texts`` texts or
+        ``max_cost`` (the first text is always taken, whatever it costs). Consecutive
+        texts of one job become one piece."""
+        taken: dict[int, list[int]] = {}  # id(job) -> [start, stop]
+        jobs: dict[int, _Job] = {}
+        count = cost = 0
+        while count < max_texts:
+            head = self._head()
+            if head is None:
+                break
+            owner, job = head
+            price = text_cost(job.texts[job.next])
+            if count and cost + price > max_cost:
+                break
+            span = taken.setdefault(id(job), [job.next, job.next])
+            jobs[id(job)] = job
+            span[1] = job.next = job.next + 1
+            count, cost = count + 1, cost + price
+            self._owners.move_to_end(owner)  # the next owner's turn
+        return [_Piece(jobs[k], a, b) for k, (a, b) in taken.items()]
+
+    def drain(self) -> list[_Job]:
+        """Every job still waiting (at shutdown)."""
+        jobs = [job for queue in self._owners.values() for job in queue]
+        self._owners.clear()
+        return jobs
 
 
 def available_cores() -> int:
@@ -130,12 +236,14 @@ class BatchingEncoder:
         extra: Sequence[Encoder] = (),
         *,
         max_batch: int = 64,
+        max_cost: int = 4096,
         threads: int | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         """``memo`` wraps the first worker's encoder (the substrates' too); ``extra`` are
-        more instances of the same encoder, one more worker each. ``threads``: torch
-        threads (default: the available cores shared among the workers)."""
+        more instances of the same encoder, one more worker each. ``max_batch`` texts and
+        ``max_cost`` character units (:func:`text_cost`) at most in one batch. ``threads``:
+        torch threads (default: the available cores shared among the workers)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.memo = memo
@@ -143,15 +251,16 @@ class BatchingEncoder:
         if any(e.identity != memo.identity for e in self.encoders):
             raise ValueError("every worker's encoder must be the same model")
         self.max_batch = max_batch
+        self.max_cost = max_cost
         self.threads = threads or max(1, available_cores() // len(self.encoders))
         for locked in self.encoders:  # per-instance threads (ONNX Runtime), set before load
             if callable(setter := getattr(locked.encoder, "set_threads", None)):
                 setter(self.threads)
         self.on_batch = on_batch
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._queue = FairQueue()
+        self._waiting: asyncio.Event | None = None
         self._idle: asyncio.Queue[_Worker] | None = None
         self._workers: list[_Worker] = []
-        self._held: _Job | None = None
         self._runner: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
         self._threads_set = False
@@ -161,7 +270,8 @@ class BatchingEncoder:
         return len(self.encoders)
 
     async def start(self) -> None:
-        self._queue = asyncio.Queue()
+        self._queue = FairQueue()
+        self._waiting = asyncio.Event()
         self._idle = asyncio.Queue()
         self._workers = [_Worker(e, f"ocrr-encode-{i}") for i, e in enumerate(self.encoders)]
         for worker in self._workers:
@@ -176,14 +286,9 @@ class BatchingEncoder:
             self._runner = None
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-        if self._queue is not None:
-            pending = [self._held] if self._held is not None else []
-            while not self._queue.empty():
-                pending.append(self._queue.get_nowait())
-            for job in pending:
-                if not job.future.done():
-                    job.future.set_exception(Unavailable("the server is shutting down"))
-            self._held = None
+        for job in self._queue.drain():
+            if not job.future.done():
+                job.future.set_exception(Unavailable("the server is shutting down"))
         for worker in self._workers:
             worker.executor.shutdown(wait=True)
         self._workers = []
@@ -192,83 +297,90 @@ class BatchingEncoder:
         """Encode a text on every worker: models load now, not on the first request."""
         loop = asyncio.get_running_loop()
         await asyncio.gather(*[
-            loop.run_in_executor(w.executor, self._encode, w, [_Job(["warm up"],
-                                                                     loop.create_future())])
+            loop.run_in_executor(w.executor, self._encode, w,
+                                 [_Piece(_Job(["warm up"], loop.create_future()), 0, 1)])
             for w in self._workers
         ])
 
-    async def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """The vectors of ``texts`` (one row each), encoded with whatever else is waiting."""
-        if self._queue is None or self._runner is None:
+    async def encode(self, texts: Sequence[str], owner: str = "") -> np.ndarray:
+        """The vectors of ``texts`` (one row each), encoded with whatever else is waiting;
+        ``owner`` (an API key id) gets its fair share of the encoder among the owners
+        waiting (:class:`FairQueue`)."""
+        if self._waiting is None or self._runner is None:
             raise Unavailable("the encoder is not running")
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
         future = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(list(texts), future))
+        self._queue.put(_Job(list(texts), future, owner))
+        self._waiting.set()
         return await future
 
     async def _run(self) -> None:
-        assert self._queue is not None and self._idle is not None
+        assert self._waiting is not None and self._idle is not None
         while True:
-            first = self._held if self._held is not None else await self._queue.get()
-            self._held = None
+            while not self._queue:
+                self._waiting.clear()
+                await self._waiting.wait()
             worker = await self._idle.get()  # meanwhile more requests queue up
-            jobs, size = [first], len(first.texts)
-            while not self._queue.empty():
-                job = self._queue.get_nowait()
-                if size + len(job.texts) > self.max_batch:
-                    self._held = job  # first in the next batch
-                    break
-                jobs.append(job)
-                size += len(job.texts)
-            jobs = [j for j in jobs if not j.future.done()]  # callers that gave up
-            if not jobs:
+            pieces = self._queue.take(max_texts=self.max_batch, max_cost=self.max_cost)
+            if not pieces:
                 self._idle.put_nowait(worker)
                 continue
-            task = asyncio.create_task(self._batch(worker, jobs, size))
+            task = asyncio.create_task(self._batch(worker, pieces))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _batch(self, worker: _Worker, jobs: list[_Job], size: int) -> None:
+    async def _batch(self, worker: _Worker, pieces: list[_Piece]) -> None:
         assert self._idle is not None
         started = time.perf_counter()
         try:
             results = await asyncio.get_running_loop().run_in_executor(
-                worker.executor, self._encode, worker, jobs)
+                worker.executor, self._encode, worker, pieces)
         except Exception as err:  # noqa: BLE001 - hand the failure to every caller
-            results = [err] * len(jobs)
+            results = [err] * len(pieces)
         finally:
             self._idle.put_nowait(worker)
         if self.on_batch is not None:
-            self.on_batch(size, time.perf_counter() - started)
-        for job, result in zip(jobs, results, strict=True):
+            self.on_batch(sum(p.stop - p.start for p in pieces), time.perf_counter() - started)
+        for piece, result in zip(pieces, results, strict=True):
+            job = piece.job
             if job.future.done():
                 continue
             if isinstance(result, BaseException):
                 job.future.set_exception(result)
-            else:
-                job.future.set_result(result)
+                continue
+            if job.rows is None:
+                job.rows = np.empty((len(job.texts), result.shape[1]), dtype=result.dtype)
+            job.rows[piece.start : piece.stop] = result
+            job.done += piece.stop - piece.start
+            if job.done == len(job.texts):
+                job.future.set_result(job.rows)
 
-    def _encode(self, worker: _Worker, jobs: list[_Job]) -> list[np.ndarray | BaseException]:
-        """One call for the whole batch; if it fails, each job alone, so that one bad text
-        fails only its own request."""
+    def _encode(self, worker: _Worker,
+                pieces: list[_Piece]) -> list[np.ndarray | BaseException]:
+        """One call for the whole batch; if it fails, each piece alone, so that one bad
+        text fails only its own request."""
         if not self._threads_set:
             self._threads_set = _limit_torch_threads(self.threads)
-        texts = [t for job in jobs for t in job.texts]
+        texts = [t for p in pieces for t in p.job.texts[p.start : p.stop]]
         try:
             vectors = worker.encoder.encode(texts)
         except Exception:  # noqa: BLE001 - isolate below
-            return [self._encode_alone(worker, job) for job in jobs]
+            return [self._encode_alone(worker, piece) for piece in pieces]
         self.memo.remember(texts, vectors)
         out: list[np.ndarray | BaseException] = []
         start = 0
-        for job in jobs:
-            out.append(vectors[start : start + len(job.texts)])
-            start += len(job.texts)
+        for piece in pieces:
+            size = piece.stop - piece.start
+            out.append(vectors[start : start + size])
+            start += size
         return out
 
-    def _encode_alone(self, worker: _Worker, job: _Job) -> np.ndarray | BaseException:
+    def _encode_alone(self, worker: _Worker, piece: _Piece) -> np.ndarray | BaseException:
+        texts = piece.job.texts[piece.start : piece.stop]
         try:
-            vectors = worker.encoder.encode(job.texts)
+            vectors = worker.encoder.encode(texts)
         except Exception as err:  # noqa: BLE001 - the client's text could not be encoded
             return InvalidRequest(f"the encoder could not encode this text: {err}")
-        self.memo.remember(job.texts, vectors)
+        self.memo.remember(texts, vectors)
         return vectors

@@ -15,6 +15,17 @@ class ServerSettings:
     """Corrections in one batch (one transaction) (413 above)."""
     rate_limit: float = 1_000.0
     """Requests per second per API key, bursts of twice that; 0 turns limits off."""
+    text_rate: float = 1_000.0
+    """Texts per second per API key (predicted or corrected: each is encoded), bursts of
+    twice that and at least one maximal batch; 0 turns it off."""
+    char_rate: float = 250_000.0
+    """Characters per second per API key, bursts of twice that and at least one maximal
+    body; 0 turns it off. With ``text_rate``, what a key may cost the encoder: a request
+    of 256 texts of 4,000 characters costs as much as a thousand short ones."""
+    encode_batch_chars: int = 4_096
+    """Most character units (``batching.text_cost``: 16 + the length up to 1,024, what the
+    model reads) in one encoding batch: bounds how long another key's text waits for the
+    batch in progress (the fair queue), while 64 short texts still fit one batch."""
     auth_failure_rate: float = 20.0
     """Requests per second per client address *without a valid key* (bursts of 100), so
     guessing keys is slow; 0 turns it off."""

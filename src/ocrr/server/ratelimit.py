@@ -42,3 +42,46 @@ class RateLimiter:
             while len(self._buckets) > self.max_callers:  # forget the longest idle
                 self._buckets.popitem(last=False)
             return None
+
+    def refund(self, caller: str, cost: float) -> None:
+        """Give back what :meth:`check` charged (a request refused by another limit)."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            found = self._buckets.get(caller)
+            if found is not None:
+                self._buckets[caller] = (min(self.burst, found[0] + cost), found[1])
+
+
+class WorkBudget:
+    """What one key may have encoded: ``text_rate`` texts and ``char_rate`` characters per
+    second (bursts up to ``text_burst`` / ``char_burst``, at least one maximal request),
+    beside the request rate. Requests count work unevenly (one text or 256 texts of 4,000
+    characters), so a request limit alone let one read key starve every tenant's encoder.
+    A rate of 0 turns that budget off.
+
+    >>> budget = WorkBudget(text_rate=10, char_rate=50, text_burst=10, char_burst=100)
+    >>> budget.check("key", ["x" * 60]) is None
+    True
+    >>> wait, message = budget.check("key", ["y" * 60])
+    >>> round(wait, 1), message
+    (0.4, 'character budget of 50 characters per second exceeded')
+    """
+
+    def __init__(self, text_rate: float, char_rate: float, *, text_burst: float,
+                 char_burst: float) -> None:
+        self.texts = RateLimiter(text_rate, burst=max(text_burst, 2 * text_rate))
+        self.chars = RateLimiter(char_rate, burst=max(char_burst, 2 * char_rate))
+
+    def check(self, caller: str, texts: list[str]) -> tuple[float, str] | None:
+        """None if allowed (and charged), else (seconds to wait, what was exceeded)."""
+        count, chars = len(texts), sum(len(t) for t in texts)
+        wait = self.texts.check(caller, count)
+        if wait is not None:
+            return wait, f"text budget of {self.texts.rate:g} texts per second exceeded"
+        wait = self.chars.check(caller, chars)
+        if wait is not None:
+            self.texts.refund(caller, count)
+            return wait, (f"character budget of {self.chars.rate:g} characters per second "
+                          "exceeded")
+        return None

@@ -11,7 +11,7 @@ from ocrr.server.batching import BatchingEncoder
 from ocrr.server.config import ServerSettings
 from ocrr.server.metrics import Metrics
 from ocrr.server.namespaces import Namespaces
-from ocrr.server.ratelimit import RateLimiter
+from ocrr.server.ratelimit import RateLimiter, WorkBudget
 from ocrr.server.registry import Registry
 
 
@@ -25,6 +25,7 @@ class ServerState:
     limiter: RateLimiter
     failures: RateLimiter
     metrics: Metrics
+    budget: WorkBudget
 
 
 def state_of(request: Request) -> ServerState:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from ocrr.server.auth import key_of
+from ocrr.server.auth import charge_work, key_of
 from ocrr.server.errors import TooLarge
 from ocrr.server.review import log_predictions
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
@@ -35,7 +35,9 @@ router = APIRouter(prefix=API_PREFIX, tags=["classify"])
 
 async def _predict(request: Request, namespace, texts: list[str]) -> list[Prediction]:  # noqa: ANN001
     state = state_of(request)
-    vectors = await state.batcher.encode(texts)
+    key = key_of(request)
+    charge_work(request, key, texts)
+    vectors = await state.batcher.encode(texts, owner=key.key_id)
     answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
     log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
     state.metrics.predictions.inc(namespace.name, by=len(answers))
@@ -65,8 +67,9 @@ async def _correct(request: Request, namespace, items: list[CorrectionItem],  # 
                    actor: str | None) -> list[Receipt]:
     state = state_of(request)
     texts = [item.text for item in items]
-    vectors = await state.batcher.encode(texts)
     key_id = key_of(request).key_id
+    charge_work(request, key_of(request), texts)
+    vectors = await state.batcher.encode(texts, owner=key_id)
     receipts = await run_in_threadpool(
         lambda: namespace.correct(items, actor=actor, vectors=vectors, key_id=key_id)
     )

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
+from ocrr.server.auth import charge_work
 from ocrr.server.console.access import (
     api_namespace,
     page_context,
@@ -132,6 +133,7 @@ async def try_text(request: Request, ns: NsPath) -> JSONResponse:
         text = CorrectionItem(text=body.get("text"), label="x").text
     except ValidationError as err:
         raise InvalidRequest(f"text: {problem(err)}") from None
-    vectors = await state_of(request).batcher.encode([text])
+    charge_work(request, viewer.key, [text])
+    vectors = await state_of(request).batcher.encode([text], owner=viewer.key.key_id)
     answer = (await run_in_threadpool(namespace.explain_vectors, vectors))[0]
     return JSONResponse(answer.model_dump(), headers={"Cache-Control": "no-store"})
