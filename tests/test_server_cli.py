@@ -71,3 +71,8 @@ def test_ocrr_load_prints_its_figures_and_checks_the_ledger(
     assert figures["phase1_predictions_per_second"] > 0
     assert figures["phase2_corrections_per_second"] > 0
     assert figures["phase2_ledger_exact"] is True and figures["crash_ok"] is True
+    # the flood phase: one key's maximal batches, another key's single texts answered
+    assert "flood phase:" in printed and "another key's single texts" in printed
+    assert figures["flood_other_key_predictions"] > 0
+    assert figures["flood_other_key_errors"] == 0
+    assert figures["flood_batches_accepted"] + figures["flood_batches_refused"] > 0

@@ -7,7 +7,9 @@ training queries, a real ``ocrr serve`` child process on 127.0.0.1, then
 1. predictions alone: ``--clients`` concurrent clients, one text per request;
 2. the same with ``--correctors`` clients appending corrections as fast as they are
    acknowledged; the ledger must then hold exactly the acknowledged corrections, and verify;
-3. (unless ``--no-crash``) corrections and predictions again, the server killed with SIGKILL
+3. (unless ``--no-flood``) the flood: one key sends maximal batches back to back while
+   another key predicts single texts; that key's p99 latency is printed (target < 500 ms);
+4. (unless ``--no-crash``) corrections and predictions again, the server killed with SIGKILL
    mid-flight, started again: every acknowledged correction must be there, and verify.
 
 Every phase is bounded by ``--duration`` seconds and ``--max-requests``. The figures depend
@@ -41,8 +43,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     load.add_argument("--seed", type=int, default=1500,
                       help="CLINC150 training queries taught before measuring")
     load.add_argument("--crash-after", type=float, default=3.0,
-                      help="seconds of load before the SIGKILL in phase 3")
-    load.add_argument("--no-crash", action="store_true", help="skip phase 3")
+                      help="seconds of load before the SIGKILL in the crash phase")
+    load.add_argument("--no-crash", action="store_true", help="skip the kill -9 phase")
+    load.add_argument("--no-flood", action="store_true",
+                      help="skip the flood phase (one key's maximal batches against another "
+                      "key's single texts)")
+    load.add_argument("--flood-clients", type=int, default=2,
+                      help="connections sending the flood's maximal batches")
+    load.add_argument("--flood-texts", type=int, default=256,
+                      help="texts in each flood batch (the server's limit: 256)")
+    load.add_argument("--flood-chars", type=int, default=4_000,
+                      help="characters in each flood text")
     load.add_argument("--database", default=None,
                       help="a postgresql:// URL for the server's state instead of a "
                       "temporary SQLite folder")
@@ -61,12 +72,16 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      "--duration positive")
     if args.max_requests < 1:
         parser.error("--max-requests must be positive")
+    if args.flood_clients < 1 or args.flood_texts < 1 or args.flood_chars < 1:
+        parser.error("--flood-clients, --flood-texts and --flood-chars must be positive")
     from ocrr.server.loadtest import LoadSettings, run_load
 
     settings = LoadSettings(
         encoder=args.encoder, encoder_factory=args.encoder_factory, clients=args.clients,
         correctors=args.correctors, duration=args.duration, max_requests=args.max_requests,
         seed=args.seed, crash_after=args.crash_after, crash=not args.no_crash,
+        flood=not args.no_flood, flood_clients=args.flood_clients,
+        flood_texts=args.flood_texts, flood_chars=args.flood_chars,
         database=args.database, server_args=tuple(args.server_arg), keep=args.keep,
     )
     report = asyncio.run(run_load(settings, log=lambda line: print(line, flush=True)))

@@ -8,7 +8,8 @@ and a request count, and only ``127.0.0.1`` is ever addressed.
 A run has two phases: predictions alone (``clients`` concurrent single-text requests), then
 the same with ``correctors`` clients appending corrections as fast as they are acknowledged.
 Afterwards the ledger is read back: it must hold exactly the acknowledged corrections (by
-sequence number, text and label), and verification must pass.
+sequence number, text and label), and verification must pass. :func:`run_flood` measures
+another key's latency while one key floods the encoder with maximal batches.
 """
 
 from __future__ import annotations
@@ -334,3 +335,126 @@ async def ledger_check(url: str, key: str, namespace: str, actor: str,
         verified=bool(verification["ok"]), size=int(verification["size"]),
         reason=str(verification["reason"]),
     )
+
+
+@dataclass
+class FloodResult:
+    """One key flooding the encoder with maximal batches while another key predicts."""
+
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    """The other key's single-text predictions answered 200, in seconds."""
+    errors: int = 0
+    batches_accepted: int = 0
+    batches_refused: int = 0
+    """Flood batches answered 429 (its budget): the flooder waits ``Retry-After``."""
+    batch_latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
+
+    def lines(self, texts: int, chars: int) -> list[str]:
+        rate = len(self.latencies) / self.seconds if self.seconds else 0.0
+        flood_p50 = (float(np.percentile(self.batch_latencies, 50))
+                     if self.batch_latencies else float("nan"))
+        return [
+            f"flood phase: one key sent batches of {texts} texts of {chars} characters: "
+            f"{self.batches_accepted} answered (p50 {flood_p50:.1f} s), "
+            f"{self.batches_refused} refused 429 (over its budget)",
+            f"  another key's single texts meanwhile: {len(self.latencies)} in "
+            f"{self.seconds:.1f} s = {rate:.1f}/s; latency p50 {self.percentile(50):.1f} ms, "
+            f"p99 {self.percentile(99):.1f} ms (target < 500 ms); errors {self.errors}",
+        ]
+
+
+def flood_texts(texts: Sequence[str], count: int, chars: int) -> list[str]:
+    """``count`` distinct texts of exactly ``chars`` characters, made of ``texts``."""
+    out = []
+    for i in range(count):
+        words, j = [f"flood {i}:"], i
+        while sum(len(w) + 1 for w in words) < chars:
+            words.append(texts[j % len(texts)])
+            j += 7
+        out.append(" ".join(words)[:chars])
+    return out
+
+
+async def run_flood(
+    url: str,
+    flood_key: str,
+    key: str,
+    namespace: str,
+    *,
+    duration: float,
+    texts: Sequence[str],
+    flooders: int = 2,
+    batch_texts: int = 256,
+    batch_chars: int = 4_000,
+    head_start: float = 1.0,
+) -> FloodResult:
+    """``flooders`` connections with ``flood_key`` send maximal ``/predict/batch`` requests
+    back to back (honouring ``Retry-After`` when refused, as a batch job would); after
+    ``head_start`` seconds one client with ``key`` predicts single texts for ``duration``
+    seconds. Returns the second key's latencies and what became of the flood."""
+    host, port = _target(url)
+    result = FloodResult()
+    batch = flood_texts(texts, batch_texts, batch_chars)
+    path = f"/v1/namespaces/{namespace}"
+    done = asyncio.Event()
+
+    async def flooder(i: int) -> None:
+        conn = Connection(host, port, flood_key)
+        try:
+            while not done.is_set():
+                started = time.perf_counter()
+                try:
+                    status, data = await conn.request("POST", path + "/predict/batch",
+                                                      {"texts": batch})
+                except (OSError, asyncio.IncompleteReadError, HttpError):
+                    await asyncio.sleep(0.05)
+                    continue
+                if status == 200:
+                    result.batches_accepted += 1
+                    result.batch_latencies.append(time.perf_counter() - started)
+                elif status == 429:
+                    result.batches_refused += 1
+                    await _sleep_unless(done, 1.0)  # Retry-After is whole seconds, >= 1
+                else:
+                    await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
+
+    async def other() -> None:
+        await asyncio.sleep(head_start)
+        conn = Connection(host, port, key)
+        deadline = time.perf_counter() + duration
+        started_all = time.perf_counter()
+        i = 0
+        try:
+            while time.perf_counter() < deadline:
+                text = texts[(i * 7919) % len(texts)]
+                i += 1
+                started = time.perf_counter()
+                try:
+                    status, _ = await conn.request("POST", path + "/predict", {"text": text})
+                except (OSError, asyncio.IncompleteReadError, HttpError):
+                    result.errors += 1
+                    await asyncio.sleep(0.05)
+                    continue
+                if status == 200:
+                    result.latencies.append(time.perf_counter() - started)
+                else:
+                    result.errors += 1
+                await asyncio.sleep(0.02)  # a chat user, not a second flood
+        finally:
+            result.seconds = time.perf_counter() - started_all
+            done.set()
+            await conn.close()
+
+    await asyncio.gather(other(), *[flooder(i) for i in range(flooders)])
+    return result
+
+
+async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
