@@ -105,6 +105,17 @@ def pg_server() -> Iterator[PostgresServer]:
     server.stop()
 
 
+@pytest.fixture
+def database(pg_server) -> str:  # noqa: ANN001
+    """A fresh database on the session's PostgreSQL server (its own registry schema)."""
+    import psycopg
+
+    name = "replicas_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.dsn.replace("/postgres?", f"/{name}?")
+
+
 class LedgerFactory:
     """Opens (and re-opens) one ledger on one backend: the shared suite's handle."""
 

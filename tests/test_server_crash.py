@@ -1,6 +1,7 @@
 """kill -9 of a real server under load loses no acknowledged correction: concurrent
 clients correct and predict, the server is killed with SIGKILL mid-flight and started
-again, and every correction it had answered 201 is in the ledger, which verifies."""
+again, and every correction it had answered 201 is in the ledger, which verifies. On
+SQLite and on PostgreSQL (issue 17: the same crash test for both stores)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,23 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ocrr.server.registry import Registry
 from server_processes import all_entries, http, server
+
+pytest_plugins = ["stores_fixtures"]  # the database fixture (a fresh PostgreSQL database)
 
 NS = "/v1/namespaces/crash"
 WRITERS, READERS = 4, 2
 
 
-def test_kill_9_under_load_loses_no_acknowledged_correction(tmp_path: Path) -> None:
-    data = str(tmp_path / "data")
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_kill_9_under_load_loses_no_acknowledged_correction(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    data = (str(tmp_path / "data") if backend == "sqlite"
+            else request.getfixturevalue("database"))
     registry = Registry(data)
     registry.create_namespace("crash")
     key, _ = registry.create_key("write", "crash")

@@ -93,3 +93,20 @@ def test_text_budget_counts_texts_not_requests(tmp_path: Path) -> None:
         assert refused.status_code == 429
         assert "text budget of 2 texts per second" in refused.json()["message"]
         assert "Retry-After" in refused.headers
+
+
+def test_a_batch_gives_each_waiting_owner_its_share_of_the_cost() -> None:
+    from ocrr.server.batching import FairQueue, _Job
+
+    loop = asyncio.new_event_loop()
+    try:
+        queue = FairQueue()
+        queue.put(_Job(["x" * 4000] * 10, loop.create_future(), owner="flood"))
+        queue.put(_Job(["short"], loop.create_future(), owner="other"))
+        batch = queue.take(max_texts=64, max_cost=4096)
+        sizes = {p.job.owner: p.stop - p.start for p in batch}
+        assert sizes == {"flood": 1, "other": 1}  # half the cost each; one text at least
+        alone = queue.take(max_texts=64, max_cost=4096)  # the flood alone: all the budget
+        assert [(p.job.owner, p.stop - p.start) for p in alone] == [("flood", 3)]
+    finally:
+        loop.close()

@@ -5,28 +5,14 @@ threshold changes; both see the same verified ledger."""
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
-
-import pytest
 
 from ocrr.server.registry import Registry
 from server_processes import http, server
 
-pytest_plugins = ["stores_fixtures"]  # the pg_server fixture
+pytest_plugins = ["stores_fixtures"]  # the database fixture (a fresh PostgreSQL database)
 
 NS = "/v1/namespaces/shared"
-
-
-@pytest.fixture
-def database(pg_server) -> str:  # noqa: ANN001
-    """A fresh database on the session's PostgreSQL server (its own registry schema)."""
-    import psycopg
-
-    name = "replicas_" + uuid.uuid4().hex[:10]
-    with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return pg_server.dsn.replace("/postgres?", f"/{name}?")
 
 
 def _seen_within(client, text: str, label: str, limit: float) -> float:  # noqa: ANN001

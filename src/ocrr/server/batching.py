@@ -174,22 +174,36 @@ class FairQueue:
 
     def take(self, *, max_texts: int, max_cost: int) -> list[_Piece]:
         """The next batch: one text per owner in turn, until ``max_texts`` texts or
-        ``max_cost`` (the first text is always taken, whatever it costs). Consecutive
-        texts of one job become one piece."""
+        ``max_cost``; each owner waiting gets at most its share of the cost (``max_cost``
+        over the owners waiting), and at least one text, so a batch holding one key's short
+        text is not filled with another key's long ones. Consecutive texts of one job
+        become one piece."""
         taken: dict[int, list[int]] = {}  # id(job) -> [start, stop]
         jobs: dict[int, _Job] = {}
+        spent: dict[str, int] = {}
+        full: set[str] = set()
+        share = max_cost // max(1, len(self._owners))
         count = cost = 0
         while count < max_texts:
             head = self._head()
             if head is None:
                 break
             owner, job = head
+            if owner in full:
+                if len(full) >= len(self._owners):
+                    break
+                self._owners.move_to_end(owner)
+                continue
             price = text_cost(job.texts[job.next])
             if count and cost + price > max_cost:
                 break
+            if owner in spent and spent[owner] + price > share:
+                full.add(owner)
+                continue
             span = taken.setdefault(id(job), [job.next, job.next])
             jobs[id(job)] = job
             span[1] = job.next = job.next + 1
+            spent[owner] = spent.get(owner, 0) + price
             count, cost = count + 1, cost + price
             self._owners.move_to_end(owner)  # the next owner's turn
         return [_Piece(jobs[k], a, b) for k, (a, b) in taken.items()]
