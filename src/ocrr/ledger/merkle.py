@@ -20,8 +20,9 @@ The verifiers at the bottom need nothing but the proof, the hashes and the sizes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -177,12 +178,12 @@ class InclusionProof:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> InclusionProof:
+    def from_dict(cls, data: Mapping[str, Any]) -> InclusionProof:
         return cls(
-            int(data["index"]),  # type: ignore[arg-type]
-            int(data["tree_size"]),  # type: ignore[arg-type]
+            int(data["index"]),
+            int(data["tree_size"]),
             bytes.fromhex(str(data["leaf_hash"])),
-            tuple(bytes.fromhex(str(h)) for h in data["path"]),  # type: ignore[attr-defined]
+            tuple(bytes.fromhex(str(h)) for h in data["path"]),
             bytes.fromhex(str(data["root_hash"])),
         )
 
@@ -212,13 +213,13 @@ class ConsistencyProof:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ConsistencyProof:
+    def from_dict(cls, data: Mapping[str, Any]) -> ConsistencyProof:
         return cls(
-            int(data["old_size"]),  # type: ignore[arg-type]
-            int(data["new_size"]),  # type: ignore[arg-type]
+            int(data["old_size"]),
+            int(data["new_size"]),
             bytes.fromhex(str(data["old_root"])),
             bytes.fromhex(str(data["new_root"])),
-            tuple(bytes.fromhex(str(h)) for h in data["path"]),  # type: ignore[attr-defined]
+            tuple(bytes.fromhex(str(h)) for h in data["path"]),
         )
 
 

@@ -19,6 +19,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -54,11 +55,11 @@ class TreeHead:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> TreeHead:
+    def from_dict(cls, data: dict[str, Any]) -> TreeHead:
         root = bytes.fromhex(str(data["root_hash"]))
         if len(root) != 32:
             raise ValueError(f"root_hash has {len(root)} bytes, expected 32")
-        return cls(int(data["size"]), root, int(data["timestamp_ns"]))  # type: ignore[arg-type]
+        return cls(int(data["size"]), root, int(data["timestamp_ns"]))
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def sign_head(head: TreeHead, private_key: Ed25519PrivateKey) -> SignedTreeHead:
     return SignedTreeHead(head, signature, raw_public_key(private_key.public_key()))
 
 
-def head_from_dict(data: dict[str, object]) -> TreeHead | SignedTreeHead:
+def head_from_dict(data: dict[str, Any]) -> TreeHead | SignedTreeHead:
     """Read a head written by ``to_dict`` (signed if it carries a signature)."""
     head = TreeHead.from_dict(data)
     if "signature" not in data:
