@@ -156,7 +156,21 @@ class MerkleTree:
 
 @dataclass(frozen=True)
 class InclusionProof:
-    """That the leaf at ``index`` is in the tree of ``tree_size`` leaves with ``root_hash``."""
+    """That the leaf at ``index`` is in the tree of ``tree_size`` leaves with ``root_hash``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> for label in ("a", "b", "c"):
+    ...     _ = ledger.append(label, np.ones(2))
+    >>> proof = ledger.prove(1)
+    >>> proof.index, proof.tree_size, proof.verify()
+    (1, 3, True)
+    >>> InclusionProof.from_dict(proof.to_dict()) == proof  # how it travels (JSON)
+    True
+    """
 
     index: int
     tree_size: int
@@ -191,7 +205,20 @@ class InclusionProof:
 @dataclass(frozen=True)
 class ConsistencyProof:
     """That the tree of ``old_size`` leaves (``old_root``) is a prefix of the tree of
-    ``new_size`` leaves (``new_root``)."""
+    ``new_size`` leaves (``new_root``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> kept = ledger.tree_head()  # what an auditor kept at size 1
+    >>> _ = ledger.append("b", -np.ones(2))
+    >>> proof = ledger.prove_consistency(kept.size)
+    >>> proof.old_root == kept.root_hash, proof.new_size, proof.verify()
+    (True, 2, True)
+    """
 
     old_size: int
     new_size: int

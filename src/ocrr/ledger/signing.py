@@ -38,7 +38,20 @@ class SignatureError(ValueError):
 
 @dataclass(frozen=True)
 class TreeHead:
-    """What a ledger commits to at one moment: its size and Merkle root."""
+    """What a ledger commits to at one moment: its size and Merkle root.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> head = ledger.tree_head()
+    >>> head.size, len(head.root_hash)
+    (1, 32)
+    >>> TreeHead.from_dict(head.to_dict()) == head
+    True
+    """
 
     size: int
     root_hash: bytes
@@ -65,7 +78,21 @@ class TreeHead:
 @dataclass(frozen=True)
 class SignedTreeHead:
     """A tree head, the Ed25519 signature over its :meth:`TreeHead.signed_bytes`, and the
-    raw 32-byte public key that made it (for display; trust comes from a pinned key)."""
+    raw 32-byte public key that made it (for display; trust comes from a pinned key).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> key = generate_key()
+    >>> signed = sign_head(ledger.tree_head(), key)
+    >>> signed.verify(key.public_key()), signed.head.size
+    (True, 1)
+    >>> signed.verify(generate_key().public_key())  # anyone else's key: refused
+    False
+    """
 
     head: TreeHead
     signature: bytes
