@@ -51,9 +51,14 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=lambda args, _parser: _run(handler, args))
         return parser
 
-    verify = command("verify", _verify, "re-hash every entry and walk the chain; exit 1 and "
-                     "name the first bad sequence number on failure")
+    verify = command("verify", _verify, "re-hash every entry, walk the chain, check it "
+                     "against the head record and the subject keys against the tombstones; "
+                     "exit 1 and name the first bad sequence number on failure. It opens the "
+                     "ledger read-only, so it works on one refused at open")
     verify.add_argument("path", nargs="?", help="the ledger (instead of --ledger)")
+    verify.add_argument("--forensic", action="store_true",
+                        help="also list what the check at open finds, then the full "
+                        "verification (the ledger is opened read-only either way)")
     verify.add_argument("--head", help="a kept (signed) tree head JSON: also detect truncation "
                         "and rewriting since it was issued")
     verify.add_argument("--public-key", help="check the --head's signature with this key")
@@ -110,12 +115,18 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from ocrr.errors import LedgerIntegrityError
     from ocrr.ledger import LedgerError
     from ocrr.ledger.signing import SignatureError
 
     try:
         return handler(args)
     except _CheckFailed:
+        return EXIT_FAILED
+    except LedgerIntegrityError as err:
+        print(f"FAILED at open: {err}")
+        if err.first_bad_seq is not None:
+            print(f"first bad sequence number: {err.first_bad_seq}")
         return EXIT_FAILED
     except BrokenPipeError:  # `... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -135,12 +146,18 @@ def _location(args: argparse.Namespace) -> str:
     return where
 
 
-def _open(args: argparse.Namespace, *, create: bool = False):  # noqa: ANN202
+def _open(args: argparse.Namespace, *, create: bool = False,  # noqa: ANN202
+          read_only: bool = False):
+    from ocrr.errors import LedgerIntegrityError, LedgerMissingError
     from ocrr.ledger import Ledger
 
     where = _location(args)
     try:
-        return Ledger.open(where, create=create)
+        return Ledger.open(where, create=create, read_only=read_only)
+    except LedgerMissingError as err:
+        raise _CliError(f"no ledger at {where}: {err.reason}") from None
+    except LedgerIntegrityError:
+        raise
     except FileNotFoundError as err:
         raise _CliError(str(err)) from None
     except Exception as err:  # a driver's connection error, a file that is not a ledger
@@ -196,8 +213,17 @@ def _stream(path: str, mode: str):  # noqa: ANN202
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ocrr.errors import LedgerIntegrityError
+    from ocrr.ledger.integrity import check_at_open
+
     head = _load_head(args.head, args.public_key) if args.head else None
-    with _open(args) as ledger:
+    with _open(args, read_only=True) as ledger:
+        if args.forensic:
+            try:
+                check_at_open(ledger.store)
+                print("check at open: passes")
+            except LedgerIntegrityError as err:
+                print(f"check at open: refuses at entry {err.first_bad_seq}: {err.reason}")
         result = ledger.verify(head)
     if result.ok:
         against = f"; consistent with the kept head of {args.head}" if head else ""
@@ -264,7 +290,7 @@ def _check_consistency(args: argparse.Namespace) -> int:
     from ocrr.ledger.audit import check_extends
 
     old = _load_head(args.old_head, args.public_key)
-    with _open(args) as ledger:
+    with _open(args, read_only=True) as ledger:
         check = check_extends(ledger, old)
     proof = check.proof
     if proof is not None and args.out:
