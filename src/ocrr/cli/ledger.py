@@ -95,6 +95,10 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     import_.add_argument("--in", "-i", dest="source", default="-",
                          help="file (default: standard input)")
 
+    command("adopt", _adopt, "record a head record for a ledger made before head records "
+            "(or whose record was lost), after a full verification passes; refused where one "
+            "exists")
+
     keygen = command("keygen", _keygen, "make an Ed25519 key pair for signing tree heads: "
                      "PREFIX.key (private, mode 0600) and PREFIX.pub", location=False)
     keygen.add_argument("prefix")
@@ -108,8 +112,9 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--single", type=int, default=300, help="single corrections to time")
     bench.add_argument("--batch", type=int, default=100, help="rows per correct_many call")
     bench.add_argument("--batches", type=int, default=30)
-    bench.add_argument("--entries", type=int, default=0,
-                       help="fill the ledger to this many entries and time opening it")
+    bench.add_argument("--entries", "--open-size", type=int, default=0,
+                       help="fill the ledger to this many entries and time opening it: the "
+                       "full and the fast check at open, reading, Substrate.open")
     bench.add_argument("--subjects", action="store_true",
                        help="corrections carry subjects (sealed, AES-GCM)")
 
@@ -323,6 +328,13 @@ def _import(args: argparse.Namespace) -> int:
         added = import_jsonl(ledger, source)
         total = len(ledger)
     print(f"imported {added} entries; the ledger holds {total}")
+    return EXIT_OK
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    with _open(args, read_only=True) as ledger:
+        head = ledger.adopt()
+    print(f"adopted: head record of {head.size} entries, root {head.root.hex()}")
     return EXIT_OK
 
 

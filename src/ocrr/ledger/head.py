@@ -153,13 +153,10 @@ def next_head(old: StoredHead | None, size: int, last_hash: bytes,
     describes the entries the write found (``size``, ``last_hash``): nothing is appended to
     a ledger whose stored entries and head disagree."""
     if old is None:
-        if size:
-            raise LedgerIntegrityError(where, None, "the ledger holds entries but no head "
-                                       "record: it was removed, or the ledger predates "
-                                       "head records ('ocrr ledger adopt' records one after "
-                                       "a full verification)")
-        old = StoredHead.genesis()
-    elif old.size != size or old.last_hash != last_hash:
+        raise LedgerIntegrityError(where, None, "the ledger has no head record: it was "
+                                   "removed, or the ledger predates head records ('ocrr "
+                                   "ledger adopt' records one after a full verification)")
+    if old.size != size or old.last_hash != last_hash:
         raise LedgerIntegrityError(where, min(old.size, size), (
             f"the entries ({size}, last hash {last_hash.hex()[:16]}) do not match the head "
             f"record ({old.size}, last hash {old.last_hash.hex()[:16]})"))

@@ -121,8 +121,8 @@ class MemoryStore:
         """None: a memory ledger keeps no head record (nothing of it outlives the process)."""
         return None
 
-    def links(self) -> Iterator[Link]:
-        return ((e.seq, e.prev_hash, e.entry_hash) for e in self.entries)
+    def links(self) -> Iterator[list[Link]]:
+        yield [(e.seq, e.prev_hash, e.entry_hash) for e in self.entries]
 
     def sealed_key_ids(self) -> dict[str, int]:
         found: dict[str, int] = {}

@@ -136,7 +136,8 @@ class PostgresStore:
                 "table_schema = COALESCE(%s, current_schema())",
                 (self.schema,),
             )
-            if cur.fetchone() is None:
+            fresh = cur.fetchone() is None
+            if fresh:
                 if not create:
                     raise LedgerMissingError(self._where(), None, "there is no ledger "
                                                "there: its schema was dropped or never made "
@@ -189,9 +190,7 @@ class PostgresStore:
                 "WHERE kind <> 'example'",
             ):
                 cur.execute(self._q(statement))
-            cur.execute(self._q("SELECT NOT EXISTS (SELECT 1 FROM {head}) AND NOT EXISTS "
-                                "(SELECT 1 FROM {entries})"))
-            if cur.fetchone()[0]:
+            if fresh:  # a new ledger's head (one made before head records gets it by adopt)
                 cur.execute(self._q(_HEAD_PUT), StoredHead.genesis().encode())
 
     def _where(self) -> str:
@@ -284,7 +283,7 @@ class PostgresStore:
             row = cur.fetchone()
         return None if row is None else StoredHead.decode(row)
 
-    def links(self) -> Iterator[Link]:
+    def links(self) -> Iterator[list[Link]]:
         """(seq, prev_hash, entry_hash) of every row in sequence order, from the index."""
         start = -(2**63)
         while True:
@@ -292,7 +291,7 @@ class PostgresStore:
                 cur.execute(self._q("SELECT seq, prev_hash, entry_hash FROM {entries} "
                                     "WHERE seq >= %s ORDER BY seq LIMIT %s"), (start, 65_536))
                 page = cur.fetchall()
-            yield from page
+            yield page
             if len(page) < 65_536:
                 return
             start = page[-1][0] + 1

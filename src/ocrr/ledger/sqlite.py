@@ -181,14 +181,12 @@ class SQLiteStore:
             if has_meta is None:
                 if not create:
                     raise LedgerFileError(f"{self.path} holds no OCRR ledger")
-                for statement in _statements(_SCHEMA):  # not executescript: it would commit
+                for statement in _statements(_SCHEMA + _CHECKS):  # executescript would commit
                     conn.execute(statement)
+                conn.execute(_PUT_HEAD, StoredHead.genesis().encode())  # a new ledger's head
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
-            for statement in _statements(_CHECKS):
+            for statement in _statements(_CHECKS):  # a ledger made before head records
                 conn.execute(statement)
-            if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM head) AND NOT EXISTS "
-                            "(SELECT 1 FROM entries)").fetchone()[0]:
-                conn.execute(_PUT_HEAD, StoredHead.genesis().encode())
             found = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()[0]
             if found != FORMAT:
                 raise LedgerFileError(f"{self.path} holds format {found!r}, not {FORMAT!r}")
@@ -281,7 +279,7 @@ class SQLiteStore:
             row = self._conn.execute(f"SELECT {', '.join(HEAD_COLUMNS)} FROM head").fetchone()
         return None if row is None else StoredHead.decode(row)
 
-    def links(self) -> Iterator[Link]:
+    def links(self) -> Iterator[list[Link]]:
         """(seq, prev_hash, entry_hash) of every row in sequence order, from the index."""
         start = -(2**63)
         while True:
@@ -289,7 +287,7 @@ class SQLiteStore:
                 page = self._conn.execute(
                     "SELECT seq, prev_hash, entry_hash FROM entries WHERE seq >= ? "
                     "ORDER BY seq LIMIT ?", (start, 65_536)).fetchall()
-            yield from page
+            yield page
             if len(page) < 65_536:
                 return
             start = page[-1][0] + 1

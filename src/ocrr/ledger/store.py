@@ -180,8 +180,9 @@ class EntryStore(Protocol):
         """The head record written with the last write (None: there is none)."""
         ...
 
-    def links(self) -> Iterator[Link]:
-        """(seq, prev_hash, entry_hash) of every stored row in order, strays included."""
+    def links(self) -> Iterator[list[Link]]:
+        """(seq, prev_hash, entry_hash) of every stored row in order, strays included, in
+        pages (lists) of rows."""
         ...
 
     def sealed_key_ids(self) -> dict[str, int]:
