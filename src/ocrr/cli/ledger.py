@@ -95,9 +95,10 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     import_.add_argument("--in", "-i", dest="source", default="-",
                          help="file (default: standard input)")
 
-    command("adopt", _adopt, "record a head record for a ledger made before head records "
-            "(or whose record was lost), after a full verification passes; refused where one "
-            "exists")
+    adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
+                    "records (or whose record was lost), after a full verification passes; "
+                    "refused where one exists")
+    adopt.add_argument("path", nargs="?", help="the ledger (instead of --ledger)")
 
     keygen = command("keygen", _keygen, "make an Ed25519 key pair for signing tree heads: "
                      "PREFIX.key (private, mode 0600) and PREFIX.pub", location=False)
@@ -117,6 +118,15 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                        "full and the fast check at open, reading, Substrate.open")
     bench.add_argument("--subjects", action="store_true",
                        help="corrections carry subjects (sealed, AES-GCM)")
+    bench.add_argument("--tamper", action="store_true",
+                       help="instead, the tamper-at-rest suite: alter stored ledgers every "
+                       "way it knows and print where each was caught, then count false "
+                       "alarms over genuine opens (SQLite, and PostgreSQL with --dsn); exit "
+                       "1 if anything was missed")
+    bench.add_argument("--trials", type=int, default=20,
+                       help="--tamper: trials per alteration and store")
+    bench.add_argument("--clean-opens", type=int, default=1000,
+                       help="--tamper: genuine opens, each after an ordinary write")
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -351,11 +361,32 @@ def _keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tamper(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from ocrr.bench.tamper import postgres_places, run_suite, sqlite_places
+
+    folder = tempfile.mkdtemp(prefix="ocrr-tamper-")
+    places = {"sqlite": sqlite_places(folder)}
+    if args.dsn:
+        places["postgresql"] = postgres_places(args.dsn)
+    try:
+        ok = run_suite(places, trials=args.trials, opens=args.clean_opens,
+                       say=lambda line: print(line, flush=True))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _bench(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
     from ocrr.bench.ledger_perf import measure_store
+
+    if args.tamper:
+        return _tamper(args)
 
     folder = None
     if args.store == "postgresql":

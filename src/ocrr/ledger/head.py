@@ -67,9 +67,10 @@ class StoredHead:
     public_key: bytes | None = None
 
     @classmethod
-    def genesis(cls) -> StoredHead:
-        """The head of an empty ledger."""
-        return cls(0, GENESIS_HASH, EMPTY_ROOT, (), time.time_ns())
+    def genesis(cls, signer: Ed25519PrivateKey | None = None) -> StoredHead:
+        """The head of an empty ledger (signed with ``signer``)."""
+        head = cls(0, GENESIS_HASH, EMPTY_ROOT, (), time.time_ns())
+        return head.signed(signer) if signer is not None else head
 
     def advance(self, entry_hashes: Iterable[bytes],
                 signer: Ed25519PrivateKey | None = None, *,

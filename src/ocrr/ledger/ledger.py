@@ -139,7 +139,7 @@ class Ledger(Log):
         a full verification passes. ``LedgerError`` if it fails or a head exists."""
         if self._store.head_record() is not None:
             raise LedgerError("this ledger already has a head record")
-        result = self.verify()
+        result = verify_store(self._store)  # the entries and keys; there is no head yet
         if not result.ok:
             raise LedgerError(f"not adopted: entry {result.first_bad_seq}: {result.reason}")
         head = StoredHead.genesis().advance(self._store.hashes(0, result.size),

@@ -191,7 +191,7 @@ class PostgresStore:
             ):
                 cur.execute(self._q(statement))
             if fresh:  # a new ledger's head (one made before head records gets it by adopt)
-                cur.execute(self._q(_HEAD_PUT), StoredHead.genesis().encode())
+                cur.execute(self._q(_HEAD_PUT), StoredHead.genesis(self.signer).encode())
 
     def _where(self) -> str:
         return f"{self.dsn} (schema {self.schema or 'default'})"

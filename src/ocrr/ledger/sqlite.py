@@ -183,7 +183,7 @@ class SQLiteStore:
                     raise LedgerFileError(f"{self.path} holds no OCRR ledger")
                 for statement in _statements(_SCHEMA + _CHECKS):  # executescript would commit
                     conn.execute(statement)
-                conn.execute(_PUT_HEAD, StoredHead.genesis().encode())  # a new ledger's head
+                conn.execute(_PUT_HEAD, StoredHead.genesis(self.signer).encode())  # new ledger
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             for statement in _statements(_CHECKS):  # a ledger made before head records
                 conn.execute(statement)
