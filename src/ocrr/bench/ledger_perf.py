@@ -39,6 +39,15 @@ class _Clock:
         return text
 
 
+def measure_checks(where: str, *, progress: Callable[[str], None] | None = None
+                   ) -> StoreReport:
+    """Only the check at open (full, fast, fast with 10,000 entries to re-hash), on an
+    existing ledger: ``ocrr ledger bench --open-only --path LEDGER``."""
+    report = StoreReport(where, 0)
+    _measure_checks(where, report, progress or (lambda _line: None))
+    return report
+
+
 def _measure_checks(where: str, report: StoreReport, say: Callable[[str], None]) -> None:
     """The check at open: a full re-hash of every entry (``check="full"``, which moves the
     head's checked mark), then the fast check (head, links, keys; nothing left to re-hash),

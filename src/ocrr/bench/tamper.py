@@ -42,7 +42,7 @@ class Target:
     >>> import tempfile
     >>> folder = tempfile.TemporaryDirectory()
     >>> target = Target.build(f"{folder.name}/l.db")
-    >>> target.sql("UPDATE {entries} SET label = 'forged' WHERE seq = 3")
+    >>> target.sql("UPDATE {entries} SET label = 'forged' WHERE seq = 4")
     >>> outcome(target).stage
     'substrate'
     >>> target.close(); folder.cleanup()

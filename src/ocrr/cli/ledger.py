@@ -118,6 +118,9 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                        "full and the fast check at open, reading, Substrate.open")
     bench.add_argument("--subjects", action="store_true",
                        help="corrections carry subjects (sealed, AES-GCM)")
+    bench.add_argument("--open-only", action="store_true",
+                       help="only time the check at open (full, fast, fast with 10,000 "
+                       "entries to re-hash) of the existing ledger at --path or --dsn")
     bench.add_argument("--tamper", action="store_true",
                        help="instead, the tamper-at-rest suite: alter stored ledgers every "
                        "way it knows and print where each was caught, then count false "
@@ -387,6 +390,14 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.tamper:
         return _tamper(args)
+    if args.open_only:
+        from ocrr.bench.ledger_perf import measure_checks
+
+        where = args.dsn if args.store == "postgresql" else args.path
+        if not where:
+            raise _CliError("--open-only needs the ledger: --path FILE (or --dsn URL)")
+        measure_checks(where, progress=lambda line: print(line, flush=True))
+        return EXIT_OK
 
     folder = None
     if args.store == "postgresql":

@@ -135,7 +135,7 @@ def chain_problem(store: EntryStore, pages: Iterable[list[Link]],
     for page in pages:
         if not page:
             continue
-        if _page_holds(page, position, last):
+        if _page_holds(page, position, last, store.numbered):
             position, last = position + len(page), page[-1][2]
             continue
         for seq, prev, digest in page:
@@ -164,11 +164,12 @@ def chain_problem(store: EntryStore, pages: Iterable[list[Link]],
     return None
 
 
-def _page_holds(page: list[Link], position: int, last: bytes) -> bool:
+def _page_holds(page: list[Link], position: int, last: bytes, numbered: bool) -> bool:
     seqs, prevs, digests = zip(*page, strict=True)
     if seqs[0] != position or seqs[-1] != position + len(page) - 1:
-        return False
-    if not np.array_equal(np.asarray(seqs), np.arange(position, position + len(page))):
+        return False  # numbered rows are unique and sorted: the ends say the rest is in place
+    if not numbered and not np.array_equal(np.asarray(seqs),
+                                           np.arange(position, position + len(page))):
         return False
     if prevs[0] != last or prevs[1:] != digests[:-1]:
         return False
