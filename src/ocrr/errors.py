@@ -53,3 +53,42 @@ class DimensionError(OcrrError, ValueError):
             f"expected vectors of dimension {expected}, got {got}: encode the input with "
             "the encoder the classifier was fitted with"
         )
+
+
+class LedgerIntegrityError(OcrrError, ValueError):
+    """Raised when a ledger fails the check it gets when it is opened: it is not served.
+
+    ``first_bad_seq`` is the first sequence number that failed (``None`` where the ledger
+    as a whole is at fault: its file is missing or empty, its head record is gone);
+    ``reason`` says what was found and ``where`` names the ledger. The message says how to
+    investigate: open it read-only, which skips the check, and verify it in full.
+
+    >>> err = LedgerIntegrityError("ns.db", 7, "contents do not match its hash")
+    >>> err.first_bad_seq
+    7
+    >>> raise err  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ocrr.errors.LedgerIntegrityError: ledger ns.db refused at open: entry 7: contents do not...
+    """
+
+    def __init__(self, where: str, first_bad_seq: int | None, reason: str) -> None:
+        at = "" if first_bad_seq is None else f"entry {first_bad_seq}: "
+        super().__init__(
+            f"ledger {where} refused at open: {at}{reason}. To investigate, open it "
+            f"read-only (Ledger.open(..., read_only=True), which serves nothing and skips "
+            f"this check) and run 'ocrr ledger verify --forensic {where}'; restore it from a "
+            "backup or an export if it was altered"
+        )
+        self.where = where
+        self.first_bad_seq = first_bad_seq
+        self.reason = reason
+
+
+class LedgerMissingError(LedgerIntegrityError):
+    """A ledger that should exist is not there (its file deleted, its schema dropped): a
+    :class:`LedgerIntegrityError` too, never answered with a fresh empty ledger.
+
+    >>> issubclass(LedgerMissingError, LedgerIntegrityError)
+    True
+    """

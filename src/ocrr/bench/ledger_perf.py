@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -37,6 +37,41 @@ class _Clock:
         text = f"{wall - self._wall:.2f} s (CPU {cpu - self._cpu:.2f} s)"
         self._wall, self._cpu = wall, cpu
         return text
+
+
+def measure_checks(where: str, *, progress: Callable[[str], None] | None = None
+                   ) -> StoreReport:
+    """Only the check at open (full, fast, fast with 10,000 entries to re-hash), on an
+    existing ledger: ``ocrr ledger bench --open-only --path LEDGER``."""
+    report = StoreReport(where, 0)
+    _measure_checks(where, report, progress or (lambda _line: None))
+    return report
+
+
+def _measure_checks(where: str, report: StoreReport, say: Callable[[str], None]) -> None:
+    """The check at open: a full re-hash of every entry (``check="full"``, which moves the
+    head's checked mark), then the fast check (head, links, keys; nothing left to re-hash),
+    then the fast check with the newest 10,000 entries to re-hash."""
+    clock = _Clock()
+    with Ledger.open(where, create=False, check="full") as ledger:
+        size = len(ledger)
+    report.add(f"Ledger.open, full check (every entry re-hashed, {size:,}): {clock.lap()}")
+    say(report.lines[-1])
+    clock = _Clock()
+    with Ledger.open(where, create=False) as ledger:
+        report.add(f"Ledger.open, fast check (head record, {size:,} links and numbers, "
+                   f"subject keys): {clock.lap()}")
+        say(report.lines[-1])
+        head = ledger.store.head_record()
+        recent = min(10_000, size)
+        if head is not None:
+            ledger.store.put_head(replace(head, checked=size - recent))
+    clock = _Clock()
+    with Ledger.open(where, create=False) as ledger:
+        report.add(f"Ledger.open, fast check with the newest {recent:,} entries re-hashed: "
+                   f"{clock.lap()}")
+        say(report.lines[-1])
+        ledger.store.mark_checked(size)
 
 
 def _unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -79,12 +114,13 @@ def measure_store(
         clf.correct(queries[i], f"class-{i % 20}", subject=subject(i))
         latencies[i] = time.perf_counter() - t0
     elapsed = time.perf_counter() - started
-    report.add(
-        f"single corrections (Substrate.correct, one commit each): {single / elapsed:8.0f} /s"
-        f"   p50 {np.percentile(latencies, 50) * 1e3:.2f} ms"
-        f"   p99 {np.percentile(latencies, 99) * 1e3:.2f} ms"
-    )
-    say(report.lines[-1])
+    if single:
+        report.add(
+            f"single corrections (Substrate.correct, one commit each): "
+            f"{single / elapsed:8.0f} /s   p50 {np.percentile(latencies, 50) * 1e3:.2f} ms"
+            f"   p99 {np.percentile(latencies, 99) * 1e3:.2f} ms"
+        )
+        say(report.lines[-1])
 
     rows = _unit_rows(rng, batch, dim)
     labels = [f"class-{i % 20}" for i in range(batch)]
@@ -93,11 +129,12 @@ def measure_store(
     for _ in range(batches):
         clf.correct_many(rows, labels, subjects=subject_rows)
     elapsed = time.perf_counter() - started
-    report.add(
-        f"batched corrections (correct_many, {batch} per commit): "
-        f"{batch * batches / elapsed:8.0f} /s   {elapsed / batches * 1e3:.1f} ms per batch"
-    )
-    say(report.lines[-1])
+    if batches:
+        report.add(
+            f"batched corrections (correct_many, {batch} per commit): "
+            f"{batch * batches / elapsed:8.0f} /s   {elapsed / batches * 1e3:.1f} ms per batch"
+        )
+        say(report.lines[-1])
 
     have = len(clf.ledger)
     if entries > have:
@@ -117,6 +154,7 @@ def measure_store(
 
     # wall time, and this process's CPU time: on a machine shared with other jobs the
     # second is what the wall time would be on an idle one (the work is single-threaded)
+    _measure_checks(where, report, say)
     clock = _Clock()
     ledger = Ledger.open(where, create=False)
     opened = clock.lap()
@@ -137,7 +175,7 @@ def measure_store(
     head = ledger.tree_head()
     report.add(f"Merkle tree head over {head.size:,} entries (first call): {clock.lap()}")
     say(report.lines[-1])
-    assert reopened.predict_one(queries[0]) is not None
+    assert reopened.predict_one(seed_rows[0]) is not None
     reopened.ledger.close()
     ledger.close()
     return report

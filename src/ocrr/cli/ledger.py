@@ -51,9 +51,14 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
         parser.set_defaults(handler=lambda args, _parser: _run(handler, args))
         return parser
 
-    verify = command("verify", _verify, "re-hash every entry and walk the chain; exit 1 and "
-                     "name the first bad sequence number on failure")
+    verify = command("verify", _verify, "re-hash every entry, walk the chain, check it "
+                     "against the head record and the subject keys against the tombstones; "
+                     "exit 1 and name the first bad sequence number on failure. It opens the "
+                     "ledger read-only, so it works on one refused at open")
     verify.add_argument("path", nargs="?", help="the ledger (instead of --ledger)")
+    verify.add_argument("--forensic", action="store_true",
+                        help="also list what the check at open finds, then the full "
+                        "verification (the ledger is opened read-only either way)")
     verify.add_argument("--head", help="a kept (signed) tree head JSON: also detect truncation "
                         "and rewriting since it was issued")
     verify.add_argument("--public-key", help="check the --head's signature with this key")
@@ -90,6 +95,11 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     import_.add_argument("--in", "-i", dest="source", default="-",
                          help="file (default: standard input)")
 
+    adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
+                    "records (or whose record was lost), after a full verification passes; "
+                    "refused where one exists")
+    adopt.add_argument("path", nargs="?", help="the ledger (instead of --ledger)")
+
     keygen = command("keygen", _keygen, "make an Ed25519 key pair for signing tree heads: "
                      "PREFIX.key (private, mode 0600) and PREFIX.pub", location=False)
     keygen.add_argument("prefix")
@@ -103,19 +113,38 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--single", type=int, default=300, help="single corrections to time")
     bench.add_argument("--batch", type=int, default=100, help="rows per correct_many call")
     bench.add_argument("--batches", type=int, default=30)
-    bench.add_argument("--entries", type=int, default=0,
-                       help="fill the ledger to this many entries and time opening it")
+    bench.add_argument("--entries", "--open-size", type=int, default=0,
+                       help="fill the ledger to this many entries and time opening it: the "
+                       "full and the fast check at open, reading, Substrate.open")
     bench.add_argument("--subjects", action="store_true",
                        help="corrections carry subjects (sealed, AES-GCM)")
+    bench.add_argument("--open-only", action="store_true",
+                       help="only time the check at open (full, fast, fast with 10,000 "
+                       "entries to re-hash) of the existing ledger at --path or --dsn")
+    bench.add_argument("--tamper", action="store_true",
+                       help="instead, the tamper-at-rest suite: alter stored ledgers every "
+                       "way it knows and print where each was caught, then count false "
+                       "alarms over genuine opens (SQLite, and PostgreSQL with --dsn); exit "
+                       "1 if anything was missed")
+    bench.add_argument("--trials", type=int, default=20,
+                       help="--tamper: trials per alteration and store")
+    bench.add_argument("--clean-opens", type=int, default=1000,
+                       help="--tamper: genuine opens, each after an ordinary write")
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    from ocrr.errors import LedgerIntegrityError
     from ocrr.ledger import LedgerError
     from ocrr.ledger.signing import SignatureError
 
     try:
         return handler(args)
     except _CheckFailed:
+        return EXIT_FAILED
+    except LedgerIntegrityError as err:
+        print(f"FAILED at open: {err}")
+        if err.first_bad_seq is not None:
+            print(f"first bad sequence number: {err.first_bad_seq}")
         return EXIT_FAILED
     except BrokenPipeError:  # `... | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -135,12 +164,18 @@ def _location(args: argparse.Namespace) -> str:
     return where
 
 
-def _open(args: argparse.Namespace, *, create: bool = False):  # noqa: ANN202
+def _open(args: argparse.Namespace, *, create: bool = False,  # noqa: ANN202
+          read_only: bool = False):
+    from ocrr.errors import LedgerIntegrityError, LedgerMissingError
     from ocrr.ledger import Ledger
 
     where = _location(args)
     try:
-        return Ledger.open(where, create=create)
+        return Ledger.open(where, create=create, read_only=read_only)
+    except LedgerMissingError as err:
+        raise _CliError(f"no ledger at {where}: {err.reason}") from None
+    except LedgerIntegrityError:
+        raise
     except FileNotFoundError as err:
         raise _CliError(str(err)) from None
     except Exception as err:  # a driver's connection error, a file that is not a ledger
@@ -196,8 +231,17 @@ def _stream(path: str, mode: str):  # noqa: ANN202
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from ocrr.errors import LedgerIntegrityError
+    from ocrr.ledger.integrity import check_at_open
+
     head = _load_head(args.head, args.public_key) if args.head else None
-    with _open(args) as ledger:
+    with _open(args, read_only=True) as ledger:
+        if args.forensic:
+            try:
+                check_at_open(ledger.store)
+                print("check at open: passes")
+            except LedgerIntegrityError as err:
+                print(f"check at open: refuses at entry {err.first_bad_seq}: {err.reason}")
         result = ledger.verify(head)
     if result.ok:
         against = f"; consistent with the kept head of {args.head}" if head else ""
@@ -264,7 +308,7 @@ def _check_consistency(args: argparse.Namespace) -> int:
     from ocrr.ledger.audit import check_extends
 
     old = _load_head(args.old_head, args.public_key)
-    with _open(args) as ledger:
+    with _open(args, read_only=True) as ledger:
         check = check_extends(ledger, old)
     proof = check.proof
     if proof is not None and args.out:
@@ -300,6 +344,13 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _adopt(args: argparse.Namespace) -> int:
+    with _open(args, read_only=True) as ledger:
+        head = ledger.adopt()
+    print(f"adopted: head record of {head.size} entries, root {head.root.hex()}")
+    return EXIT_OK
+
+
 def _keygen(args: argparse.Namespace) -> int:
     from ocrr.ledger.signing import generate_key, key_id, raw_public_key, save_key_pair
 
@@ -313,11 +364,40 @@ def _keygen(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _tamper(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from ocrr.bench.tamper import postgres_places, run_suite, sqlite_places
+
+    folder = tempfile.mkdtemp(prefix="ocrr-tamper-")
+    places = {"sqlite": sqlite_places(folder)}
+    if args.dsn:
+        places["postgresql"] = postgres_places(args.dsn)
+    try:
+        ok = run_suite(places, trials=args.trials, opens=args.clean_opens,
+                       say=lambda line: print(line, flush=True))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
 def _bench(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
     from ocrr.bench.ledger_perf import measure_store
+
+    if args.tamper:
+        return _tamper(args)
+    if args.open_only:
+        from ocrr.bench.ledger_perf import measure_checks
+
+        where = args.dsn if args.store == "postgresql" else args.path
+        if not where:
+            raise _CliError("--open-only needs the ledger: --path FILE (or --dsn URL)")
+        measure_checks(where, progress=lambda line: print(line, flush=True))
+        return EXIT_OK
 
     folder = None
     if args.store == "postgresql":

@@ -15,12 +15,12 @@ page print what these return.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ocrr.ledger.entry import GENESIS_HASH, Entry
+from ocrr.ledger.integrity import entry_problem, key_problems
 from ocrr.ledger.log import ChainHead
 from ocrr.ledger.merkle import (
     ConsistencyProof,
@@ -68,7 +68,9 @@ def verify_store(store: EntryStore, head: KeptHead | None = None) -> Verificatio
     shows up as a sequence number or ``prev_hash`` out of place. A truncated tail leaves a
     valid shorter chain, so it is only detectable against a ``head`` kept earlier: a
     :class:`~ocrr.ledger.log.ChainHead`, or a (signed) tree head, whose Merkle root is
-    recomputed. The rows are read from the store, so this checks what is stored.
+    recomputed. The rows are read from the store, so this checks what is stored. Last, the
+    subject keys (:func:`~ocrr.ledger.integrity.key_problems`): a sealed entry whose key
+    is gone with no tombstone recording the erasure is reported at that entry.
 
     Examples
     --------
@@ -89,6 +91,7 @@ def verify_store(store: EntryStore, head: KeptHead | None = None) -> Verificatio
     tree = MerkleTree() if isinstance(head, TreeHead) else None
     rows: Iterable[Entry | CorruptRow] = store.rows()
     numbered = store.numbered
+    dim = store.dim()
     prev = GENESIS_HASH
     position = 0
     stray: int | None = None
@@ -115,11 +118,9 @@ def verify_store(store: EntryStore, head: KeptHead | None = None) -> Verificatio
                 position,
                 f"entry {position}: prev_hash does not match entry {position - 1}'s hash",
             )
-        if _rehash(entry) != entry.entry_hash:
-            return Verification(
-                False, len(store), position,
-                f"entry {position}: contents do not match its hash",
-            )
+        problem = entry_problem(entry, dim)
+        if problem is not None:
+            return Verification(False, len(store), position, f"entry {position}: {problem}")
         prev = entry.entry_hash
         if head is not None and position < head.size:
             if tree is not None:
@@ -153,16 +154,10 @@ def verify_store(store: EntryStore, head: KeptHead | None = None) -> Verificatio
                 head.size - 1,
                 f"entry {head.size - 1} differs from the kept head's hash",
             )
+    keys = key_problems(store)
+    if keys is not None:
+        return Verification(False, size, keys[0], keys[1])
     return Verification(True, size)
-
-
-def _rehash(entry: Entry) -> bytes | None:
-    """The entry's hash recomputed, or None if its fields cannot even be encoded (tampered
-    into wrong types or strings that are not UTF-8)."""
-    try:
-        return entry.compute_hash()
-    except (TypeError, ValueError, AttributeError, struct.error):
-        return None
 
 
 def check_inclusion(

@@ -9,10 +9,24 @@ stores' protocol and the memory store) are re-exported.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal, Self
 
 from ocrr.ledger.audit import KeptHead, Verification, verify_store
-from ocrr.ledger.entry import ENTRY_KINDS, ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION
+from ocrr.ledger.entry import (
+    ENTRY_KINDS,
+    ERASURE,
+    EXAMPLE,
+    RELABEL,
+    RETIRE,
+    REVOCATION,
+    SEALED_BLOB,
+    Entry,
+)
+from ocrr.ledger.head import StoredHead
+from ocrr.ledger.integrity import audited, check_at_open, head_problem
+from ocrr.ledger.location import open_store
 from ocrr.ledger.log import ChainHead, Log
 from ocrr.ledger.memory import MemoryStore
 from ocrr.ledger.merkle import ConsistencyProof, InclusionProof
@@ -22,7 +36,12 @@ from ocrr.ledger.tree import LedgerTree
 from ocrr.ledger.validation import MAX_LABEL_CHARS, MAX_TEXT_CHARS, LedgerError
 
 if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+Check = Literal["fast", "full"]
 
 __all__ = [
     "ENTRY_KINDS",
@@ -66,11 +85,67 @@ class Ledger(Log):
     True
     >>> ledger.verify(head).ok  # the ledger still extends the head kept earlier
     True
+
+    A durable ledger is checked against its head record when it opens
+    (:func:`~ocrr.ledger.integrity.check_at_open`; ``check="full"`` re-hashes every entry
+    too) and refused with :class:`~ocrr.errors.LedgerIntegrityError` if it fails;
+    ``read_only=True`` skips the check and refuses writes, for forensics.
     """
 
-    def __init__(self, store: EntryStore | None = None) -> None:
-        super().__init__(store)
+    def __init__(self, store: EntryStore | None = None, *, check: Check = "fast",
+                 read_only: bool = False, public_key: Ed25519PublicKey | None = None) -> None:
+        signer = getattr(store, "signer", None)
+        if public_key is None and signer is not None:
+            public_key = signer.public_key()
+        if store is not None and not read_only:
+            try:
+                check_at_open(store, public_key=public_key, full=check == "full")
+            except BaseException:
+                store.close()
+                raise
+        super().__init__(store, read_only=read_only)
+        self._public_key = public_key
         self._tree = LedgerTree(self._store)
+
+    @classmethod
+    def open(cls, where: str | os.PathLike[str], *, create: bool = True,
+             read_only: bool = False, check: Check = "fast",
+             signer: Ed25519PrivateKey | None = None,
+             public_key: Ed25519PublicKey | None = None) -> Self:
+        """A ledger on a SQLite file path, a ``postgresql://`` URL, or ``":memory:"``.
+
+        ``create=True`` makes a new ledger where there is none (never over an empty or
+        damaged file); pass ``create=False`` where the ledger must already exist.
+        ``signer`` (an Ed25519 private key) signs each head record written, and the head
+        read at open must verify under its public key (or ``public_key``)."""
+        store = open_store(where, create=create and not read_only, signer=signer)
+        return cls(store, check=check, read_only=read_only, public_key=public_key)
+
+    def audited(self) -> Iterator[Entry]:
+        """Every entry, each re-hashed, linked and its vector checked as it is read (on a
+        durable store: :func:`~ocrr.ledger.integrity.audited`), sealed ones opened where
+        their key is at hand. Read to the end, it moves the head record's ``checked`` mark,
+        so the next fast check starts after it. What ``Substrate`` rebuilds from."""
+        if not self._store.durable or self.read_only:
+            yield from self
+            return
+        reveal = self._keys.reveal
+        for entry in audited(self._store, len(self), self.dim):
+            yield reveal(entry) if SEALED_BLOB in entry.provenance else entry
+        self._store.mark_checked(len(self))
+
+    def adopt(self) -> StoredHead:
+        """Record a head for a ledger that has none (made before head records): only after
+        a full verification passes. ``LedgerError`` if it fails or a head exists."""
+        if self._store.head_record() is not None:
+            raise LedgerError("this ledger already has a head record")
+        result = verify_store(self._store)  # the entries and keys; there is no head yet
+        if not result.ok:
+            raise LedgerError(f"not adopted: entry {result.first_bad_seq}: {result.reason}")
+        head = StoredHead.genesis().advance(self._store.hashes(0, result.size),
+                                            getattr(self._store, "signer", None))
+        self._store.put_head(head)
+        return head
 
     # -- the Merkle tree -------------------------------------------------------------------
     def root(self, size: int | None = None) -> bytes:
@@ -99,6 +174,14 @@ class Ledger(Log):
         A truncated tail leaves a valid shorter chain, so it is only detectable against a
         ``head`` kept earlier: a :class:`ChainHead`, or a (signed) :class:`TreeHead`, whose
         Merkle root is recomputed. On a durable store the rows are read from disk, so this
-        checks what is stored.
+        checks what is stored, and then checked against the head record beside them
+        (:func:`~ocrr.ledger.integrity.head_problem`): so a truncation or a rewrite is
+        found without a kept head too.
         """
-        return verify_store(self._store, head)
+        result = verify_store(self._store, head)
+        if not result.ok or not self._store.durable:
+            return result
+        problem, _ = head_problem(self._store, self._public_key)
+        if problem is not None:
+            return Verification(False, result.size, *problem)
+        return result

@@ -85,8 +85,9 @@ class Log:
     ['greeting', 'farewell']
     """
 
-    def __init__(self, store: EntryStore | None = None) -> None:
+    def __init__(self, store: EntryStore | None = None, *, read_only: bool = False) -> None:
         self._store: EntryStore = store if store is not None else MemoryStore()
+        self.read_only = read_only  # opened for inspection: every write is refused
         tip = self._store.tip()
         self._size, self._head_hash = tip.size, tip.head_hash
         self._dim = self._store.dim()
@@ -97,9 +98,10 @@ class Log:
         self._built = 0
 
     @classmethod
-    def open(cls, where: str | os.PathLike[str], *, create: bool = True) -> Self:
+    def open(cls, where: str | os.PathLike[str], *, create: bool = True,
+             read_only: bool = False) -> Self:
         """A ledger on a SQLite file path, a ``postgresql://`` URL, or ``":memory:"``."""
-        return cls(open_store(where, create=create))
+        return cls(open_store(where, create=create and not read_only), read_only=read_only)
 
     @property
     def store(self) -> EntryStore:
@@ -345,6 +347,8 @@ class Log:
 
     def _commit(self, prepare: Callable[[WriteView], Batch]) -> list[Entry]:
         """Run one write through the store, then bring this log's view up to date."""
+        if self.read_only:
+            raise LedgerError("this ledger was opened read-only, for inspection: no writes")
         self._built = 0
         batch = self._store.write(prepare)
         entries = batch.entries

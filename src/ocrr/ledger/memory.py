@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ocrr.ledger.entry import EXAMPLE, GENESIS_HASH, SEALED_KEY, Entry
+from ocrr.ledger.head import StoredHead
 from ocrr.ledger.keys import MemoryKeys, SubjectKey
-from ocrr.ledger.store import Batch, CorruptRow, Tip, WriteView, extending
+from ocrr.ledger.store import Batch, CorruptRow, Link, Tip, WriteView, extending
 
 
 class _View:
@@ -56,6 +57,7 @@ class MemoryStore:
 
     shared = False
     numbered = False
+    durable = False  # nothing rests anywhere between processes: no head record to keep
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
@@ -114,6 +116,30 @@ class MemoryStore:
 
     def live_keys(self) -> dict[str, bytes]:
         return {key.key_id: key.key for key in self.subject_keys}
+
+    def head_record(self) -> StoredHead | None:
+        """None: a memory ledger keeps no head record (nothing of it outlives the process)."""
+        return None
+
+    def links(self) -> Iterator[list[Link]]:
+        yield [(e.seq, e.prev_hash, e.entry_hash) for e in self.entries]
+
+    def sealed_key_ids(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for entry in self.entries:
+            key_id = entry.provenance.get(SEALED_KEY)
+            if key_id is not None and key_id not in found:
+                found[key_id] = entry.seq
+        return found
+
+    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
+        return [e for e in self.entries if e.kind == kind and kind != EXAMPLE]
+
+    def mark_checked(self, size: int) -> None:
+        """Nothing to note: there is no head record."""
+
+    def put_head(self, head: StoredHead) -> None:
+        """Nothing to keep: there is no head record."""
 
     def close(self) -> None:
         """Nothing to release."""

@@ -11,6 +11,10 @@ zeros) and then runs ``VACUUM FULL`` on the key table, which rewrites it without
 rows. PostgreSQL's write-ahead log and any base backups still hold the key until they are
 recycled: where that matters, keep them on a short retention (see docs/architecture.md).
 
+The head record (:mod:`ocrr.ledger.head`) is one row of the ``head`` table, rewritten in each
+write's transaction; ``entries_links`` covers (seq, prev_hash, entry_hash) so the check at
+open walks the chain from the index.
+
 Needs the ``psycopg`` driver: ``pip install 'ocrr[postgres]'``.
 """
 
@@ -18,15 +22,34 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+from ocrr.errors import LedgerMissingError
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
+from ocrr.ledger.head import COLUMNS as HEAD_COLUMNS
+from ocrr.ledger.head import StoredHead, next_head
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView, extending
+from ocrr.ledger.store import (
+    Batch,
+    CorruptLedgerError,
+    CorruptRow,
+    Link,
+    Tip,
+    WriteView,
+    extending,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
 _SETUP_LOCK = 0x0C7217  # advisory lock id: concurrent first opens create the schema once
+_HEAD_SELECT = "SELECT " + ", ".join(HEAD_COLUMNS) + " FROM {head}"
+_HEAD_PUT = ("INSERT INTO {head} VALUES (1, " + ", ".join(["%s"] * len(HEAD_COLUMNS))
+             + ") ON CONFLICT (id) DO UPDATE SET "
+             + ", ".join(f"{c} = EXCLUDED.{c}" for c in HEAD_COLUMNS))
 
 
 def _import_psycopg():
@@ -76,12 +99,15 @@ class PostgresStore:
 
     shared = True
     numbered = True
+    durable = True
 
     def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True,
-                 vacuum_after_erase: bool = True) -> None:
+                 vacuum_after_erase: bool = True,
+                 signer: Ed25519PrivateKey | None = None) -> None:
         psycopg = _import_psycopg()
         self.dsn = dsn
         self.schema = schema
+        self.signer = signer
         self.vacuum_after_erase = vacuum_after_erase
         self._lock = threading.RLock()
         self._conn = psycopg.connect(dsn, autocommit=True)
@@ -96,7 +122,8 @@ class PostgresStore:
     def _q(self, sql: str) -> str:
         prefix = "" if self.schema is None else f'"{self.schema}".'
         return sql.format(
-            entries=f"{prefix}entries", keys=f"{prefix}subject_keys", meta=f"{prefix}meta"
+            entries=f"{prefix}entries", keys=f"{prefix}subject_keys", meta=f"{prefix}meta",
+            head=f"{prefix}head",
         )
 
     def _setup(self, create: bool) -> None:
@@ -109,9 +136,12 @@ class PostgresStore:
                 "table_schema = COALESCE(%s, current_schema())",
                 (self.schema,),
             )
-            if cur.fetchone() is None:
+            fresh = cur.fetchone() is None
+            if fresh:
                 if not create:
-                    raise FileNotFoundError(f"no OCRR ledger at {self._where()}")
+                    raise LedgerMissingError(self._where(), None, "there is no ledger "
+                                               "there: its schema was dropped or never made "
+                                               "(open with create=True only to start one)")
                 if self.schema is not None:
                     cur.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 for statement in (
@@ -142,6 +172,26 @@ class PostgresStore:
             found = cur.fetchone()
             if found is None or found[0] != FORMAT:
                 raise ValueError(f"{self._where()} holds format {found}, not {FORMAT!r}")
+            for statement in (
+                """CREATE TABLE IF NOT EXISTS {head} (
+                    id INTEGER PRIMARY KEY CHECK (id = 1),
+                    size BIGINT NOT NULL,
+                    last_hash BYTEA NOT NULL,
+                    root BYTEA NOT NULL,
+                    frontier BYTEA NOT NULL,
+                    timestamp_ns BIGINT NOT NULL,
+                    checked BIGINT NOT NULL,
+                    imported BIGINT NOT NULL,
+                    signature BYTEA,
+                    public_key BYTEA)""",
+                "CREATE INDEX IF NOT EXISTS entries_links ON {entries} (seq) "
+                "INCLUDE (prev_hash, entry_hash)",
+                "CREATE INDEX IF NOT EXISTS entries_by_kind ON {entries} (kind) "
+                "WHERE kind <> 'example'",
+            ):
+                cur.execute(self._q(statement))
+            if fresh:  # a new ledger's head (one made before head records gets it by adopt)
+                cur.execute(self._q(_HEAD_PUT), StoredHead.genesis(self.signer).encode())
 
     def _where(self) -> str:
         return f"{self.dsn} (schema {self.schema or 'default'})"
@@ -227,6 +277,47 @@ class PostgresStore:
             cur.execute(self._q("SELECT key_id, key FROM {keys}"))
             return {r[0]: bytes(r[1]) for r in cur.fetchall()}
 
+    def head_record(self) -> StoredHead | None:
+        with self._lock, self._conn.cursor(binary=True) as cur:
+            cur.execute(self._q(_HEAD_SELECT))
+            row = cur.fetchone()
+        return None if row is None else StoredHead.decode(row)
+
+    def links(self) -> Iterator[list[Link]]:
+        """(seq, prev_hash, entry_hash) of every row in sequence order, from the index."""
+        start = -(2**63)
+        while True:
+            with self._lock, self._conn.cursor(binary=True) as cur:
+                cur.execute(self._q("SELECT seq, prev_hash, entry_hash FROM {entries} "
+                                    "WHERE seq >= %s ORDER BY seq LIMIT %s"), (start, 65_536))
+                page = cur.fetchall()
+            yield page
+            if len(page) < 65_536:
+                return
+            start = page[-1][0] + 1
+
+    def sealed_key_ids(self) -> dict[str, int]:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("SELECT key_id, MIN(seq) FROM {entries} "
+                                "WHERE key_id IS NOT NULL GROUP BY key_id"))
+            return dict(cur.fetchall())
+
+    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
+        with self._lock, self._conn.cursor(binary=True) as cur:
+            cur.execute(self._select() + " WHERE kind = %s AND kind <> 'example' ORDER BY seq",
+                        (kind,))
+            found = cur.fetchall()
+        return [rows.decode(row) for row in found]
+
+    def mark_checked(self, size: int) -> None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("UPDATE {head} SET checked = %s WHERE checked < %s "
+                                "AND size >= %s"), (size, size, size))
+
+    def put_head(self, head: StoredHead) -> None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q(_HEAD_PUT), head.encode())
+
     # -- writing ---------------------------------------------------------------------------
     def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
         """Run ``prepare`` on the current head under the table lock; commit what it returns."""
@@ -238,6 +329,11 @@ class PostgresStore:
                 dim_row = cur.fetchone()
                 batch = prepare(_View(self, cur, tip, None if dim_row is None
                                       else int(dim_row[0])))
+                cur.execute(self._q(_HEAD_SELECT))
+                old = cur.fetchone()
+                head = next_head(None if old is None else StoredHead.decode(old), *tip,
+                                 (e.entry_hash for e in batch.entries), self.signer,
+                                 self._where(), imported=batch.imported)
                 if batch.new_keys:
                     cur.executemany(
                         self._q("INSERT INTO {keys} (key_id, subject, key) VALUES (%s, %s, %s)"),
@@ -254,6 +350,7 @@ class PostgresStore:
                     cur.execute(self._q("UPDATE {keys} SET key = %s, subject = key_id "
                                         "WHERE key_id = %s"), (bytes(32), key_id))
                     cur.execute(self._q("DELETE FROM {keys} WHERE key_id = %s"), (key_id,))
+                cur.execute(self._q(_HEAD_PUT), head.encode())
             self._size = tip.size + len(batch.entries)
             if batch.destroyed and self.vacuum_after_erase:
                 self.scrub()

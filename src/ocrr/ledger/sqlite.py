@@ -11,20 +11,40 @@ Why these settings:
   subject key is overwritten with zeros in the file and no old copy lingers in the log.
 - ``BEGIN IMMEDIATE`` around each write: several processes may share the file; each write
   takes the lock, re-reads the head and appends after it.
+- The ``head`` table holds the head record (:mod:`ocrr.ledger.head`), rewritten in each
+  write's transaction; ``entries_links`` (sequence number, both hashes) lets the check at
+  open walk the chain without reading the vectors, and ``entries_by_kind`` finds the few
+  entries that are not examples (tombstones) without a scan.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ocrr.errors import LedgerIntegrityError, LedgerMissingError
 from ocrr.ledger import rows
 from ocrr.ledger.entry import GENESIS_HASH, Entry
+from ocrr.ledger.head import COLUMNS as HEAD_COLUMNS
+from ocrr.ledger.head import StoredHead, next_head
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.store import Batch, CorruptLedgerError, CorruptRow, Tip, WriteView, extending
+from ocrr.ledger.store import (
+    Batch,
+    CorruptLedgerError,
+    CorruptRow,
+    Link,
+    Tip,
+    WriteView,
+    extending,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 FORMAT = "ocrr-ledger-1"
 _PAGE = 4096
@@ -53,10 +73,32 @@ CREATE TABLE IF NOT EXISTS subject_keys (
 );
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# also added to a ledger made before head records (its head is then recorded by 'adopt')
+_CHECKS = """
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    size INTEGER NOT NULL,
+    last_hash BLOB NOT NULL,
+    root BLOB NOT NULL,
+    frontier BLOB NOT NULL,
+    timestamp_ns INTEGER NOT NULL,
+    checked INTEGER NOT NULL,
+    imported INTEGER NOT NULL,
+    signature BLOB,
+    public_key BLOB
+);
+CREATE INDEX IF NOT EXISTS entries_links ON entries (seq, prev_hash, entry_hash);
+CREATE INDEX IF NOT EXISTS entries_by_kind ON entries (kind) WHERE kind <> 'example';
+"""
+_PUT_HEAD = f"INSERT OR REPLACE INTO head VALUES (1, {', '.join('?' * len(HEAD_COLUMNS))})"
 
 
 class LedgerFileError(OSError):
     """The path holds no OCRR ledger (or one of another format)."""
+
+
+def _statements(script: str) -> list[str]:
+    return [statement for statement in script.split(";") if statement.strip()]
 
 
 class _View:
@@ -95,12 +137,19 @@ class SQLiteStore:
 
     shared = True
     numbered = True
+    durable = True
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, signer: Ed25519PrivateKey | None = None) -> None:
         self.path = Path(path)
+        self.signer = signer
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            raise LedgerIntegrityError(str(self.path), None, "the file is empty (0 bytes), "
+                                       "not a ledger: it was truncated or replaced")
         if not create and not self.path.is_file():
-            raise LedgerFileError(f"no ledger at {self.path}")
+            raise LedgerMissingError(str(self.path), None, "there is no ledger file: it "
+                                       "was deleted or moved (open with create=True only "
+                                       "to start a new ledger)")
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=timeout
@@ -132,10 +181,12 @@ class SQLiteStore:
             if has_meta is None:
                 if not create:
                     raise LedgerFileError(f"{self.path} holds no OCRR ledger")
-                for statement in _SCHEMA.split(";"):  # not executescript: it would commit
-                    if statement.strip():
-                        conn.execute(statement)
+                for statement in _statements(_SCHEMA + _CHECKS):  # executescript would commit
+                    conn.execute(statement)
+                conn.execute(_PUT_HEAD, StoredHead.genesis(self.signer).encode())  # new ledger
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+            for statement in _statements(_CHECKS):  # a ledger made before head records
+                conn.execute(statement)
             found = conn.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()[0]
             if found != FORMAT:
                 raise LedgerFileError(f"{self.path} holds format {found!r}, not {FORMAT!r}")
@@ -223,6 +274,50 @@ class SQLiteStore:
             return {r[0]: bytes(r[1]) for r in self._conn.execute(
                 "SELECT key_id, key FROM subject_keys")}
 
+    def head_record(self) -> StoredHead | None:
+        with self._lock:
+            row = self._conn.execute(f"SELECT {', '.join(HEAD_COLUMNS)} FROM head").fetchone()
+        return None if row is None else StoredHead.decode(row)
+
+    def links(self) -> Iterator[list[Link]]:
+        """(seq, prev_hash, entry_hash) of every row in sequence order, from the index."""
+        start = -(2**63)
+        while True:
+            with self._lock:
+                page = self._conn.execute(
+                    "SELECT seq, prev_hash, entry_hash FROM entries WHERE seq >= ? "
+                    "ORDER BY seq LIMIT ?", (start, 65_536)).fetchall()
+            yield page
+            if len(page) < 65_536:
+                return
+            start = page[-1][0] + 1
+
+    def sealed_key_ids(self) -> dict[str, int]:
+        """Each key id sealed entries name, with the first such entry's sequence number."""
+        with self._lock:
+            return dict(self._conn.execute(
+                "SELECT key_id, MIN(seq) FROM entries WHERE key_id IS NOT NULL "
+                "GROUP BY key_id"))
+
+    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
+        """The stored entries of one kind other than examples (tombstones, revocations)."""
+        with self._lock:
+            found = self._conn.execute(_SELECT + " WHERE kind = ? AND kind <> 'example' "
+                                       "ORDER BY seq", (kind,)).fetchall()
+        return [rows.decode(row) for row in found]
+
+    def mark_checked(self, size: int) -> None:
+        """Record that the first ``size`` entries were re-hashed in full (never lowers it;
+        a no-op on a read-only file)."""
+        with self._lock, contextlib.suppress(sqlite3.OperationalError):
+            self._conn.execute("UPDATE head SET checked = ? WHERE checked < ? AND size >= ?",
+                               (size, size, size))
+
+    def put_head(self, head: StoredHead) -> None:
+        """Replace the head record (``Ledger.adopt`` after a full verification)."""
+        with self._lock:
+            self._conn.execute(_PUT_HEAD, head.encode())
+
     # -- writing ---------------------------------------------------------------------------
     def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
         """Run ``prepare`` on the current head under the write lock; commit what it returns."""
@@ -233,6 +328,10 @@ class SQLiteStore:
                 tip = self._read_tip()
                 dim_row = conn.execute("SELECT value FROM meta WHERE name = 'dim'").fetchone()
                 batch = prepare(_View(conn, tip, None if dim_row is None else int(dim_row[0])))
+                old = conn.execute(f"SELECT {', '.join(HEAD_COLUMNS)} FROM head").fetchone()
+                head = next_head(None if old is None else StoredHead.decode(old), *tip,
+                                 (e.entry_hash for e in batch.entries), self.signer,
+                                 str(self.path), imported=batch.imported)
                 if batch.new_keys:
                     conn.executemany(
                         "INSERT INTO subject_keys (key_id, subject, key) VALUES (?, ?, ?)",
@@ -246,6 +345,7 @@ class SQLiteStore:
                     conn.execute("INSERT INTO meta VALUES ('dim', ?)", (str(batch.dim),))
                 for key_id in batch.destroyed:
                     conn.execute("DELETE FROM subject_keys WHERE key_id = ?", (key_id,))
+                conn.execute(_PUT_HEAD, head.encode())
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -21,7 +21,11 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from ocrr.ledger.entry import Entry
+from ocrr.ledger.head import StoredHead
 from ocrr.ledger.keys import SubjectKey
+
+Link = tuple[int, bytes, bytes]
+"""A row's (seq, prev_hash, entry_hash): what the chain check at open reads."""
 
 
 class Tip(NamedTuple):
@@ -63,6 +67,8 @@ class Batch:
     destroyed: Sequence[str] = ()
     dim: int | None = None
     """Set when this write fixes the ledger's vector dimension (its first example)."""
+    imported: bool = False
+    """The entries come from an export: sealed ones arrive without their keys."""
 
 
 class WriteView(Protocol):
@@ -129,6 +135,9 @@ class EntryStore(Protocol):
     """True where rows are found by sequence number (a table: :meth:`rows` come sorted by
     it, so a gap is a missing entry and a number below zero a stray row); False where a
     row's place is its position (a list: an entry out of place is reported there)."""
+    durable: bool
+    """True where entries rest on disk between processes, with a head record beside them
+    (checked when the ledger opens); False for the memory store."""
 
     def write(self, prepare: Callable[[WriteView], Batch]) -> Batch:
         """Run ``prepare`` on the current head under the write lock; commit what it returns
@@ -165,6 +174,31 @@ class EntryStore(Protocol):
 
     def live_keys(self) -> dict[str, bytes]:
         """Every live subject key by id (read once when a ledger opens)."""
+        ...
+
+    def head_record(self) -> StoredHead | None:
+        """The head record written with the last write (None: there is none)."""
+        ...
+
+    def links(self) -> Iterator[list[Link]]:
+        """(seq, prev_hash, entry_hash) of every stored row in order, strays included, in
+        pages (lists) of rows."""
+        ...
+
+    def sealed_key_ids(self) -> dict[str, int]:
+        """Each key id that sealed entries name, with the first such entry's number."""
+        ...
+
+    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
+        """Every stored entry of one kind that is not ``example`` (say, the tombstones)."""
+        ...
+
+    def mark_checked(self, size: int) -> None:
+        """Note in the head record that the first ``size`` entries were re-hashed."""
+        ...
+
+    def put_head(self, head: StoredHead) -> None:
+        """Replace the head record (only after a full verification: ``Ledger.adopt``)."""
         ...
 
     def close(self) -> None: ...

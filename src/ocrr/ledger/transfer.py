@@ -16,13 +16,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 import numpy as np
 
-from ocrr.ledger.entry import Entry, Provenance
+from ocrr.ledger.entry import GENESIS_HASH, Entry, Provenance
+from ocrr.ledger.head import StoredHead
 from ocrr.ledger.ledger import Ledger, LedgerError
+from ocrr.ledger.store import Tip
+from ocrr.ledger.validation import check_imported
 
 FORMAT = "ocrr-ledger-export"
 VERSION = 1
@@ -110,27 +114,81 @@ def read_jsonl(lines: Iterable[str]) -> tuple[dict[str, object] | None, Iterator
 def import_jsonl(ledger: Ledger, lines: Iterable[str]) -> int:
     """Append an export's entries to ``ledger``; return how many were new.
 
-    Entries the ledger already holds (an import resumed after an interruption) are skipped
-    after checking their hashes match; every new entry's hash and link are checked before it
-    is written, and its header's root, if any, is checked at the end.
+    The whole export is checked before anything is written: every entry's number, link,
+    hash, kind and vector, the header's size against the entries counted, and its Merkle
+    root against the one they make. An export cut short, extended, or without its header is
+    refused and nothing is committed. Entries the ledger already holds (an import resumed
+    after an interruption) must be the same; the rest are appended, in batches, from a
+    spooled copy of the lines (so a one-pass source, standard input, works too).
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> source = Ledger()
+    >>> _ = [source.append(f"label-{i}", np.ones(3)) for i in range(19)]
+    >>> export = io.StringIO()
+    >>> _ = export_jsonl(source, export)
+    >>> cut = export.getvalue().splitlines()[:6]  # the header and 5 entries
+    >>> copy = Ledger()
+    >>> import_jsonl(copy, cut)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ocrr.ledger.validation.LedgerError: the export's header says 19 entries, but it holds 5...
+    >>> len(copy), import_jsonl(copy, export.getvalue().splitlines()), len(copy)
+    (0, 19, 19)
     """
-    header, entries = read_jsonl(lines)
     have = len(ledger)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+        header, entries = read_jsonl(_spooled(lines, spool))
+        if header is None:
+            raise LedgerError("the export has no header line (format, size, root_hash): "
+                              "without it a cut-off file cannot be told from a whole one; "
+                              "nothing was imported")
+        count, root = _check_whole(ledger, entries, have)
+        if count != header.get("size"):
+            raise LedgerError(f"the export's header says {header.get('size')} entries, but "
+                              f"it holds {count}: it was cut short or added to; nothing was "
+                              "imported")
+        if root.hex() != header.get("root_hash"):
+            raise LedgerError("the export's entries do not make the Merkle root its header "
+                              "gives: nothing was imported")
+        spool.seek(0)
+        _, again = read_jsonl(spool)
+        return ledger.import_entries(e for e in again if e.seq >= have)
 
-    def fresh() -> Iterator[Entry]:
-        for entry in entries:
-            if entry.seq < have:
-                if ledger.store[entry.seq].entry_hash != entry.entry_hash:
-                    raise LedgerError(f"entry {entry.seq} differs from the one the ledger "
-                                      "already holds: this export is of another ledger")
-                continue
-            yield entry
 
-    added = ledger.import_entries(fresh())
-    if (header is not None and len(ledger) == header.get("size")
-            and ledger.root().hex() != header.get("root_hash")):
-        raise LedgerError("the imported ledger's Merkle root differs from the export's")
-    return added
+def _spooled(lines: Iterable[str], spool: IO[str]) -> Iterator[str]:
+    for line in lines:
+        spool.write(line if line.endswith("\n") else line + "\n")
+        yield line
+
+
+def _check_whole(ledger: Ledger, entries: Iterable[Entry], have: int) -> tuple[int, bytes]:
+    """Check every entry as an import would write it; return their count and Merkle root."""
+    head, tip, dim = StoredHead.genesis(), Tip(0, GENESIS_HASH), ledger.dim
+    chunk: list[Entry] = []
+
+    def take(chunk: list[Entry]) -> None:
+        nonlocal head, tip, dim
+        batch = check_imported(chunk, tip, dim)
+        dim = dim or batch.dim
+        head = head.advance(e.entry_hash for e in chunk)
+        tip = Tip(head.size, head.last_hash)
+
+    for entry in entries:
+        if entry.seq < have and ledger.store[entry.seq].entry_hash != entry.entry_hash:
+            raise LedgerError(f"entry {entry.seq} differs from the one the ledger already "
+                              "holds: this export is of another ledger; nothing was imported")
+        chunk.append(entry)
+        if len(chunk) == 1000:
+            take(chunk)
+            chunk = []
+    if chunk:
+        take(chunk)
+    if head.size < have:
+        raise LedgerError(f"the export holds {head.size} entries, fewer than the ledger's "
+                          f"{have}: nothing was imported")
+    return head.size, head.root
 
 
 def _parse(number: int, line: str) -> dict[str, object]:

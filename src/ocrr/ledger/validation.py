@@ -133,11 +133,13 @@ def check_imported(chunk: list[Entry], tip: Tip, dim: int | None) -> Batch:
             raise LedgerError(f"entry {seq}: contents do not match its hash")
         if entry.kind not in ENTRY_KINDS:
             raise LedgerError(f"entry {seq} has unknown kind {entry.kind!r}")
+        if not np.isfinite(entry.vector).all():
+            raise LedgerError(f"entry {seq}: its vector holds NaN or infinity")
         seq, prev = seq + 1, entry.entry_hash
     dims = {e.vector.shape[0] for e in chunk if e.kind == EXAMPLE and e.vector.size}
     if len(dims | ({dim} if dim else set())) > 1:
         raise LedgerError(f"entries of several dimensions: {sorted(dims)}")
-    return Batch(list(chunk), dim=next(iter(dims)) if dims else None)
+    return Batch(list(chunk), dim=next(iter(dims)) if dims else None, imported=True)
 
 
 def validated_vector(vector: object, dim: int | None) -> np.ndarray:

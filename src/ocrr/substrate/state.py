@@ -117,8 +117,10 @@ class DerivedState:
     # -- replaying -------------------------------------------------------------------------
     def replay(self, ledger: Ledger) -> None:
         """Take in every entry of ``ledger`` (read once: on disk a pass costs seconds at a
-        million entries); the index is built from the readable examples in one go."""
-        entries = list(ledger)
+        million entries); the index is built from the readable examples in one go. A
+        durable ledger's entries are re-hashed, linked and their vectors checked as they
+        are read (``Ledger.audited``): a bad one raises ``LedgerIntegrityError``."""
+        entries = list(ledger.audited())
         # an erased example (its key destroyed) is unreadable: it never enters derived state
         examples = [e for e in entries if e.kind == EXAMPLE and e.readable]
         if examples:
@@ -200,7 +202,7 @@ class DerivedState:
         seqs = self.row_seqs
         for row in np.flatnonzero(self.row_codes == code):
             seq = int(seqs[row])
-            if self.live_row(row):
+            if self.live_row(int(row)):
                 self.retired.add(seq)
                 self._withdraw_row(int(row))
 

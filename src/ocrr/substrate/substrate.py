@@ -24,6 +24,8 @@ from ocrr.substrate.state import DerivedState
 from ocrr.substrate.votes import Vote, make_vote
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from ocrr.encoders import Encoder
 
 
@@ -134,15 +136,27 @@ class Substrate(Operations):
 
     @classmethod
     def open(
-        cls, where: str, *, encoder: Encoder | str | None = None, **params: object
+        cls, where: str, *, encoder: Encoder | str | None = None, create: bool = True,
+        read_only: bool = False, signer: Ed25519PrivateKey | None = None,
+        **params: object,
     ) -> Substrate:
         """Open (or create) a durable substrate: a SQLite file path or a ``postgresql://``
-        URL. The index and label table are rebuilt from the stored entries."""
+        URL. The index and label table are rebuilt from the stored entries, each re-hashed
+        and checked as it is read, after the ledger's check at open: a ledger that fails
+        either raises :class:`~ocrr.errors.LedgerIntegrityError` naming the first bad
+        entry. ``create=False`` where the ledger must exist (a missing file is then an
+        error, never a new ledger); ``read_only=True`` opens a failing one for inspection
+        (no check, no writes); ``signer`` signs head records and checks the one found."""
         if isinstance(encoder, str):
             from ocrr.encoders import get_encoder
 
             encoder = get_encoder(encoder)
-        return cls(ledger=Ledger.open(where), encoder=encoder, **params)  # type: ignore[arg-type]
+        ledger = Ledger.open(where, create=create, read_only=read_only, signer=signer)
+        try:
+            return cls(ledger=ledger, encoder=encoder, **params)  # type: ignore[arg-type]
+        except BaseException:
+            ledger.close()
+            raise
 
     @property
     def index(self) -> Index | None:
