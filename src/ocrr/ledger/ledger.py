@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ocrr.ledger.audit import KeptHead, Verification, verify_store
-from ocrr.ledger.entry import ENTRY_KINDS, ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION
+from ocrr.ledger.entry import ENTRY_KINDS, ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION, SETTING
 from ocrr.ledger.log import ChainHead, Log
 from ocrr.ledger.memory import MemoryStore
 from ocrr.ledger.merkle import ConsistencyProof, InclusionProof
@@ -32,6 +32,7 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "RELABEL",
     "RETIRE",
+    "SETTING",
     "REVOCATION",
     "ChainHead",
     "EntryStore",

@@ -115,10 +115,12 @@ class DerivedState:
         return row
 
     # -- replaying -------------------------------------------------------------------------
-    def replay(self, ledger: Ledger) -> None:
+    def replay(self, ledger: Ledger, entries: list[Entry] | None = None) -> None:
         """Take in every entry of ``ledger`` (read once: on disk a pass costs seconds at a
-        million entries); the index is built from the readable examples in one go."""
-        entries = list(ledger)
+        million entries; ``entries``, if given, are those already read, or a prefix of
+        them); the index is built from the readable examples in one go."""
+        if entries is None:
+            entries = list(ledger)
         # an erased example (its key destroyed) is unreadable: it never enters derived state
         examples = [e for e in entries if e.kind == EXAMPLE and e.readable]
         if examples:
