@@ -51,6 +51,7 @@ class Lifecycle:
     _lock: threading.Lock
     _catch_up: Callable[..., None]
     _explain: Callable[[Any], Prediction]
+    _encoder: Callable[[], Any]
 
     def _lifecycle(self) -> tuple[ChunkIndex, OrderedDict[int, Substrate]]:
         if not hasattr(self, "_chunks"):
@@ -164,6 +165,12 @@ class Lifecycle:
                     answer = Answer(None, ())
                 out.append(self._explain(answer))
         return out
+
+    def predict_texts_as_of(self, texts: Sequence[str],
+                            as_of: int | KeptHead) -> list[Prediction]:
+        """Encode ``texts`` and answer as of ``as_of`` (the local client's path)."""
+        size = self.size_of(as_of)
+        return self.predict_as_of(self._encoder().encode(list(texts)), size)
 
     def changes(self, start: int, stop: int | None = None) -> ChangesOut:
         from ocrr.substrate.history import changes
