@@ -420,11 +420,12 @@ class Client:
             ExampleBatchRequest, items=items, upload=upload, chunk=chunk, actor=actor))
 
     def load_csv(self, path: str | os.PathLike[str], *, upload: str | None = None,
-                 actor: str | None = None, retries: int = 3,
+                 actor: str | None = None, retries: int = 3, chunk_rows: int = 1000,
                  progress: Callable[[UploadReceipt, int], None] | None = None) -> UploadStatus:
         """Load a ``text,label`` CSV file as fit examples, streamed in chunks (memory stays
         flat). The upload's id comes from the file's contents, so running it again after an
-        interruption sends only the chunks the namespace lacks; a chunk whose answer was
+        interruption (with the same ``chunk_rows``) sends only the chunks the namespace
+        lacks; a chunk whose answer was
         lost is sent again (up to ``retries`` times) without counting twice.
         ``progress(receipt, last_row)`` is called after each chunk."""
         import httpx  # a default dependency: its transport errors are worth a retry
@@ -436,7 +437,7 @@ class Client:
             held = set(self._backend.upload_status(upload).chunks)
         except NotFound:
             held = set()
-        for chunk in read_chunks(path):
+        for chunk in read_chunks(path, rows=chunk_rows):
             if chunk.number in held:
                 continue
             for attempt in range(retries + 1):

@@ -107,7 +107,7 @@ def _load(args: argparse.Namespace) -> int:
                       f"size {receipt.ledger_size} ({rate:,.0f} rows/s)", file=sys.stderr)
 
         status = client.load_csv(args.file, upload=args.upload, actor=args.actor,
-                                 progress=progress)
+                                 chunk_rows=args.chunk_rows, progress=progress)
     seconds = time.perf_counter() - started
     print(json.dumps({**status.model_dump(mode="json"), "seconds": round(seconds, 3)},
                      indent=2))
@@ -251,6 +251,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="the upload id (default: from the file's contents; the same id "
                       "resumes an interrupted load)")
     load.add_argument("--actor", default=None, help="who loads (stored in the ledger)")
+    load.add_argument("--chunk-rows", type=int, default=1000,
+                      help="rows a chunk (one transaction; default 1000; a resumed load "
+                      "must use the same)")
     load.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
     stats = command("stats", _stats, "entries, classes, storage, recent accuracy")
