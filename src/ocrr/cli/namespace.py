@@ -199,6 +199,18 @@ def _restore(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from ocrr.server import loadbench
+
+    if args.what == "speed":
+        loadbench.speed(args.rows or 10_000, args.encoder)
+    elif args.what == "memory":
+        loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
+    else:
+        loadbench.asof(args.rows or 20_000)
+    return EXIT_OK
+
+
 def _run(handler: Any) -> Any:
     """Run a command; refusals (API errors, bad files) print their message and exit 1."""
 
@@ -300,3 +312,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "server first) and verify every ledger", target=False)
     rest.add_argument("source", help="a folder 'ocrr namespace backup' wrote")
     rest.add_argument("--force", action="store_true", help="replace an existing data folder")
+
+    bench = command("bench", _bench, "figures: load speed against encoding alone, memory "
+                    "of loads of growing files, latency of predictions as of a past size",
+                    target=False)
+    bench.add_argument("what", choices=["speed", "memory", "asof"])
+    bench.add_argument("--rows", type=int, default=None,
+                       help="speed: rows loaded (10000); asof: ledger entries (20000)")
+    bench.add_argument("--sizes", type=int, nargs="+", default=None,
+                       help="memory: rows of each file (10000 100000 1000000)")
+    bench.add_argument("--encoder", default="default", help="speed: the encoder")

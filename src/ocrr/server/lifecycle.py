@@ -101,6 +101,8 @@ class Lifecycle:
                 raise InvalidRequest(str(err)) from None
             size = len(ledger)
             first = size - len(texts)  # a foreign append is absorbed before ours
+            chunks = self._lifecycle()[0]
+            chunks.record(upload, chunk, first, len(texts))
             rows = None if upload is None else self._chunk_index().rows(upload)
         return UploadReceipt(upload=upload, chunk=chunk, rows=len(texts), first_seq=first,
                              last_seq=size - 1, duplicate=False, ledger_size=size,

@@ -131,6 +131,15 @@ class ChunkIndex:
             else:
                 record.rows += 1
 
+    def record(self, upload: str | None, chunk: int | None, first_seq: int, rows: int) -> None:
+        """Note a chunk this process just appended at ``first_seq`` (the ledger read up to
+        it), instead of reading its entries back."""
+        if self.scanned != first_seq:
+            return  # entries in between were not read yet: take() will find this chunk too
+        self.scanned = first_seq + rows
+        if upload is not None and chunk is not None:
+            self.uploads.setdefault(upload, {})[chunk] = ChunkRecord(first_seq, rows)
+
     def find(self, upload: str, chunk: int) -> ChunkRecord | None:
         return self.uploads.get(upload, {}).get(chunk)
 
