@@ -176,3 +176,26 @@ def test_changes_relabel_retire_and_the_vote_rule(service: Service) -> None:
     assert rebuilt.rule.name == "band" and rebuilt.rule.k == 3
     assert rebuilt.predict_many(["euro rate", "card please"]) == [p["label"] for p in labels]
     assert np.isfinite(labels[0]["confidence"])
+
+
+def test_the_console_history_page_shows_changes_and_answers_as_of(service: Service) -> None:
+    import re
+
+    client = service.client
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    client.post("/login", data={"key": service.keys["write"], "actor": "", "csrf": token},
+                follow_redirects=False)
+    size = service.size()
+    text = "I want to close my account"
+    client.post("/v1/namespaces/demo/corrections", json={"text": text, "label": "closing"},
+                headers=service.auth("write"))
+    client.post("/v1/namespaces/demo/relabels", json={"old": "fx", "new": "rates"},
+                headers=service.auth("write"))
+    now = client.get("/ns/demo/history", params={"text": text, "from": size})
+    assert now.status_code == 200 and "<strong>closing</strong>" in now.text
+    assert "new classes closing" in now.text and "class fx renamed rates" in now.text
+    then = client.get("/ns/demo/history", params={"text": text, "as_of": size})
+    assert f"As of size {size}" in then.text and "<strong>closing</strong>" not in then.text
+    bad = client.get("/ns/demo/history", params={"from": "x"})
+    assert bad.status_code == 200 and "a ledger size is a whole number" in bad.text
