@@ -20,7 +20,8 @@ local backend *is* the server's namespace service without HTTP around it::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -35,6 +36,17 @@ from ocrr.server.errors import (
     TooLarge,
     Unauthenticated,
     error_for,
+)
+from ocrr.server.lifecycle_schemas import (
+    ChangesOut,
+    ExampleBatchRequest,
+    ExampleItem,
+    RelabelRequest,
+    RetireRequest,
+    UploadReceipt,
+    UploadStatus,
+    VoteSettingOut,
+    VoteSettingRequest,
 )
 from ocrr.server.schemas import (
     ConsistencyProofOut,
@@ -86,6 +98,17 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 
+def _as_of(value: object) -> object:
+    """``as_of`` as the request models take it: a size, or a tree head (a model or dict)."""
+    if value is None or isinstance(value, int):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    elif hasattr(value, "to_dict"):
+        value = value.to_dict()  # a ledger TreeHead or SignedTreeHead
+    return _validated(KeptHead, **value)  # type: ignore[arg-type]
+
+
 def _validated(model: type[M], **values: Any) -> M:
     """Build a request model, refusing bad values exactly as the server would (422)."""
     try:
@@ -96,7 +119,15 @@ def _validated(model: type[M], **values: Any) -> M:
 
 
 class _Backend(Protocol):
-    def predict(self, texts: list[str]) -> list[Prediction]: ...
+    def predict(self, texts: list[str], as_of: int | KeptHead | None = None
+                ) -> list[Prediction]: ...
+    def add_examples(self, body: ExampleBatchRequest) -> UploadReceipt: ...
+    def upload_status(self, upload: str) -> UploadStatus: ...
+    def changes(self, start: int, stop: int | None) -> ChangesOut: ...
+    def relabel(self, body: RelabelRequest) -> Receipt: ...
+    def retire(self, body: RetireRequest) -> Receipt: ...
+    def vote(self) -> VoteSettingOut: ...
+    def set_vote(self, body: VoteSettingRequest) -> Receipt: ...
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]: ...
     def revoke(self, body: RevocationRequest) -> Receipt: ...
     def erase(self, body: ErasureRequest) -> Receipt: ...
@@ -116,8 +147,34 @@ class _Local:
         self.namespace = namespace
         self._owned = owned
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
-        return self.namespace.predict(texts)
+    def predict(self, texts: list[str], as_of: int | KeptHead | None = None
+                ) -> list[Prediction]:
+        if as_of is None:
+            return self.namespace.predict(texts)
+        return self.namespace.predict_texts_as_of(texts, as_of)
+
+    def add_examples(self, body: ExampleBatchRequest) -> UploadReceipt:
+        return self.namespace.fit_examples(
+            [i.text for i in body.items], [i.label for i in body.items], upload=body.upload,
+            chunk=body.chunk, actor=body.actor)
+
+    def upload_status(self, upload: str) -> UploadStatus:
+        return self.namespace.upload_status(upload)
+
+    def changes(self, start: int, stop: int | None) -> ChangesOut:
+        return self.namespace.changes(start, stop)
+
+    def relabel(self, body: RelabelRequest) -> Receipt:
+        return self.namespace.relabel(body.old, body.new, reason=body.reason, actor=body.actor)
+
+    def retire(self, body: RetireRequest) -> Receipt:
+        return self.namespace.retire(body.label, reason=body.reason, actor=body.actor)
+
+    def vote(self) -> VoteSettingOut:
+        return self.namespace.vote_setting()
+
+    def set_vote(self, body: VoteSettingRequest) -> Receipt:
+        return self.namespace.set_vote(body.rule, dict(body.params), actor=body.actor)
 
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]:
         return self.namespace.correct(body.items, actor=body.actor)
@@ -182,13 +239,36 @@ class _Remote:
             raise ValueError("this client was made without a namespace")
         return f"/v1/namespaces/{self.namespace}{suffix}"
 
-    def predict(self, texts: list[str]) -> list[Prediction]:
+    def predict(self, texts: list[str], as_of: int | KeptHead | None = None
+                ) -> list[Prediction]:
         if len(texts) == 1:
-            body = PredictRequest(text=texts[0])
+            body = PredictRequest(text=texts[0], as_of=as_of)
             return [Prediction.model_validate(self.call("POST", self._ns("/predict"), body=body))]
         data = self.call("POST", self._ns("/predict/batch"),
-                         body=PredictBatchRequest(texts=texts))
+                         body=PredictBatchRequest(texts=texts, as_of=as_of))
         return PredictionBatch.model_validate(data).predictions
+
+    def add_examples(self, body: ExampleBatchRequest) -> UploadReceipt:
+        return UploadReceipt.model_validate(self.call("POST", self._ns("/examples"), body=body))
+
+    def upload_status(self, upload: str) -> UploadStatus:
+        return UploadStatus.model_validate(self.call("GET", self._ns(f"/uploads/{upload}")))
+
+    def changes(self, start: int, stop: int | None) -> ChangesOut:
+        data = self.call("GET", self._ns("/changes"), params={"from": start, "to": stop})
+        return ChangesOut.model_validate(data)
+
+    def relabel(self, body: RelabelRequest) -> Receipt:
+        return Receipt.model_validate(self.call("POST", self._ns("/relabels"), body=body))
+
+    def retire(self, body: RetireRequest) -> Receipt:
+        return Receipt.model_validate(self.call("POST", self._ns("/retirements"), body=body))
+
+    def vote(self) -> VoteSettingOut:
+        return VoteSettingOut.model_validate(self.call("GET", self._ns("/vote")))
+
+    def set_vote(self, body: VoteSettingRequest) -> Receipt:
+        return Receipt.model_validate(self.call("PUT", self._ns("/vote"), body=body))
 
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]:
         if len(body.items) == 1:
@@ -313,13 +393,95 @@ class Client:
         self._backend.close()
 
     # -- classifying -----------------------------------------------------------------------
-    def predict(self, text: str) -> Prediction:
+    def predict(self, text: str, *, as_of: int | Any | None = None) -> Prediction:
         """The label (``'unknown'`` below the threshold), its confidence, and the
-        neighbours that decided it."""
-        return self._backend.predict([_validated(PredictRequest, text=text).text])[0]
+        neighbours that decided it; with ``as_of`` (a ledger size, or a tree head kept
+        earlier), the answer the classifier gave when the ledger had that size."""
+        body = _validated(PredictRequest, text=text, as_of=_as_of(as_of))
+        return self._backend.predict([body.text], body.as_of)[0]
 
-    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
-        return self._backend.predict(_validated(PredictBatchRequest, texts=list(texts)).texts)
+    def predict_many(self, texts: Sequence[str], *,
+                     as_of: int | Any | None = None) -> list[Prediction]:
+        body = _validated(PredictBatchRequest, texts=list(texts), as_of=_as_of(as_of))
+        return self._backend.predict(body.texts, body.as_of)
+
+    # -- filling and shaping the namespace ---------------------------------------------------
+    def add_examples(self, texts: Sequence[str], labels: Sequence[str], *,
+                     upload: str | None = None, chunk: int | None = None,
+                     actor: str | None = None) -> UploadReceipt:
+        """Append labelled texts as fit examples (what ``Substrate.fit`` writes: the hybrid
+        rule's seed head trains on them) in one transaction. A chunk (``upload``,
+        ``chunk``) the namespace already holds adds nothing: retrying is safe."""
+        if len(texts) != len(labels):
+            raise InvalidRequest(f"{len(texts)} texts but {len(labels)} labels")
+        items = [_validated(ExampleItem, text=t, label=y)
+                 for t, y in zip(texts, labels, strict=True)]
+        return self._backend.add_examples(_validated(
+            ExampleBatchRequest, items=items, upload=upload, chunk=chunk, actor=actor))
+
+    def load_csv(self, path: str | os.PathLike[str], *, upload: str | None = None,
+                 actor: str | None = None, retries: int = 3, chunk_rows: int = 1000,
+                 progress: Callable[[UploadReceipt, int], None] | None = None) -> UploadStatus:
+        """Load a ``text,label`` CSV file as fit examples, streamed in chunks (memory stays
+        flat). The upload's id comes from the file's contents, so running it again after an
+        interruption (with the same ``chunk_rows``) sends only the chunks the namespace
+        lacks; a chunk whose answer was
+        lost is sent again (up to ``retries`` times) without counting twice.
+        ``progress(receipt, last_row)`` is called after each chunk."""
+        import httpx  # a default dependency: its transport errors are worth a retry
+
+        from ocrr.server.csvload import read_chunks, upload_id_of
+
+        upload = upload or upload_id_of(path)
+        try:
+            held = set(self._backend.upload_status(upload).chunks)
+        except NotFound:
+            held = set()
+        for chunk in read_chunks(path, rows=chunk_rows):
+            if chunk.number in held:
+                continue
+            for attempt in range(retries + 1):
+                try:
+                    receipt = self.add_examples(chunk.texts, chunk.labels, upload=upload,
+                                                chunk=chunk.number, actor=actor)
+                    break
+                except (RateLimited, OSError, httpx.TransportError) as err:
+                    if attempt == retries:
+                        raise
+                    time.sleep(getattr(err, "retry_after", None) or 0.5 * 2**attempt)
+            if progress is not None:
+                progress(receipt, chunk.last_row)
+        return self._backend.upload_status(upload)
+
+    def upload_status(self, upload: str) -> UploadStatus:
+        """The chunks and rows of an upload the namespace holds."""
+        return self._backend.upload_status(upload)
+
+    def changes(self, start: int = 0, stop: int | None = None) -> ChangesOut:
+        """What changed between ledger sizes ``start`` and ``stop`` (default: now)."""
+        return self._backend.changes(start, stop)
+
+    def relabel(self, old: str, new: str, *, reason: str | None = None,
+                actor: str | None = None) -> Receipt:
+        """Rename class ``old`` to ``new`` (an existing class: the two merge)."""
+        return self._backend.relabel(_validated(RelabelRequest, old=old, new=new,
+                                                reason=reason, actor=actor))
+
+    def retire(self, label: str, *, reason: str | None = None,
+               actor: str | None = None) -> Receipt:
+        """Retire a class: its examples stop voting (they stay in the ledger)."""
+        return self._backend.retire(_validated(RetireRequest, label=label, reason=reason,
+                                               actor=actor))
+
+    def vote(self) -> VoteSettingOut:
+        """The vote rule and its parameters."""
+        return self._backend.vote()
+
+    def set_vote(self, rule: str, *, actor: str | None = None, **params: Any) -> Receipt:
+        """Vote with ``rule`` (and ``params``) from now on, recorded in the ledger
+        (remotely this needs an admin key)."""
+        return self._backend.set_vote(_validated(VoteSettingRequest, rule=rule, params=params,
+                                                 actor=actor))
 
     def correct(self, text: str, label: str, *, subject: str | None = None,
                 actor: str | None = None) -> Receipt:

@@ -45,7 +45,13 @@ leaves the derived statistics, as a revocation of each would, in one entry. Used
 taxonomy is refined (an intent split in two): the coarse class must go while corrections
 teach the fine ones. A later correction under the same label teaches a new class. Carries
 no vector."""
-ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL, RETIRE)
+SETTING = "setting"
+"""A classifier setting that a rebuild must reproduce: ``label`` names it (``"vote"``: the
+vote rule) and ``provenance["value"]`` holds its value as JSON (``{"rule": "band", "k": 5,
+"margin": 0.05}``). The latest setting of a name in a ledger (or in a prefix of it) is in
+force for the whole of it: every derived statistic is a function of the live examples, so a
+classifier rebuilt under the new rule is the one that switched to it. Carries no vector."""
+ENTRY_KINDS = (EXAMPLE, REVOCATION, ERASURE, RELABEL, RETIRE, SETTING)
 
 ENCODING_VERSION = b"OCRR-ENTRY\x01"
 

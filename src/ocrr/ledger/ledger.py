@@ -21,6 +21,7 @@ from ocrr.ledger.entry import (
     RELABEL,
     RETIRE,
     REVOCATION,
+    SETTING,
     SEALED_BLOB,
     Entry,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_TEXT_CHARS",
     "RELABEL",
     "RETIRE",
+    "SETTING",
     "REVOCATION",
     "ChainHead",
     "EntryStore",

@@ -20,6 +20,7 @@ from ocrr.ledger.entry import (
     RESERVED_PREFIX,
     RETIRE,
     REVOCATION,
+    SETTING,
     Entry,
     frozen_provenance,
 )
@@ -77,7 +78,7 @@ def check_entry(
             raise LedgerError("erasure tombstones are appended by Ledger.erase(subject)")
         raise LedgerError(
             f"unknown entry kind {kind!r}; valid: {EXAMPLE}, {REVOCATION}, {RELABEL}, "
-            f"{RETIRE}"
+            f"{RETIRE}, {SETTING}"
         )
     if kind == EXAMPLE:
         vec = validated_vector(vector, dim)

@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.errors import NotFittedError
-from ocrr.ledger import EXAMPLE, Entry, Ledger, LedgerError, TreeHead
+from ocrr.ledger import EXAMPLE, Ledger, LedgerError, TreeHead
 from ocrr.ledger.merkle import ProofError
 from ocrr.server.errors import Conflict, InvalidRequest, NotFound
+from ocrr.server.lifecycle import Lifecycle
+from ocrr.server.lifecycle import receipt as _receipt
 from ocrr.server.schemas import (
     UNKNOWN,
     ConsistencyProofOut,
@@ -59,14 +61,9 @@ def _by(key_id: str | None) -> dict[str, str] | None:
     return None if key_id is None else {KEY_ID: key_id}
 
 
-def _receipt(entry: Entry, size: int, new_label: bool | None = None) -> Receipt:
-    return Receipt(seq=entry.seq, kind=entry.kind, label=entry.label,
-                   entry_hash=entry.entry_hash.hex(), created_at_ns=entry.created_at_ns,
-                   ledger_size=size, new_label=new_label)
-
-
-class Namespace:
-    """A substrate, its lock, its abstention threshold and its process-local counters."""
+class Namespace(Lifecycle):
+    """A substrate, its lock, its abstention threshold and its process-local counters (and
+    the lifecycle operations of :mod:`ocrr.server.lifecycle`)."""
 
     def __init__(
         self,

@@ -129,8 +129,11 @@ class Namespaces:
             )
         store = self.registry.open_store(record.name)
         try:
-            substrate = Substrate(ledger=Ledger(store), encoder=self.encoder,
-                                  vote=record.vote)
+            # the vote rule is the ledger's (set_vote); a namespace made with another rule
+            # than the default before rules were recorded gets its setting entry now
+            substrate = Substrate(ledger=Ledger(store), encoder=self.encoder)
+            if substrate.rule.name != record.vote:
+                substrate.set_vote(record.vote, actor="ocrr")
         except BaseException:
             store.close()
             raise

@@ -235,6 +235,12 @@ class Registry:
             raise NotFound(f"no namespace {name!r}")
         return self.require_namespace(name)
 
+    def set_vote(self, name: str, vote: str) -> NamespaceRecord:
+        """Record the namespace's vote rule name (the ledger holds the rule itself)."""
+        if not self._run("UPDATE {p}namespaces SET vote = ? WHERE name = ?", (vote, name)):
+            raise NotFound(f"no namespace {name!r}")
+        return self.require_namespace(name)
+
     def claim_encoder(self, name: str, encoder: str) -> str:
         """Record the encoder a namespace is served with, the first time; return the one
         recorded (a different one means its vectors would not be comparable)."""

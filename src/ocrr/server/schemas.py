@@ -105,12 +105,31 @@ class _Response(BaseModel):
 
 
 # -- requests ------------------------------------------------------------------------------
+class KeptHead(_Request):
+    """A tree head kept earlier (as ``/tree-head`` gave it): the ledger must still extend
+    it. ``/verify`` ignores the signature fields (check them with your pinned key); as a
+    prediction's ``as_of``, a signature must verify under the server's signing key."""
+
+    size: Seq
+    root_hash: Hex32
+    timestamp_ns: int | None = None
+    signature: str | None = None
+    public_key: str | None = None
+    key_id: str | None = None
+
+
+AS_OF = ("answer as the classifier did when the ledger had this many entries (a size, or a "
+         "tree head kept earlier, signed or not), with the neighbours it used then")
+
+
 class PredictRequest(_Request):
     text: Text
+    as_of: Seq | KeptHead | None = Field(default=None, description=AS_OF)
 
 
 class PredictBatchRequest(_Request):
     texts: list[Text] = Field(min_length=1, description="the server's batch limit applies")
+    as_of: Seq | KeptHead | None = Field(default=None, description=AS_OF)
 
 
 class CorrectionItem(_Request):
@@ -138,18 +157,6 @@ class ErasureRequest(_Request):
     subject: Subject
     reason: Short | None = None
     actor: Name | None = None
-
-
-class KeptHead(_Request):
-    """A tree head kept earlier (as ``/tree-head`` gave it): the ledger must still extend
-    it. The signature fields are accepted and ignored: check them with your pinned key."""
-
-    size: Seq
-    root_hash: Hex32
-    timestamp_ns: int | None = None
-    signature: str | None = None
-    public_key: str | None = None
-    key_id: str | None = None
 
 
 class NamespaceCreate(_Request):

@@ -21,6 +21,10 @@ same head, and revoking a correction gives the head that never saw it.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
@@ -33,6 +37,36 @@ SEED_SOURCE = "fit"
 MAX_ROWS = 50_000
 """A larger seed set trains the head on this many of its rows, evenly spaced in sequence
 order (deterministic), so that opening a ledger of millions stays quick."""
+
+
+_TRAINED: OrderedDict[bytes, SoftmaxHead] = OrderedDict()
+_TRAINED_KEEP = 4
+_TRAINED_LOCK = threading.Lock()
+
+
+def _trained(X: np.ndarray, codes: np.ndarray, labels: list[str], epochs: int,
+             seed: int) -> SoftmaxHead:
+    """A head trained on (X, labels): training is deterministic, so the same seed set gives
+    the same weights, and the last few trained in this process are kept (by a digest of
+    the data) and copied instead of trained again: a classifier rebuilt as of a past size
+    (``Substrate.as_of``), or after a correction was revoked, mostly has the same seed set.
+    """
+    digest = hashlib.sha256(X.tobytes())
+    digest.update(np.asarray(codes, dtype=np.int64).tobytes())
+    digest.update(f"{X.shape}|{epochs}|{seed}".encode())
+    key = digest.digest()
+    with _TRAINED_LOCK:
+        found = _TRAINED.get(key)
+        if found is not None:
+            _TRAINED.move_to_end(key)
+            return copy.deepcopy(found)
+    head = SoftmaxHead(epochs=epochs, seed=seed)
+    head.fit(X, labels)
+    with _TRAINED_LOCK:
+        _TRAINED[key] = copy.deepcopy(head)
+        while len(_TRAINED) > _TRAINED_KEEP:
+            _TRAINED.popitem(last=False)
+    return head
 
 
 class SeedHead:
@@ -143,7 +177,6 @@ class SeedHead:
         rows = np.asarray(self._rows)[live]
         codes = np.asarray(self._codes)[live]
         labels = [f"{c:09d}" for c in codes]  # sorted like the codes themselves
-        head = SoftmaxHead(epochs=self.epochs, seed=self.seed)
-        head.fit(np.asarray(rows_of(rows), dtype=np.float32), labels)
-        self._head = head
-        self._known = np.array([int(c) for c in head.classes], dtype=np.int64)
+        self._head = _trained(np.asarray(rows_of(rows), dtype=np.float32), codes, labels,
+                              self.epochs, self.seed)
+        self._known = np.array([int(c) for c in self._head.classes], dtype=np.int64)

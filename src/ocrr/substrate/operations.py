@@ -8,11 +8,20 @@ a rebuild from the ledger agree. Mixed into :class:`~ocrr.substrate.Substrate`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ocrr.ledger import EXAMPLE, RELABEL, RETIRE, REVOCATION, Entry, Ledger, LedgerError
+from ocrr.ledger import (
+    EXAMPLE,
+    RELABEL,
+    RETIRE,
+    REVOCATION,
+    SETTING,
+    Entry,
+    Ledger,
+    LedgerError,
+)
 from ocrr.substrate.explain import Suspect, find_suspects
 from ocrr.substrate.state import DerivedState
 
@@ -23,10 +32,16 @@ class Operations:
 
     ledger: Ledger
     _state: DerivedState
+    _rebuild: Callable[[], None]  # derive everything again from the ledger
 
     def _absorb(self) -> None:
-        """Apply, in order, what other processes appended to a shared ledger."""
-        for entry in self.ledger.take_foreign():
+        """Apply, in order, what other processes appended to a shared ledger (a setting
+        among it, another process's ``set_vote``, means deriving everything again)."""
+        foreign = self.ledger.take_foreign()
+        if any(entry.kind == SETTING for entry in foreign):
+            self._rebuild()
+            return
+        for entry in foreign:
             self._state.take(entry)
 
     def erase(self, subject: str, *, reason: str | None = None,

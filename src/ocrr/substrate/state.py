@@ -115,12 +115,14 @@ class DerivedState:
         return row
 
     # -- replaying -------------------------------------------------------------------------
-    def replay(self, ledger: Ledger) -> None:
+    def replay(self, ledger: Ledger, entries: list[Entry] | None = None) -> None:
         """Take in every entry of ``ledger`` (read once: on disk a pass costs seconds at a
-        million entries); the index is built from the readable examples in one go. A
-        durable ledger's entries are re-hashed, linked and their vectors checked as they
-        are read (``Ledger.audited``): a bad one raises ``LedgerIntegrityError``."""
-        entries = list(ledger.audited())
+        million entries; ``entries``, if given, are those already read, or a prefix of
+        them); the index is built from the readable examples in one go. Read here, a durable
+        ledger's entries are re-hashed, linked and their vectors checked as they are read
+        (``Ledger.audited``): a bad one raises ``LedgerIntegrityError``."""
+        if entries is None:
+            entries = list(ledger.audited())
         # an erased example (its key destroyed) is unreadable: it never enters derived state
         examples = [e for e in entries if e.kind == EXAMPLE and e.readable]
         if examples:

@@ -8,6 +8,7 @@ so every prediction is a deterministic function of the verified entries.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -15,11 +16,12 @@ import numpy as np
 
 from ocrr.errors import NotFittedError
 from ocrr.index import Index, IndexChoice, RecallReport, choose_index, verify_recall
-from ocrr.ledger import Entry, Ledger, LedgerError, MemoryStore
+from ocrr.ledger import SETTING, Entry, Ledger, LedgerError, MemoryStore
 from ocrr.substrate.explain import Prediction, explain
 from ocrr.substrate.head import SEED_SOURCE
 from ocrr.substrate.inputs import VectorLike, check_width, encode_many, encode_one, is_texts
 from ocrr.substrate.operations import Operations, provenance_of
+from ocrr.substrate.settings import VOTE_SETTING, recorded_vote, vote_to_json
 from ocrr.substrate.state import DerivedState
 from ocrr.substrate.votes import Vote, make_vote
 
@@ -69,7 +71,9 @@ class Substrate(Operations):
 
     Examples
     --------
-    >>> import numpy as np
+    >>> import dataclasses
+
+import numpy as np
     >>> from ocrr.substrate import BandVote, HybridVote, Substrate
     >>> X = np.array([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [0.1, 0.9, 0.0]])
     >>> clf = Substrate(vote=HybridVote(k=3, head=False)).fit(X, ["a", "a", "b", "b"])
@@ -98,21 +102,34 @@ class Substrate(Operations):
         k: int | None = None,
         margin: float | None = None,
         *,
-        vote: str | Vote = "hybrid",
+        vote: str | Vote | None = None,
         ledger: Ledger | None = None,
         encoder: Encoder | None = None,
         index: str | IndexChoice | None = None,
         exact: bool | None = None,
         **shortcuts: float | bool,
     ) -> None:
-        self.rule: Vote = make_vote(vote, k=k, margin=margin, **shortcuts)
+        # a rule given here wins; otherwise the ledger's recorded one (set_vote), or hybrid
+        self._follow_ledger = vote is None and all(
+            v is None for v in (k, margin, *shortcuts.values()))
+        self.rule: Vote = make_vote(vote or "hybrid", k=k, margin=margin, **shortcuts)
+        self._base_rule = self.rule  # in force where the ledger records none
         self.encoder = encoder
         self._index_choice = choose_index(index, exact)
         self.ledger = Ledger()
         self._state = DerivedState(self._index_choice, self.rule.derived())
         if ledger is not None:
             self.ledger = ledger
-            self._state.replay(ledger)
+            self._rebuild()
+
+    def _rebuild(self, entries: list[Entry] | None = None) -> None:
+        """Derive everything again from the ledger (``entries``: already read), under the
+        recorded vote rule unless one was given explicitly."""
+        entries = list(self.ledger) if entries is None else entries
+        recorded = recorded_vote(entries) if self._follow_ledger else None
+        self.rule = recorded or self._base_rule
+        self._state = DerivedState(self._index_choice, self.rule.derived())
+        self._state.replay(self.ledger, entries)
 
     @property
     def vote(self) -> str:
@@ -157,6 +174,30 @@ class Substrate(Operations):
         except BaseException:
             ledger.close()
             raise
+
+    def as_of(self, size: int) -> Substrate:
+        """The classifier as it was when the ledger held ``size`` entries: rebuilt from that
+        prefix, read-only (see :mod:`ocrr.substrate.history`)."""
+        from ocrr.substrate.history import LedgerPrefix
+
+        past = object.__new__(Substrate)
+        past._follow_ledger, past._base_rule = self._follow_ledger, self._base_rule
+        past.encoder = self.encoder
+        past._index_choice = dataclasses.replace(self._index_choice, path=None)
+        past.ledger = LedgerPrefix(self.ledger, size)  # type: ignore[assignment]
+        past._rebuild()
+        return past
+
+    def set_vote(self, vote: str | Vote, *, actor: str | None = None, **params: object) -> Entry:
+        """Vote with ``vote`` from now on, recorded in the ledger (a ``setting`` entry), so
+        that a rebuild from the ledger votes the same way; the derived state is rebuilt."""
+        rule = make_vote(vote, **params)
+        entry = self.ledger.append(
+            VOTE_SETTING, None, kind=SETTING,
+            provenance=provenance_of("setting", {"value": vote_to_json(rule)}, actor))
+        self._follow_ledger = True
+        self._rebuild()
+        return entry
 
     @property
     def index(self) -> Index | None:
@@ -205,11 +246,15 @@ class Substrate(Operations):
             self._state = DerivedState(self._index_choice, self.rule.derived())
         return self._append_seed(vectors, y, texts)
 
-    def partial_fit(self, X: np.ndarray | Sequence[str], y: Sequence[str]) -> Substrate:
-        """Append seed examples ``(X, y)`` to what the substrate holds (provenance ``fit``:
-        the hybrid rule's seed head trains on them)."""
+    def partial_fit(
+        self, X: np.ndarray | Sequence[str], y: Sequence[str], *,
+        provenance: Mapping[str, str] | None = None,
+    ) -> Substrate:
+        """Append seed examples ``(X, y)`` to what the substrate holds, in one transaction
+        (provenance ``fit``, plus ``provenance``'s pairs: the hybrid rule's seed head trains
+        on them)."""
         vectors, texts = self._seed_rows(X, y, dim=self._dim())
-        return self._append_seed(vectors, y, texts)
+        return self._append_seed(vectors, y, texts, provenance)
 
     def _seed_rows(
         self, X: np.ndarray | Sequence[str], y: Sequence[str], dim: int | None
@@ -221,10 +266,15 @@ class Substrate(Operations):
         return vectors, texts
 
     def _append_seed(
-        self, vectors: np.ndarray, y: Sequence[str], texts: list[str | None]
+        self, vectors: np.ndarray, y: Sequence[str], texts: list[str | None],
+        provenance: Mapping[str, str] | None = None,
     ) -> Substrate:
-        for vector, label, text in zip(vectors, y, texts, strict=True):
-            self._append(vector, label, text, {"source": SEED_SOURCE})
+        prov = {**(provenance or {}), "source": SEED_SOURCE}
+        entries = self.ledger.append_many(list(y), vectors, texts=texts,
+                                          provenances=[prov] * len(vectors))
+        self._absorb()  # on a shared ledger, others' entries come first
+        for entry in entries:
+            self._state.take(entry)
         return self
 
     def learn_one(

@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from ocrr.server.console.access import ConsoleState, PageError
-from ocrr.server.console.pages import dashboard, ledger, login, queue
+from ocrr.server.console.pages import dashboard, history, ledger, login, queue
 from ocrr.server.console.rendering import HERE, SECURITY_HEADERS, render
 from ocrr.server.review import queues_of
 
@@ -33,7 +33,8 @@ def install(app: FastAPI) -> None:
     app.state.console = ConsoleState()
     queues_of(app)
     # mounting order: signing in, the queue, the ledger, the dashboard
-    for router in (login.router, queue.router, ledger.router, dashboard.router):
+    for router in (login.router, queue.router, ledger.router, history.router,
+                   dashboard.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
     app.add_exception_handler(PageError, _page_error)

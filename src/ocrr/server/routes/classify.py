@@ -20,6 +20,7 @@ from ocrr.server.schemas import (
     CorrectionItem,
     CorrectionRequest,
     ErasureRequest,
+    KeptHead,
     PredictBatchRequest,
     Prediction,
     PredictionBatch,
@@ -33,10 +34,15 @@ from ocrr.server.state import state_of
 router = APIRouter(prefix=API_PREFIX, tags=["classify"])
 
 
-async def _predict(request: Request, namespace, texts: list[str]) -> list[Prediction]:  # noqa: ANN001
+async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN001
+                   as_of: int | KeptHead | None = None) -> list[Prediction]:
     state = state_of(request)
     key = key_of(request)
     charge_work(request, key, texts)
+    if as_of is not None:  # the past: not counted, not queued for review
+        size = await run_in_threadpool(namespace.size_of, as_of)
+        vectors = await state.batcher.encode(texts, owner=key.key_id)
+        return await run_in_threadpool(namespace.predict_as_of, vectors, size)
     vectors = await state.batcher.encode(texts, owner=key.key_id)
     answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
     log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
@@ -50,7 +56,7 @@ async def _predict(request: Request, namespace, texts: list[str]) -> list[Predic
 @router.post("/namespaces/{ns}/predict", response_model=Prediction, responses=ERRORS,
              summary="predict one text, with the neighbours that decided it")
 async def predict(request: Request, body: PredictRequest, namespace: Reader) -> Prediction:
-    return (await _predict(request, namespace, [body.text]))[0]
+    return (await _predict(request, namespace, [body.text], body.as_of))[0]
 
 
 @router.post("/namespaces/{ns}/predict/batch", response_model=PredictionBatch,
@@ -60,7 +66,8 @@ async def predict_batch(request: Request, body: PredictBatchRequest,
     limit = state_of(request).settings.max_batch_texts
     if len(body.texts) > limit:
         raise TooLarge(f"a batch of {len(body.texts)} texts; the limit is {limit}")
-    return PredictionBatch(predictions=await _predict(request, namespace, body.texts))
+    return PredictionBatch(predictions=await _predict(request, namespace, body.texts,
+                                                      body.as_of))
 
 
 async def _correct(request: Request, namespace, items: list[CorrectionItem],  # noqa: ANN001

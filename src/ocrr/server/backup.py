@@ -1,0 +1,175 @@
+"""Copies of a service's state: a whole data folder (backup and restore, while the server
+runs) and one namespace as one file (export and import).
+
+Why SQLite's online backup API: it copies a consistent snapshot of a database that other
+connections keep writing (the server's), page by page, without stopping them; the copy is
+the database as of one committed transaction, so every ledger in it verifies and holds
+every correction acknowledged before that moment. Each ledger's size and Merkle root at the
+copy are written to ``MANIFEST.json`` beside the copies, and a restore checks them.
+
+PostgreSQL deployments back up with the database's own tools (``pg_dump``; see
+docs/architecture.md, "Backups"): this module handles the data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ocrr.ledger import Ledger, LedgerError
+from ocrr.ledger.transfer import export_jsonl, import_jsonl
+from ocrr.server.registry import Registry
+
+MANIFEST = "MANIFEST.json"
+EXPORT_FORMAT = "ocrr-namespace-export"
+PG_DUMP_HINT = (
+    "a PostgreSQL deployment is backed up with pg_dump: pg_dump --format=custom "
+    "--schema='ocrr_*' -f ocrr.dump URL (the registry and every namespace's schema, one "
+    "consistent snapshot), restored with pg_restore --dbname URL ocrr.dump"
+)
+
+
+class BackupError(Exception):
+    """A backup, restore, export or import that cannot go ahead; the message says why."""
+
+
+@dataclass(frozen=True)
+class LedgerCopy:
+    namespace: str
+    size: int
+    root_hash: str
+
+
+def _databases(data: Path) -> Iterator[tuple[str, Path]]:
+    """(relative name, path) of the registry and every namespace ledger in a data folder."""
+    yield "registry.db", data / "registry.db"
+    for path in sorted((data / "namespaces").glob("*.db")):
+        yield f"namespaces/{path.name}", path
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30.0)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst, pages=1024)  # other writers go on between steps
+    finally:
+        dst.close()
+        src.close()
+
+
+def backup(data: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[LedgerCopy]:
+    """Copy a data folder (the registry and every namespace's ledger) into ``dest`` with
+    SQLite's online backup API, safe while a server writes to it. Returns each ledger's
+    size and root in the copy (also in ``dest/MANIFEST.json``)."""
+    data, dest = Path(data), Path(dest)
+    if not (data / "registry.db").is_file():
+        raise BackupError(f"{data} is not an OCRR data folder (no registry.db)")
+    if dest.exists() and any(dest.iterdir()):
+        raise BackupError(f"{dest} exists and is not empty: back up into a new folder")
+    copies = []
+    for name, path in _databases(data):
+        _copy(path, dest / name)
+        if name.startswith("namespaces/"):
+            with Ledger.open(dest / name, create=False) as ledger:
+                head = ledger.tree_head()
+            copies.append(LedgerCopy(Path(name).stem, head.size, head.root_hash.hex()))
+    manifest = {"format": "ocrr-backup", "version": 1, "created_at_ns": time.time_ns(),
+                "ledgers": [c.__dict__ for c in copies]}
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return copies
+
+
+def restore(source: str | os.PathLike[str], data: str | os.PathLike[str], *,
+            force: bool = False) -> list[LedgerCopy]:
+    """Restore a backup into data folder ``data`` (stop the server first), then check that
+    every ledger verifies and has the size and root the manifest recorded."""
+    source, data = Path(source), Path(data)
+    manifest_path = source / MANIFEST
+    if not manifest_path.is_file():
+        raise BackupError(f"{source} holds no {MANIFEST}: not a backup made by ocrr")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if (data / "registry.db").exists() and not force:
+        raise BackupError(f"{data} already holds a data folder: restore into a new folder, or "
+                          "pass --force to replace it (stop the server first)")
+    for name, path in _databases(source):
+        target = data / name
+        for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
+            leftover.unlink(missing_ok=True)
+        _copy(path, target)
+    copies = []
+    for recorded in manifest["ledgers"]:
+        path = data / "namespaces" / f"{recorded['namespace']}.db"
+        with Ledger.open(path, create=False) as ledger:
+            check = ledger.verify()
+            head = ledger.tree_head()
+        if not check.ok:
+            raise BackupError(f"{path}: the restored ledger does not verify: {check.reason}")
+        if (head.size, head.root_hash.hex()) != (recorded["size"], recorded["root_hash"]):
+            raise BackupError(f"{path}: size {head.size} and root differ from the backup's "
+                              f"manifest (size {recorded['size']})")
+        copies.append(LedgerCopy(recorded["namespace"], head.size, head.root_hash.hex()))
+    return copies
+
+
+# -- one namespace as one file ---------------------------------------------------------------
+def export_namespace(registry: Registry, name: str, out: IO[str]) -> dict[str, Any]:
+    """Write namespace ``name`` as one file: a header line (format, the namespace's
+    settings, the ledger's size and root), then the ledger's export (stored entries: sealed
+    ones stay sealed; subject keys are never written). Returns the header."""
+    record = registry.require_namespace(name)
+    store = registry.open_store(name, create=False)
+    ledger = Ledger(store)
+    try:
+        head = ledger.tree_head()
+        header = {"format": EXPORT_FORMAT, "version": 1,
+                  "namespace": {"name": record.name, "threshold": record.threshold,
+                                "vote": record.vote, "encoder": record.encoder},
+                  "size": head.size, "root_hash": head.root_hash.hex()}
+        out.write(json.dumps(header) + "\n")
+        export_jsonl(ledger, out)
+    finally:
+        ledger.close()
+    return header
+
+
+def import_namespace(registry: Registry, lines: IO[str], name: str | None = None
+                     ) -> dict[str, Any]:
+    """Create a namespace from an :func:`export_namespace` file (under ``name``, or the
+    exported name), checking every entry's hash and link and the ledger's Merkle root
+    against the header; the namespace must not exist yet. Returns the header."""
+    first = lines.readline()
+    try:
+        header = json.loads(first)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        raise BackupError("line 1: not an OCRR namespace export (ocrr namespace export "
+                          "writes one)")
+    settings = header["namespace"]
+    name = name or settings["name"]
+    if registry.get_namespace(name) is not None:
+        raise BackupError(f"namespace {name!r} already exists: import under another name "
+                          "(--name)")
+    where, _ = registry.ledger_location(name)
+    ledger = Ledger(registry.open_store(name))
+    try:
+        import_jsonl(ledger, lines)
+        if (len(ledger), ledger.root().hex()) != (header["size"], header["root_hash"]):
+            raise LedgerError(f"the file holds {len(ledger)} entries with another root than "
+                              f"its header's ({header['size']}): it was cut or altered")
+    except LedgerError as err:
+        ledger.close()
+        Path(where).unlink(missing_ok=True)
+        raise BackupError(f"import refused, nothing kept: {err}") from None
+    ledger.close()
+    registry.create_namespace(name, threshold=settings.get("threshold"),
+                              vote=settings.get("vote") or "hybrid",
+                              encoder=settings.get("encoder"))
+    return header

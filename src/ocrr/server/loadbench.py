@@ -1,0 +1,179 @@
+"""Figures for filling and questioning namespaces (``ocrr namespace bench ...``):
+
+- ``speed``: loading a CSV (``ocrr namespace load`` on a data folder) against encoding the
+  same texts alone with the same encoder, in texts per second;
+- ``memory``: peak RSS of a load of N rows of short texts on the TF-IDF encoder, each size
+  in a fresh process, beside the bytes of what the namespace must hold (the index and its
+  columns), to show that reading the file adds nothing that grows with it;
+- ``asof``: the latency of a prediction ``as_of`` a past ledger size on a ledger of N
+  entries (the first at a size rebuilds the classifier from the prefix; later ones reuse it).
+
+Each prints its figures and the machine's load average beside them.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _write_csv(path: Path, texts: list[str], labels: list[str]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(texts, labels, strict=True))
+
+
+def _load_folder(data: Path, path: Path, encoder: Any, name: str = "bench") -> float:
+    """Seconds to load ``path`` into a new namespace of data folder ``data``."""
+    from ocrr.client import Client, _Local
+    from ocrr.server.namespaces import Namespaces
+    from ocrr.server.registry import Registry
+
+    registry = Registry(data)
+    namespaces = Namespaces(registry, encoder)
+    namespaces.create(name)
+    started = time.perf_counter()
+    with Client(_Local(namespaces.get(name), owned=True)) as client:
+        client.load_csv(path)
+    return time.perf_counter() - started
+
+
+def speed(rows: int = 10_000, encoder_name: str = "default") -> dict[str, Any]:
+    """Texts per second: encoding alone, then ``load`` of the same rows (fresh encoders,
+    no embedding cache), Banking77's training queries (then CLINC150's) as the texts."""
+    from ocrr.datasets import load_dataset
+    from ocrr.server.app import resolve_encoder
+
+    texts: list[str] = []
+    labels: list[str] = []
+    for name in ("banking77", "clinc150"):
+        ds = load_dataset(name)
+        texts += list(ds.train.texts)
+        labels += list(ds.train.labels)
+    texts, labels = texts[:rows], labels[:rows]
+    print(f"{rows} rows, encoder {encoder_name}, load average {_load_average()}")
+    encoder = resolve_encoder(encoder_name)
+    encoder.encode(texts[:64])  # load the model before timing
+    started = time.perf_counter()
+    for i in range(0, len(texts), 1000):  # the chunks a load encodes
+        encoder.encode(texts[i:i + 1000])
+    alone = time.perf_counter() - started
+    print(f"  encoding alone: {alone:.1f} s, {rows / alone:,.0f} texts/s "
+          f"(load average {_load_average()})")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train.csv"
+        _write_csv(path, texts, labels)
+        loader = resolve_encoder(encoder_name)
+        loader.encode(texts[:64])
+        loaded = _load_folder(Path(folder) / "data", path, loader)
+    print(f"  ocrr namespace load: {loaded:.1f} s, {rows / loaded:,.0f} texts/s, "
+          f"{100 * (loaded / alone - 1):+.1f} % against encoding alone "
+          f"(load average {_load_average()})")
+    return {"rows": rows, "encode_s": alone, "load_s": loaded,
+            "overhead": loaded / alone - 1}
+
+
+def _memory_child(rows: int, dim: int) -> dict[str, Any]:
+    """One load of ``rows`` short texts (in this process): peak RSS and the held bytes."""
+    from ocrr.encoders import TfidfEncoder
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.csv"
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            for i in range(rows):
+                writer.writerow([f"order {i} item {i % 977} colour {i % 13}", f"c{i % 50}"])
+        file_bytes = path.stat().st_size
+        corpus = [f"order {i} item {i % 977} colour {i % 13}" for i in range(2000)]
+        encoder = TfidfEncoder(dim=dim).fit(corpus)
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        seconds = _load_folder(Path(folder) / "data", path, encoder)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    held = rows * (dim * 4 + 3 * 8)  # the index's vectors, and its three int64 columns
+    return {"rows": rows, "file_bytes": file_bytes, "seconds": seconds,
+            "rss_before": before, "peak_rss": peak, "held_bytes": held}
+
+
+def memory(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
+           dim: int = 16) -> list[dict[str, Any]]:
+    """Peak RSS of loads of growing files, each in a fresh process."""
+    print(f"TF-IDF encoder (dimension {dim}); load average {_load_average()}")
+    results = []
+    for rows in sizes:
+        done = subprocess.run(
+            [sys.executable, "-c", "import json, sys; from ocrr.server.loadbench import "
+             f"_memory_child; print(json.dumps(_memory_child({rows}, {dim})))"],
+            capture_output=True, text=True, check=True)
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        mib = 1 << 20
+        held, peak = got["held_bytes"] / mib, got["peak_rss"] / mib
+        print(f"  {rows:>9,} rows ({got['file_bytes'] / mib:,.1f} MiB file): peak RSS "
+              f"{peak:,.0f} MiB, of which held state {held:,.0f} MiB; rest "
+              f"{peak - held:,.0f} MiB; "
+              f"{got['seconds']:.0f} s, {rows / got['seconds']:,.0f} rows/s "
+              f"(load average {_load_average()})")
+        results.append(got)
+    return results
+
+
+def asof(entries: int = 20_000, dim: int = 384, points: int = 5) -> dict[str, Any]:
+    """Latency of ``predict`` as of past sizes on a SQLite ledger of ``entries`` entries
+    (half fit examples, half corrections, 77 classes, random unit vectors)."""
+    from ocrr.ledger import Ledger
+    from ocrr.server.namespace import Namespace
+    from ocrr.substrate import Substrate
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(77, dim))
+
+    def rows(n: int) -> tuple[np.ndarray, list[str]]:
+        codes = rng.integers(0, 77, n)
+        x = centres[codes] + rng.normal(scale=2.0, size=(n, dim))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), [
+            f"c{c}" for c in codes]
+
+    with tempfile.TemporaryDirectory() as folder:
+        substrate = Substrate(ledger=Ledger.open(Path(folder) / "ns.db"))
+        x, y = rows(entries // 2)
+        substrate.partial_fit(x, y)
+        x, y = rows(entries - entries // 2)
+        for i in range(0, len(x), 500):
+            substrate.correct_many(x[i:i + 500], y[i:i + 500])
+        namespace = Namespace("bench", substrate)
+        probes, _ = rows(20)
+        print(f"{len(substrate.ledger)} entries, dimension {dim}; load average "
+              f"{_load_average()}")
+        started = time.perf_counter()
+        namespace.predict_vectors([""] * len(probes), probes)
+        now = (time.perf_counter() - started) / len(probes)
+        print(f"  predict now: {1000 * now:.2f} ms")
+        out: dict[str, Any] = {"entries": entries, "now_ms": 1000 * now, "points": []}
+        for size in sorted(rng.choice(np.arange(1000, entries + 1), points, replace=False)):
+            started = time.perf_counter()
+            namespace.predict_as_of(probes[:1], int(size))
+            cold = time.perf_counter() - started
+            started = time.perf_counter()
+            namespace.predict_as_of(probes, int(size))
+            warm = (time.perf_counter() - started) / len(probes)
+            print(f"  as_of {int(size):>6}: first {1000 * cold:,.0f} ms (rebuild), then "
+                  f"{1000 * warm:.2f} ms a prediction (load average {_load_average()})")
+            out["points"].append({"size": int(size), "first_ms": 1000 * cold,
+                                  "then_ms": 1000 * warm})
+        substrate.ledger.close()
+    return out

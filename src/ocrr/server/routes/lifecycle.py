@@ -1,0 +1,149 @@
+"""A namespace's lifecycle: fit examples uploaded in chunks, the changes between two ledger
+sizes, relabels and retirements, and the vote rule (recorded in the ledger).
+
+``POST /examples`` is how a namespace is filled from a labelled file (``ocrr namespace
+load``): each chunk is one transaction of fit examples, exactly what ``Substrate.fit``
+writes, so the served classifier is the one the benchmark measures. A chunk names its
+upload and number; sending it again adds nothing (the answer says ``duplicate``), so a
+client retries a chunk whose answer it never got without counting anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
+from starlette.concurrency import run_in_threadpool
+
+from ocrr.server.lifecycle_schemas import (
+    CHUNK_MAX,
+    UPLOAD_PATTERN,
+    ChangesOut,
+    ExampleBatchRequest,
+    RelabelRequest,
+    RetireRequest,
+    UploadReceipt,
+    UploadStatus,
+    VoteSettingOut,
+    VoteSettingRequest,
+)
+from ocrr.server.routes.common import API_PREFIX, ERRORS, Admin, NamespacePath, Reader, Writer
+from ocrr.server.schemas import SEQ_MAX, ErrorOut, Receipt
+from ocrr.server.state import state_of
+from ocrr.server.uploads import parse_chunk
+
+router = APIRouter(prefix=API_PREFIX, tags=["lifecycle"])
+
+_ROW = {"type": "object", "properties": {"text": {"type": "string"},
+                                         "label": {"type": "string"}}}
+_EXAMPLES_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the chunk's rows: a CSV with a header naming `text` and `label`, "
+        "JSON lines of `{\"text\", \"label\"}`, or a JSON object (`items`, and `upload`, "
+        "`chunk`, `actor` in the body instead of the query)",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "application/json": {"schema": {
+                "type": "object", "required": ["items"],
+                "properties": {"items": {"type": "array", "items": _ROW, "minItems": 1},
+                               "upload": {"type": "string", "pattern": UPLOAD_PATTERN},
+                               "chunk": {"type": "integer", "minimum": 0,
+                                         "maximum": CHUNK_MAX},
+                               "actor": {"type": "string"}}}},
+        },
+    }
+}
+Upload = Annotated[str | None, Query(pattern=UPLOAD_PATTERN,
+                                     description="the upload this chunk belongs to")]
+Chunk = Annotated[int | None, Query(ge=0, le=CHUNK_MAX,
+                                    description="the chunk's number within the upload")]
+Actor = Annotated[str | None, Query(min_length=1, max_length=256, pattern="^[^\\u0000]*\\S",
+                                    description="who uploads (stored in clear)")]
+
+
+@router.post(
+    "/namespaces/{ns}/examples", response_model=UploadReceipt, status_code=201,
+    responses={**ERRORS, 415: {"model": ErrorOut, "description": "not CSV, JSON lines or JSON"}},
+    openapi_extra=_EXAMPLES_BODY,
+    summary="append labelled texts as fit examples (as Substrate.fit), one chunk at a time; "
+    "a chunk sent again adds nothing",
+)
+async def add_examples(request: Request, namespace: Writer, upload: Upload = None,
+                       chunk: Chunk = None, actor: Actor = None) -> UploadReceipt:
+    state = state_of(request)
+    parsed = parse_chunk(await request.body(), request.headers.get("content-type", ""))
+    if isinstance(parsed, ExampleBatchRequest):
+        items = parsed.items
+        upload = parsed.upload if parsed.upload is not None else upload
+        chunk = parsed.chunk if parsed.chunk is not None else chunk
+        actor = parsed.actor if parsed.actor is not None else actor
+    else:
+        items = parsed
+    texts = [item.text for item in items]
+    labels = [item.label for item in items]
+    # encoded in pieces, so both encoding workers take part and predictions interleave
+    step = state.batcher.max_batch
+    pieces = await asyncio.gather(*(state.batcher.encode(texts[i:i + step])
+                                    for i in range(0, len(texts), step)))
+    vectors = np.concatenate(pieces)
+    return await run_in_threadpool(
+        lambda: namespace.fit_examples(texts, labels, upload=upload, chunk=chunk, actor=actor,
+                                       vectors=vectors))
+
+
+@router.get("/namespaces/{ns}/uploads/{upload}", response_model=UploadStatus, responses=ERRORS,
+            summary="an upload's progress: the chunks and rows the ledger holds")
+async def upload_status(
+    namespace: Reader, upload: Annotated[str, PathParam(pattern=UPLOAD_PATTERN)],
+) -> UploadStatus:
+    return await run_in_threadpool(namespace.upload_status, upload)
+
+
+@router.get("/namespaces/{ns}/changes", response_model=ChangesOut, responses=ERRORS,
+            summary="what changed between two ledger sizes: new classes, examples and "
+            "corrections per class, revocations, relabels, retirements, erasures, settings")
+async def changes(
+    namespace: Reader,
+    start: Annotated[int, Query(alias="from", ge=0, le=SEQ_MAX)] = 0,
+    stop: Annotated[int | None, Query(alias="to", ge=0, le=SEQ_MAX,
+                                      description="default: the ledger's size")] = None,
+) -> ChangesOut:
+    return await run_in_threadpool(namespace.changes, start, stop)
+
+
+@router.post("/namespaces/{ns}/relabels", response_model=Receipt, status_code=201,
+             responses=ERRORS, summary="rename a class (into an existing one: they merge)")
+async def relabel(body: RelabelRequest, namespace: Writer) -> Receipt:
+    return await run_in_threadpool(
+        lambda: namespace.relabel(body.old, body.new, reason=body.reason, actor=body.actor))
+
+
+@router.post("/namespaces/{ns}/retirements", response_model=Receipt, status_code=201,
+             responses=ERRORS, summary="retire a class: its examples stop voting")
+async def retire(body: RetireRequest, namespace: Writer) -> Receipt:
+    return await run_in_threadpool(
+        lambda: namespace.retire(body.label, reason=body.reason, actor=body.actor))
+
+
+@router.get("/namespaces/{ns}/vote", response_model=VoteSettingOut, responses=ERRORS,
+            summary="the vote rule and its parameters")
+async def get_vote(namespace: Reader) -> VoteSettingOut:
+    return await run_in_threadpool(namespace.vote_setting)
+
+
+@router.put("/namespaces/{ns}/vote", response_model=Receipt, responses=ERRORS,
+            summary="choose the vote rule and its parameters (admin); recorded in the "
+            "ledger, so a rebuild votes the same way")
+async def set_vote(request: Request, ns: NamespacePath, body: VoteSettingRequest,
+                   key: Admin) -> Receipt:
+    state = state_of(request)
+    namespace = await run_in_threadpool(state.namespaces.get, ns)
+    receipt = await run_in_threadpool(
+        lambda: namespace.set_vote(body.rule, dict(body.params), actor=body.actor))
+    await run_in_threadpool(state.registry.set_vote, ns, body.rule)
+    return receipt
