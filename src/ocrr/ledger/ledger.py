@@ -21,8 +21,8 @@ from ocrr.ledger.entry import (
     RELABEL,
     RETIRE,
     REVOCATION,
-    SETTING,
     SEALED_BLOB,
+    SETTING,
     Entry,
 )
 from ocrr.ledger.head import StoredHead
