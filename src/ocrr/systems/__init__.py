@@ -102,15 +102,15 @@ _TUNABLE: dict[str, Callable[..., System]] = {
     ),
     # the closed-form baselines, e.g. "klda(gamma=2.0)", "fecam(prior=100)"
     "klda": lambda seed, **params: RandomFeatureLDA(
-        **{**KLDA_PARAMS, **params}, seed=seed  # type: ignore[arg-type]
+        **{**KLDA_PARAMS, **params}, seed=seed
     ),
     "randumb": lambda seed, **params: RandomFeatureLDA(
-        **{**RANDUMB_PARAMS, **params}, seed=seed  # type: ignore[arg-type]
+        **{**RANDUMB_PARAMS, **params}, seed=seed
     ),
     "ranpac": lambda seed, **params: RandomProjectionRidge(
-        **{**RANPAC_PARAMS, **params}, seed=seed  # type: ignore[arg-type]
+        **{**RANPAC_PARAMS, **params}, seed=seed
     ),
-    "fecam": lambda seed, **params: FeCAM(**{**FECAM_PARAMS, **params}),  # type: ignore[arg-type]
+    "fecam": lambda seed, **params: FeCAM(**{**FECAM_PARAMS, **params}),
 }
 
 

@@ -131,7 +131,7 @@ class RankOneInverse:
         self.ridge = float(ridge)
         shifted = A + self.ridge * np.eye(len(A))
         inverse = np.linalg.inv(shifted)
-        self.matrix = (inverse + inverse.T) / 2  # exactly symmetric, as every update keeps it
+        self.matrix = (inverse + inverse.T) / 2  # symmetric; updates keep it so up to rounding
 
     def apply(self, v: np.ndarray) -> np.ndarray:
         """``P v`` (``v`` a vector, or a matrix of columns)."""
