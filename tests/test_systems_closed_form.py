@@ -167,10 +167,10 @@ def test_fecam_covariance_is_the_shrunk_normalised_blend():
 def test_fecam_correction_of_a_new_class_is_learned_at_once_and_touches_only_it():
     X, y, later, _ = _stream(seed=8)
     fecam = FeCAM().fit(X, y)
-    before = fecam.precisions.copy()
+    before = [fecam.precision(c).copy() for c in range(len(fecam.labels))]
     fecam.correct(later[0], "brand_new")
     assert fecam.predict_one(later[0]) == "brand_new"
-    assert np.array_equal(fecam.precisions[: len(before)], before)
+    assert all(np.array_equal(fecam.precision(c), p) for c, p in enumerate(before))
     # one example: its covariance is the shared one, shrunk and normalised
     assert np.allclose(fecam.covariance(fecam.labels.index("brand_new")),
                        _shrunk_correlation(fecam.shared), atol=1e-12)
@@ -180,3 +180,20 @@ def _shrunk_correlation(cov: np.ndarray) -> np.ndarray:
     off = 1 - np.eye(len(cov))
     cov = cov + np.mean(np.diag(cov)) * np.eye(len(cov)) + cov[off == 1].mean() * off
     return cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+
+
+def test_fecam_repeated_batches_give_the_same_distances_as_fresh_ones():
+    X, y, later, later_y = _stream(seed=9)
+    fecam = FeCAM().fit(X, y)
+    queries = X[:30]
+    fecam.distances(queries)  # kept
+    for x, label in zip(later[:10], later_y[:10], strict=True):
+        fecam.correct(x, label)
+    again = fecam.distances(queries)  # the changed classes' columns recomputed
+    fresh = FeCAM().fit(X, y)
+    for x, label in zip(later[:10], later_y[:10], strict=True):
+        fresh.correct(x, label)
+    assert np.allclose(again, fresh.distances(queries), rtol=1e-5, atol=1e-5)
+    assert [fecam.distances(q)[0].argmin() for q in queries[:5]] == [
+        fresh.distances(q)[0].argmin() for q in queries[:5]
+    ]
