@@ -202,7 +202,7 @@ class FeCAM(CheckedInputs):
             known[: len(versions)] = versions == self._versions[: len(versions)]
             stale = np.flatnonzero(~known)
         for c in stale:
-            quad[:, c] = np.einsum("rd,rd->r", Xn @ self.precision(c), Xn)
+            quad[:, c] = np.einsum("rd,rd->r", Xn @ self.precision(int(c)), Xn)
         if key is not None:
             if key not in self._batches and len(self._batches) >= self.kept_batches:
                 self._batches.pop(next(iter(self._batches)))
