@@ -197,3 +197,11 @@ def test_fecam_repeated_batches_give_the_same_distances_as_fresh_ones():
     assert [fecam.distances(q)[0].argmin() for q in queries[:5]] == [
         fresh.distances(q)[0].argmin() for q in queries[:5]
     ]
+
+
+@pytest.mark.parametrize("module", ["closed_form", "random_features", "fecam"])
+def test_the_modules_examples_run(module):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(f"ocrr.systems.{module}")).failed == 0
