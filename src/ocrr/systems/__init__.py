@@ -8,8 +8,10 @@ from typing import cast
 from ocrr.substrate import Substrate
 from ocrr.systems.base import Frozen, System, storage_of
 from ocrr.systems.bounded import BoundedSubstrate
+from ocrr.systems.closed_form import RandomFeatureLDA, RandomProjectionRidge
 from ocrr.systems.continual import AGEM, EWC, ExperienceReplay, LwF
 from ocrr.systems.contract import CHECKS, ContractViolation, check_system
+from ocrr.systems.fecam import FeCAM
 from ocrr.systems.gdumb import GDumb
 from ocrr.systems.knn_lm import KNNLM
 from ocrr.systems.linear import SoftmaxHead
@@ -18,6 +20,12 @@ from ocrr.systems.prototypes import ClassStatistics, NearestClassMean, Streaming
 from ocrr.systems.river_logreg import RiverLogReg
 
 SystemFactory = Callable[[int], System]
+
+# the closed-form baselines' registered parameters (sources in docs/results.md)
+KLDA_PARAMS: dict[str, object] = {"dim": 1024, "gamma": 1.0, "shrinkage": 1e-4}
+RANDUMB_PARAMS: dict[str, object] = {"dim": 1024, "gamma": "scale", "shrinkage": "oas"}
+RANPAC_PARAMS: dict[str, object] = {"dim": 1024, "ridge": "select"}
+FECAM_PARAMS: dict[str, object] = {"prior": 10.0}
 
 _REGISTRY: dict[str, SystemFactory] = {
     # the paper's rule: k=5, margin band 0.05, ties by count, max similarity, recency
@@ -60,6 +68,16 @@ _REGISTRY: dict[str, SystemFactory] = {
     "er_reservoir": lambda seed: SoftmaxHead(
         seed=seed, strategy=ExperienceReplay(1000, 64, seed=seed)
     ),
+    # -- closed-form learners over the frozen encoder (docs/results.md, "Closed-form
+    # frozen-encoder baselines"); 1024 random features each, the seed seeds them
+    # KLDA (Momeni et al. 2025): LDA over random Fourier features, gamma on validation
+    "klda": lambda seed: RandomFeatureLDA(**KLDA_PARAMS, seed=seed),  # type: ignore[arg-type]
+    # RanDumb (Prabhu et al. 2024): RFF at gamma="scale", streaming LDA with OAS shrinkage
+    "randumb": lambda seed: RandomFeatureLDA(**RANDUMB_PARAMS, seed=seed),  # type: ignore[arg-type]
+    # RanPAC (McDonnell et al. 2023): random ReLU projection, ridge head, RanPAC's lambda
+    "ranpac": lambda seed: RandomProjectionRidge(**RANPAC_PARAMS, seed=seed),  # type: ignore[arg-type]
+    # FeCAM (Goswami et al. 2023): per-class Mahalanobis, shrunk towards the shared covariance
+    "fecam": lambda seed: FeCAM(**FECAM_PARAMS),  # type: ignore[arg-type]
 }
 
 # the substrate under a storage budget; seed rows pass through the same eviction:
@@ -85,6 +103,17 @@ _TUNABLE: dict[str, Callable[..., System]] = {
     "river_logreg": lambda seed, **params: RiverLogReg(
         **{"lr": 0.01, "subsample": 3000, "seed": seed, **params}
     ),
+    # the closed-form baselines, e.g. "klda(gamma=2.0)", "fecam(prior=100)"
+    "klda": lambda seed, **params: RandomFeatureLDA(
+        **{**KLDA_PARAMS, **params}, seed=seed
+    ),
+    "randumb": lambda seed, **params: RandomFeatureLDA(
+        **{**RANDUMB_PARAMS, **params}, seed=seed
+    ),
+    "ranpac": lambda seed, **params: RandomProjectionRidge(
+        **{**RANPAC_PARAMS, **params}, seed=seed
+    ),
+    "fecam": lambda seed, **params: FeCAM(**{**FECAM_PARAMS, **params}),
 }
 
 
@@ -178,6 +207,7 @@ __all__ = [
     "parse_system",
     "EVICTION_POLICIES",
     "EWC",
+    "FeCAM",
     "KNNLM",
     "BoundedMemory",
     "BoundedSubstrate",
@@ -187,6 +217,8 @@ __all__ = [
     "GDumb",
     "LwF",
     "NearestClassMean",
+    "RandomFeatureLDA",
+    "RandomProjectionRidge",
     "RiverLogReg",
     "SoftmaxHead",
     "StreamingLDA",
