@@ -122,9 +122,15 @@ def _print_summary(result: BenchmarkResult) -> None:
             f"{r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
             f"{r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f}"
         )
-    print("\nrun time per system (summed over its runs, all workers):")
+    print("\nrun time per system (summed over its runs, all workers; CPU: not inflated by "
+          "other work on the cores):")
+    cpu_s: dict[str, float] = {}
+    for run in result.results:
+        cpu_s[run.system] = cpu_s.get(run.system, 0.0) + getattr(run, "cpu_s", 0.0)
     for system, seconds in sorted(result.per_system_s.items()):
-        print(f"  {system:<16} {seconds:7.1f} s")
+        print(f"  {system:<16} {seconds:7.1f} s   CPU {cpu_s.get(system, 0.0):7.1f} s")
+    print(f"  {'all':<16} {sum(result.per_system_s.values()):7.1f} s   "
+          f"CPU {sum(cpu_s.values()):7.1f} s")
     cpu = os.times()
     print(
         f"\nCPU time {cpu.user + cpu.system + cpu.children_user + cpu.children_system:.1f} s "
