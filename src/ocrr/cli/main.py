@@ -156,6 +156,26 @@ def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _encoders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.encoders import NAMED_ENCODERS
+
+    for name, info in NAMED_ENCODERS.items():
+        state = "installed" if info.installed else (
+            f'not installed: pip install "ocrr[{info.extra}]"' if info.extra else "not installed"
+        )
+        print(f"{name}: {info.model}, {info.dim} dimensions ({state})")
+        if args.info:
+            print(f"  packages: {', '.join(info.packages)}"
+                  + (f" (extra: {info.extra})" if info.extra else " (default install)"))
+            print(f"  licence:  {info.licence}")
+            print(f"  source:   {info.source}")
+            print(f"  notes:    {info.notes}")
+    if args.info:
+        print('\nevery named encoder: pip install "ocrr[encoders]"; any other '
+              "sentence-transformers name or folder works too (--encoder NAME)")
+    return 0
+
+
 def _perf(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.entries < 1 or args.dim < 1:
         parser.error("--entries and --dim must be positive")
@@ -215,8 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--encoder",
         default="default",
-        help="'default' (offline all-MiniLM-L6-v2), 'tfidf' (no torch), or a "
-        "sentence-transformers model name or local path",
+        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', 'wordllama' "
+        "(named encoders, each behind an extra: ocrr encoders --info), 'tfidf' (no torch), "
+        "or a sentence-transformers model name or local path",
     )
     bench.add_argument(
         "--cache-dir",
@@ -263,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--info", action="store_true", help="sources, licences, citations")
     datasets.add_argument("--licence", metavar="NAME", help="print a dataset's licence text")
     datasets.set_defaults(handler=_datasets)
+
+    encoders = sub.add_parser("encoders", help="list the named encoders (--encoder NAME)")
+    encoders.add_argument("--info", action="store_true", help="packages, licences, sources")
+    encoders.set_defaults(handler=_encoders)
 
     perf = sub.add_parser(
         "perf", help="print per-correction append and predict_one latency at N entries"
