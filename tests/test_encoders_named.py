@@ -103,3 +103,22 @@ def test_encoders_info_lists_licences_and_extras(capsys):
                     reason='needs pip install "ocrr[encoders]"')
 def test_named_module_examples_run(no_network):
     assert doctest.testmod(named_module).failed == 0
+
+
+def test_the_logistic_ceiling_is_test_accuracy(clusters):
+    from ocrr.bench.encoder_figures import EncoderFigures, logistic_ceiling
+
+    X, y, centroids = clusters(5, 30, 16, noise=0.3)
+    T, ty, _ = clusters(5, 10, 16, noise=0.3, seed=1, centroids=centroids)
+    assert logistic_ceiling(X, y, T, ty) == 1.0
+    assert logistic_ceiling(X, y, T, ty[::-1]) < 0.5  # scored against the labels given
+    lines = EncoderFigures("x", 16, {"banking77": 0.9}, 100, 2.0, 0.5).lines()
+    assert "banking77 0.900" in lines[0] and "50 texts/s" in lines[1] and "200 texts" in lines[1]
+
+
+def test_encoders_measure_refuses_an_unknown_dataset(capsys):
+    from ocrr.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["encoders", "--measure", "wordllama", "--datasets", "nope"])
+    assert "nope" in capsys.readouterr().err

