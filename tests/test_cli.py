@@ -76,7 +76,7 @@ def test_perf_prints_latencies(capsys):
     assert main(["perf", "--entries", "200", "--dim", "8", "--repeats", "20"]) == 0
     out = capsys.readouterr().out
     assert "200 entries" in out
-    for call in ("ledger append", "Substrate.correct", "Substrate.predict_one"):
+    for call in ("ledger append", "Substrate.correct", "Substrate.predict_one", "scan alone"):
         assert call in out
     fails(["perf", "--entries", "0"], capsys)
 

@@ -37,6 +37,8 @@ _GROUP: dict[str, tuple[bytes, float]] | None = None
 """While a worker runs a group of cells that fit the same system on the same rows (policies
 and scenarios that differ only after the fit): the group's fitted system, pickled, and the
 seconds its fit took. Systems that cannot be pickled fit once per cell."""
+_GROUP_LEFT = 1
+"""Cells of the running group after this one: they copy its fit (none: keep no copy)."""
 
 
 def _init_worker(data: dict[str, EncodedDataset], single_thread: bool) -> None:
@@ -51,11 +53,13 @@ def _init_worker(data: dict[str, EncodedDataset], single_thread: bool) -> None:
 def _run(cell: Cell, cap: int, checkpoint_every: int) -> CellResult:
     data, plan = scenario_inputs(_WORKER_DATA, cell.scenario, cell.dataset, cell.seed, cap)
     system, fit_s, fitted_here = make_system(cell.system, cell.seed), None, 0.0
+    fitted_cpu = 0.0
     if _GROUP is not None and getattr(system, "inputs", "vector") != "text":
         if "fit" in _GROUP:
             blob, fit_s = _GROUP["fit"]
             system = pickle.loads(blob)
         else:
+            started_cpu = time.process_time()
             fit_s = fit_system(system, data.X_train, data.y_train, plan)
             # what a system derives lazily on its first prediction (the hybrid rule's head
             # and covariance) is derived once here, so every copy shares it; deterministic,
@@ -63,9 +67,12 @@ def _run(cell: Cell, cap: int, checkpoint_every: int) -> CellResult:
             start = time.perf_counter()
             system.predict_one(data.X_train[plan.seed_rows[0]])
             fitted_here = fit_s + time.perf_counter() - start
-            # not picklable: the next cell fits its own
+            fitted_cpu = time.process_time() - started_cpu
+            # not picklable: the next cell fits its own; the last cell of a group (a grid
+            # of one policy and seed: every cell) keeps no copy (pickling costs a second)
             with contextlib.suppress(Exception):
-                _GROUP["fit"] = (pickle.dumps(system), fit_s)
+                if _GROUP_LEFT:
+                    _GROUP["fit"] = (pickle.dumps(system), fit_s)
     result = run_cell(
         system,
         data.X_train,
@@ -81,15 +88,20 @@ def _run(cell: Cell, cap: int, checkpoint_every: int) -> CellResult:
         fit_s=fit_s,
     )
     result.wall_s += fitted_here
+    result.cpu_s += fitted_cpu
     return result
 
 
 def _run_group(cells: Sequence[Cell], cap: int, checkpoint_every: int) -> list[CellResult]:
     """Cells that fit the same system on the same rows: one fit, copied to each cell."""
-    global _GROUP
+    global _GROUP, _GROUP_LEFT
     _GROUP = {}
     try:
-        return [_run(cell, cap, checkpoint_every) for cell in cells]
+        results: list[CellResult] = []
+        for cell in cells:
+            _GROUP_LEFT = len(cells) - len(results) - 1
+            results.append(_run(cell, cap, checkpoint_every))
+        return results
     finally:
         _GROUP = None
 

@@ -31,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "exactly-once ledger contents, and recovery from kill -9",
     )
     load.add_argument("--encoder", default="default",
-                      help="the server's encoder (default: offline all-MiniLM-L6-v2)")
+                      help="the server's encoder (default: offline all-MiniLM-L6-v2; "
+                      "minilm-int8, wordllama: ocrr encoders --info)")
     load.add_argument("--encoder-factory", metavar="MODULE:FUNCTION", default=None,
                       help="build the server's encoder with this instead")
     load.add_argument("--clients", type=int, default=16, help="concurrent predicting clients")

@@ -122,9 +122,15 @@ def _print_summary(result: BenchmarkResult) -> None:
             f"{r['final_novel_mean']:.3f} ± {r['final_novel_std']:.3f} "
             f"{r['final_orig_mean']:.3f} ± {r['final_orig_std']:.3f}"
         )
-    print("\nrun time per system (summed over its runs, all workers):")
+    print("\nrun time per system (summed over its runs, all workers; CPU: not inflated by "
+          "other work on the cores):")
+    cpu_s: dict[str, float] = {}
+    for run in result.results:
+        cpu_s[run.system] = cpu_s.get(run.system, 0.0) + getattr(run, "cpu_s", 0.0)
     for system, seconds in sorted(result.per_system_s.items()):
-        print(f"  {system:<16} {seconds:7.1f} s")
+        print(f"  {system:<16} {seconds:7.1f} s   CPU {cpu_s.get(system, 0.0):7.1f} s")
+    print(f"  {'all':<16} {sum(result.per_system_s.values()):7.1f} s   "
+          f"CPU {sum(cpu_s.values()):7.1f} s")
     cpu = os.times()
     print(
         f"\nCPU time {cpu.user + cpu.system + cpu.children_user + cpu.children_system:.1f} s "
@@ -147,6 +153,39 @@ def _datasets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.licence:
         _check_choices(parser, "dataset", [args.licence], available_datasets())
         print(BUILTIN[args.licence].licence_text())
+    return 0
+
+
+def _encoders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.encoders import NAMED_ENCODERS
+
+    for name, info in NAMED_ENCODERS.items():
+        state = "installed" if info.installed else (
+            f'not installed: pip install "ocrr[{info.extra}]"' if info.extra else "not installed"
+        )
+        print(f"{name}: {info.model}, {info.dim} dimensions ({state})")
+        if args.info:
+            print(f"  packages: {', '.join(info.packages)}"
+                  + (f" (extra: {info.extra})" if info.extra else " (default install)"))
+            print(f"  licence:  {info.licence}")
+            print(f"  source:   {info.source}")
+            print(f"  notes:    {info.notes}")
+    if args.measure:
+        _check_datasets(parser, args.datasets)
+        from ocrr.bench.encoder_figures import measure_encoder
+
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        for name in args.measure:
+            try:
+                figures = measure_encoder(name, args.datasets, cache_dir=args.cache_dir)
+            except EncoderError as err:
+                parser.error(str(err))
+            for line in figures.lines():
+                print(line)
+        print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.info:
+        print('\nevery named encoder: pip install "ocrr[encoders]"; any other '
+              "sentence-transformers name or folder works too (--encoder NAME)")
     return 0
 
 
@@ -209,8 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--encoder",
         default="default",
-        help="'default' (offline all-MiniLM-L6-v2), 'tfidf' (no torch), or a "
-        "sentence-transformers model name or local path",
+        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', 'wordllama' "
+        "(named encoders, each behind an extra: ocrr encoders --info), 'tfidf' (no torch), "
+        "or a sentence-transformers model name or local path",
     )
     bench.add_argument(
         "--cache-dir",
@@ -257,6 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--info", action="store_true", help="sources, licences, citations")
     datasets.add_argument("--licence", metavar="NAME", help="print a dataset's licence text")
     datasets.set_defaults(handler=_datasets)
+
+    encoders = sub.add_parser("encoders", help="list the named encoders (--encoder NAME)")
+    encoders.add_argument("--info", action="store_true", help="packages, licences, sources")
+    encoders.add_argument("--measure", nargs="+", metavar="ENCODER", default=[],
+                          help="print each encoder's logistic-regression ceiling on the "
+                          "datasets and its encoding speed (vectors through the cache)")
+    encoders.add_argument("--datasets", nargs="+", default=["banking77", "clinc150"])
+    encoders.add_argument("--cache-dir", default=None)
+    encoders.set_defaults(handler=_encoders)
 
     perf = sub.add_parser(
         "perf", help="print per-correction append and predict_one latency at N entries"

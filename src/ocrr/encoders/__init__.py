@@ -1,5 +1,7 @@
-"""Text encoders: the offline default (all-MiniLM-L6-v2), any sentence-transformers model,
-and TF-IDF for machines without torch; all wrapped in an on-disk cache.
+"""Text encoders: the offline default (all-MiniLM-L6-v2), the named optional ones that ship
+offline in packages (``minilm-int8``, ``wordllama``: :mod:`ocrr.encoders.named`), any
+sentence-transformers model, and TF-IDF for machines without torch; all wrapped in an
+on-disk cache.
 
 Nothing here imports torch at module load: code that only needs vectors never pays for it.
 """
@@ -17,6 +19,7 @@ from ocrr.encoders.base import (
     prepare_encoder,
 )
 from ocrr.encoders.cache import CachedEncoder, default_cache_dir
+from ocrr.encoders.named import NAMED_ENCODERS, EncoderInfo, named_encoder
 from ocrr.encoders.sentence import DEFAULT_MODEL_NAME, SentenceTransformerEncoder
 from ocrr.encoders.tfidf import TfidfEncoder
 
@@ -32,13 +35,17 @@ def get_encoder(
 ) -> Encoder:
     """Resolve an ``--encoder`` argument.
 
-    ``default`` (or ``all-MiniLM-L6-v2``) is the offline packaged model; ``tfidf`` is
-    TF-IDF + LSA (fit it before use); anything else is a sentence-transformers hub name or
-    local folder. ``backend`` (``torch``, ``onnx``, ``auto``): what runs a
-    sentence-transformers model (see :class:`SentenceTransformerEncoder`).
+    ``default`` (or ``minilm``, ``all-MiniLM-L6-v2``) is the offline packaged model;
+    ``minilm-int8`` and ``wordllama`` are the named optional encoders
+    (:data:`NAMED_ENCODERS`, each behind an extra); ``tfidf`` is TF-IDF + LSA (fit it
+    before use); anything else is a sentence-transformers hub name or local folder.
+    ``backend`` (``torch``, ``onnx``, ``auto``): what runs a sentence-transformers model
+    (see :class:`SentenceTransformerEncoder`); the named optional encoders have one each.
     """
-    if name in (DEFAULT_ENCODER, DEFAULT_MODEL_NAME):
+    if name in (DEFAULT_ENCODER, DEFAULT_MODEL_NAME, "minilm"):
         encoder: Encoder = SentenceTransformerEncoder(backend=backend, cache_dir=cache_dir)
+    elif name in NAMED_ENCODERS:
+        encoder = named_encoder(name)
     elif name == "tfidf":
         encoder = TfidfEncoder()
     else:
@@ -48,9 +55,11 @@ def get_encoder(
 
 __all__ = [
     "DEFAULT_ENCODER",
+    "NAMED_ENCODERS",
     "CachedEncoder",
     "Encoder",
     "EncoderError",
+    "EncoderInfo",
     "FittableEncoder",
     "SentenceTransformerEncoder",
     "TfidfEncoder",

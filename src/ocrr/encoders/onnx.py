@@ -170,13 +170,23 @@ def export(model: Any, folder: Path, probe_texts: Sequence[str] = PROBE_TEXTS) -
 
 
 class OnnxSentenceModel:
-    """A sentence-transformers model folder run by ONNX Runtime: texts → unit vectors."""
+    """A sentence-transformers model folder run by ONNX Runtime: texts → unit vectors.
 
-    def __init__(self, folder: Path, export_dir: Path, *, threads: int = 1) -> None:
+    ``model_file``: the ONNX graph (this module's export, which pools and normalises; or,
+    with ``pool=True``, a graph whose output is the token states, mean-pooled here over the
+    real tokens as sentence-transformers does). ``probe``: vectors of :data:`PROBE_TEXTS`
+    the model must reproduce within :data:`TOLERANCE` (``None``: no check, for a model that
+    is not meant to match another bit for bit, such as an int8 one). The tokenizer and the
+    maximum length come from ``folder``.
+    """
+
+    def __init__(self, folder: Path, model_file: Path, *, threads: int = 1,
+                 probe: Path | None = None, pool: bool = False) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
         max_length = _check_layout(folder)
+        self._pool = pool
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         pad = self._pad_token(folder)
@@ -193,11 +203,12 @@ class OnnxSentenceModel:
         # idle pool threads sleep: spinning ones would take CPU from the HTTP side
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(export_dir / "model.onnx"), options,
+        self.session = ort.InferenceSession(str(model_file), options,
                                             providers=["CPUExecutionProvider"])
         self._inputs = [i.name for i in self.session.get_inputs()]
         self.dim = int(self.session.get_outputs()[0].shape[-1])
-        self._check(np.load(export_dir / "probe.npy"))
+        if probe is not None:
+            self._check(np.load(probe))
 
     @staticmethod
     def _pad_token(folder: Path) -> str:
@@ -244,6 +255,9 @@ class OnnxSentenceModel:
             feeds["attention_mask"][row, :n] = e.attention_mask
             feeds["token_type_ids"][row, :n] = e.type_ids
         (vectors,) = self.session.run(None, {n: feeds[n] for n in self._inputs})
+        if self._pool:  # token states (batch, tokens, dim) -> mean over the real tokens
+            mask = feeds["attention_mask"][:, :, None].astype(np.float32)
+            vectors = (vectors * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         return vectors
 
 
@@ -265,7 +279,8 @@ def load(folder: Path, cache_dir: Path, torch_model: Callable[[], Any], *, threa
             except Exception as err:  # noqa: BLE001 - the exporter raises many types
                 raise OnnxUnsupported(f"the ONNX export failed: {err}") from err
     try:
-        return OnnxSentenceModel(folder, export_dir, threads=threads)
+        return OnnxSentenceModel(folder, export_dir / "model.onnx", threads=threads,
+                                 probe=export_dir / "probe.npy")
     except OnnxUnsupported:
         raise
     except Exception as err:  # noqa: BLE001 - a damaged file, an unknown operator

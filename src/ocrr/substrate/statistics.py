@@ -70,6 +70,8 @@ class DiscriminantStatistics:
         self._precision_key: tuple[int, int] | None = None  # (point, withdrawals among it)
         self._withdrawn_below: int = 0  # withdrawals that touched the first m live rows
         self._stale: set[int] = set()  # classes whose W row needs recomputing
+        self._changed = True  # whether anything was added, withdrawn or merged since
+        self._empty = np.zeros(0, dtype=np.int64)  # classes with no live example
 
     @property
     def nbytes(self) -> int:
@@ -89,6 +91,7 @@ class DiscriminantStatistics:
         self._sums[code] += np.asarray(vector, dtype=np.float64)
         self._counts[code] += 1
         self._stale.add(code)
+        self._changed = True
 
     def withdraw(self, row: int, vectors: Vectors) -> None:
         """Example at ``row`` no longer counts: its class is summed again from zero."""
@@ -107,6 +110,7 @@ class DiscriminantStatistics:
         self._sums[code] = total
         self._counts[code] = len(members)
         self._stale.add(code)
+        self._changed = True
 
     def merge(self, code: int, into: int, vectors: Vectors) -> None:
         """Class ``code`` joins class ``into`` (a relabel onto an existing label): its rows
@@ -127,16 +131,24 @@ class DiscriminantStatistics:
         self._counts[code] = 0
         self._precision_key = None
         self._stale.update((code, into))
+        self._changed = True
 
     # -- reading -------------------------------------------------------------------------
     def scores(self, X: np.ndarray, vectors: Vectors) -> np.ndarray:
         """(n, classes) discriminant scores; ``-inf`` for classes with no live example."""
         self._refresh(vectors)
         scores = np.asarray(X, dtype=np.float64) @ self._W.T + self._b
-        scores[:, self._counts == 0] = -np.inf
+        if len(self._empty):
+            scores[:, self._empty] = -np.inf
         return scores
 
     def _refresh(self, vectors: Vectors) -> None:
+        """Bring the map up to date; nothing to do (the common case, a prediction after a
+        prediction) unless an example was added, withdrawn or merged since."""
+        if not self._changed:
+            return
+        self._changed = False
+        self._empty = np.flatnonzero(self._counts == 0)
         point = schedule_point(int(self._counts.sum()))
         key = (point, self._withdrawn_below)
         if key != self._precision_key:
