@@ -102,8 +102,9 @@ def expand_scenarios(names: Sequence[str]) -> list[str]:
 
 
 def applies(scenario: str, dataset: str) -> bool:
-    """Whether a scenario runs on a dataset: ``drift-cross`` only on Banking77 (its fit set)."""
-    return scenario != "drift-cross" or dataset == CROSS_FIT
+    """Whether a scenario runs on a dataset: ``drift-cross`` only on Banking77 (its fit set),
+    or on its validation task ``banking77-val`` (``ocrr tune``)."""
+    return scenario != "drift-cross" or dataset in (CROSS_FIT, f"{CROSS_FIT}-val")
 
 
 def data_key(scenario: str, dataset: str) -> str:

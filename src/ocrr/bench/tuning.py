@@ -4,10 +4,16 @@ The benchmark's test rows must not leak into any choice, so tuning runs the unch
 protocol on a validation split instead: CLINC150's own ``val`` split, and for datasets
 without one (Banking77, user folders) a seeded tenth of each class's training rows held out
 as the evaluation set, the rest as training rows. Each candidate is scored by the mean, over
-datasets, of the mean of final novel and final original accuracy under the oracle policy
-(both axes count equally: learning new classes and keeping old ones). ``ocrr tune`` runs
-this and prints the table; the hybrid rule's defaults in :class:`~ocrr.substrate.Substrate`
-are its winner (see docs/results.md).
+settings (dataset x policy x scenario; by default the oracle policy and the ``novel``
+scenario), of the mean of final novel and final original accuracy (both axes count equally:
+learning new classes and keeping old ones).
+
+The ``drift-cross`` scenario has a validation split too (:func:`cross_validation_split`):
+fitted on Banking77's validation training rows, streamed CLINC150's *training* queries of the
+shared intents, evaluated on CLINC150's ``val`` queries of those intents (novel) and the
+held-out tenth of Banking77 (original). ``ocrr tune`` runs this and prints the table; the
+hybrid rule's defaults in :class:`~ocrr.substrate.Substrate` are its winner (see
+docs/results.md).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 from ocrr.bench.grid import EncodedDataset, make_cells, run_grid
 from ocrr.bench.harness import CellResult
 from ocrr.bench.metrics import summarise
+from ocrr.bench.scenarios import CROSS_FIT, CROSS_STREAM, NOVEL, cross_data, data_key
 
 VALIDATION_SHARE = 0.1
 VALIDATION_SEED = 12345
@@ -60,6 +67,20 @@ def validation_split(name: str, encoder: str = "default", *, cache_dir: str | No
     )
 
 
+def validation_name(dataset: str) -> str:
+    """The name :func:`validation_split` gives a dataset's validation task."""
+    return f"{dataset}-val"
+
+
+def cross_validation_split(
+    fit: EncodedDataset, other: EncodedDataset, seeds: Sequence[int]
+) -> EncodedDataset:
+    """The ``drift-cross`` scenario on validation splits: ``fit`` and ``other`` are the
+    validation tasks of Banking77 and CLINC150 (:func:`validation_split`), so the stream is
+    CLINC150 training queries and the novel set CLINC150's ``val`` queries; no test row."""
+    return cross_data(fit, other, seeds)
+
+
 def carve_validation(labels: Sequence[str], share: float = VALIDATION_SHARE,
                      seed: int = VALIDATION_SEED) -> np.ndarray:
     """Boolean mask of the training rows held out for validation: ``share`` of each class
@@ -80,8 +101,9 @@ def carve_validation(labels: Sequence[str], share: float = VALIDATION_SHARE,
 class Candidate:
     params: Mapping[str, object]
     score: float
-    per_dataset: Mapping[str, tuple[float, float]]
-    """dataset -> (final novel, final original), means over seeds."""
+    per_setting: Mapping[str, tuple[float, float]]
+    """setting (``dataset policy``, ``scenario/dataset policy`` outside ``novel``) ->
+    (final novel, final original), means over seeds."""
 
     @property
     def system(self) -> str:
@@ -97,28 +119,75 @@ def candidates(grid: Mapping[str, Sequence[object]] = HYBRID_GRID) -> list[dict[
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
 
 
+def setting_name(scenario: str, dataset: str, policy: str) -> str:
+    """How a (scenario, dataset, policy) is named in :attr:`Candidate.per_setting`."""
+    return f"{data_key(scenario, dataset)} {policy}"
+
+
+def with_scenarios(
+    data: Mapping[str, EncodedDataset],
+    scenarios: Sequence[str],
+    seeds: Sequence[int],
+    load: Callable[[str], EncodedDataset],
+) -> dict[str, EncodedDataset]:
+    """``data`` (validation tasks by name) plus what ``scenarios`` need under their
+    :func:`~ocrr.bench.scenarios.data_key` names. ``drift-cross`` needs Banking77's and
+    CLINC150's validation tasks; ``load(dataset)`` gives one ``data`` lacks. Scenarios other
+    than ``novel`` and ``drift-cross`` have no validation split: ValueError."""
+    out = dict(data)
+    for scenario in scenarios:
+        if scenario == NOVEL:
+            continue
+        if scenario != "drift-cross":
+            raise ValueError(
+                f"scenario {scenario!r} has no validation split; tune on: novel, drift-cross"
+            )
+        fit_name, other_name = validation_name(CROSS_FIT), validation_name(CROSS_STREAM)
+        fit = out.get(fit_name) or load(CROSS_FIT)
+        other = out.get(other_name) or load(CROSS_STREAM)
+        out[data_key(scenario, fit_name)] = cross_validation_split(fit, other, seeds)
+    return out
+
+
 def tune(
     data: Mapping[str, EncodedDataset],
     grid: Mapping[str, Sequence[object]] = HYBRID_GRID,
     *,
     base: str = "substrate_plus",
     seeds: Sequence[int] = (0, 1, 2),
-    policy: str = "oracle",
+    policies: Sequence[str] = ("oracle",),
+    scenarios: Sequence[str] = (NOVEL,),
     workers: int | None = None,
     on_done: Callable[[CellResult], None] | None = None,
 ) -> list[Candidate]:
-    """Run every candidate on every validation dataset; best first."""
+    """Run every candidate on every validation dataset, policy and scenario; best first.
+
+    ``data`` maps names to validation tasks; a scenario other than ``novel`` must have been
+    added by :func:`with_scenarios` (``drift-cross`` runs on ``banking77-val`` only). The
+    ``novel`` scenario runs on every plain dataset in ``data``."""
     options = candidates(grid)
     names = [system_name(base, params) for params in options]
-    cells = make_cells(list(data), [policy], list(seeds), names)
+    plain = [d for d in data if "/" not in d]
+    cells = [
+        cell
+        for scenario in scenarios
+        for cell in make_cells(
+            plain if scenario == NOVEL else [validation_name(CROSS_FIT)],
+            list(policies), list(seeds), names, [scenario],
+        )
+    ]
     results = run_grid(dict(data), cells, workers=workers, on_done=on_done)
-    rows = {(r["dataset"], r["system"]): r for r in summarise(results)}
+    rows = {
+        (setting_name(r["scenario"], r["dataset"], r["policy"]), r["system"]): r  # type: ignore[arg-type]
+        for r in summarise(results)
+    }
+    settings = list(dict.fromkeys(setting_name(c.scenario, c.dataset, c.policy) for c in cells))
     ranked = []
     for params, name in zip(options, names, strict=True):
         per = {
-            d: (float(rows[(d, name)]["final_novel_mean"]),
-                float(rows[(d, name)]["final_orig_mean"]))
-            for d in data
+            s: (float(rows[(s, name)]["final_novel_mean"]),  # type: ignore[arg-type]
+                float(rows[(s, name)]["final_orig_mean"]))  # type: ignore[arg-type]
+            for s in settings
         }
         score = float(np.mean([(novel + orig) / 2 for novel, orig in per.values()]))
         ranked.append(Candidate(params, score, per))
@@ -126,11 +195,11 @@ def tune(
 
 
 def write_table(ranked: Sequence[Candidate], path: Path | None = None) -> str:
-    datasets = list(ranked[0].per_dataset) if ranked else []
-    header = "| params | score | " + " | ".join(f"{d} novel / original" for d in datasets)
-    lines = [header + " |", "|---|---|" + "---|" * len(datasets)]
+    settings = list(ranked[0].per_setting) if ranked else []
+    header = "| params | score | " + " | ".join(f"{d} novel / original" for d in settings)
+    lines = [header + " |", "|---|---|" + "---|" * len(settings)]
     for c in ranked:
-        cells = " | ".join(f"{n:.3f} / {o:.3f}" for n, o in c.per_dataset.values())
+        cells = " | ".join(f"{n:.3f} / {o:.3f}" for n, o in c.per_setting.values())
         params = ", ".join(f"{k}={v}" for k, v in c.params.items())
         lines.append(f"| {params} | {c.score:.4f} | {cells} |")
     text = "\n".join(lines) + "\n"

@@ -16,6 +16,17 @@ bit-identical predictions and a revoked or erased example leaves no trace:
 
 Both depend only on which examples are live and their order, not on sequence numbers: a
 ledger whose wrong corrections were all revoked predicts exactly as one that never had them.
+
+Two options, both off by default (the hybrid rule passes them on, :mod:`ocrr.substrate.votes`):
+
+- an example may weigh more than one (a correction ``w`` x a seed row): a class's sum and
+  count are then weighted sums (its mean a weighted mean); the shared covariance stays
+  unweighted;
+- ``debias`` adds ``debias * tr(P S) / (2 n_c)`` to class ``c``'s score (``P`` the precision,
+  ``S`` the unshrunk pooled covariance, ``n_c`` the class's effective number of examples,
+  ``(sum w)^2 / sum w^2``): the expected excess squared Mahalanobis distance from a mean
+  estimated from ``n_c`` examples. Without it a class taught by a few corrections is far
+  from its own queries simply because its mean is noisy, and loses to the dense classes.
 """
 
 from __future__ import annotations
@@ -55,14 +66,21 @@ class DiscriminantStatistics:
     again or the covariance recomputed.
     """
 
-    def __init__(self, dim: int, shrinkage: float = 1e-4) -> None:
+    def __init__(self, dim: int, shrinkage: float = 1e-4, *, debias: float = 0.0) -> None:
         if not 0 < shrinkage <= 1:
             raise ValueError(f"shrinkage must be in (0, 1], got {shrinkage}")
+        if debias < 0:
+            raise ValueError(f"debias must be non-negative, got {debias}")
         self.dim = dim
         self.shrinkage = shrinkage
+        self.debias = debias
         self._sums = np.zeros((0, dim))
-        self._counts = np.zeros(0)
+        self._counts = np.zeros(0)  # weighted: the sum of the live examples' weights
+        self._squares = np.zeros(0)  # the sum of their squared weights
+        self._trace = 0.0  # tr(P S), with debias only
         self._row_code: list[int] = []
+        self._row_weight: list[float] = []
+        self._n_live = 0
         self._live: list[bool] = []
         self._W = np.zeros((0, dim))  # P @ mean_c, one row per class
         self._b = np.zeros(0)  # -mean_c . P mean_c / 2
@@ -78,20 +96,51 @@ class DiscriminantStatistics:
         precision = self._precision.nbytes if self._precision is not None else 0
         return self._sums.nbytes + self._counts.nbytes + self._W.nbytes + precision
 
+    @property
+    def counts(self) -> np.ndarray:
+        """Per class code: the live examples' total weight (their number, unweighted)."""
+        return self._counts
+
     # -- updating ------------------------------------------------------------------------
-    def add(self, code: int, vector: np.ndarray) -> None:
-        """A new live example (rows arrive in sequence order)."""
+    def add(self, code: int, vector: np.ndarray, weight: float = 1.0) -> None:
+        """A new live example (rows arrive in sequence order), weighing ``weight``."""
         while code >= len(self._counts):
             self._sums = np.vstack([self._sums, np.zeros((1, self.dim))])
             self._counts = np.append(self._counts, 0.0)
+            self._squares = np.append(self._squares, 0.0)
             self._W = np.vstack([self._W, np.zeros((1, self.dim))])
             self._b = np.append(self._b, 0.0)
         self._row_code.append(code)
+        self._row_weight.append(weight)
         self._live.append(True)
-        self._sums[code] += np.asarray(vector, dtype=np.float64)
-        self._counts[code] += 1
+        self._n_live += 1
+        if weight == 1.0:
+            self._sums[code] += np.asarray(vector, dtype=np.float64)
+        else:
+            self._sums[code] += weight * np.asarray(vector, dtype=np.float64)
+        self._counts[code] += weight
+        self._squares[code] += weight * weight
         self._stale.add(code)
         self._changed = True
+
+    def _sum_again(self, code: int, vectors: Vectors) -> None:
+        """Class ``code``'s sum, count and squared weights from zero, one live example at a
+        time in sequence order (as they were first added)."""
+        members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == code))
+        total = np.zeros(self.dim)
+        count = squares = 0.0
+        rows = vectors() if len(members) else np.zeros((0, self.dim))
+        for r in members:
+            weight = self._row_weight[r]
+            if weight == 1.0:
+                total += np.asarray(rows[r], dtype=np.float64)
+            else:
+                total += weight * np.asarray(rows[r], dtype=np.float64)
+            count += weight
+            squares += weight * weight
+        self._sums[code] = total
+        self._counts[code] = count
+        self._squares[code] = squares
 
     def withdraw(self, row: int, vectors: Vectors) -> None:
         """Example at ``row`` no longer counts: its class is summed again from zero."""
@@ -101,14 +150,9 @@ class DiscriminantStatistics:
         if np.count_nonzero(self._live[:row]) < point:  # one of the covariance's examples
             self._withdrawn_below += 1
         self._live[row] = False
+        self._n_live -= 1
         code = self._row_code[row]
-        members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == code))
-        total = np.zeros(self.dim)
-        rows = vectors()
-        for r in members:  # one at a time, in sequence order, as they were first added
-            total += np.asarray(rows[r], dtype=np.float64)
-        self._sums[code] = total
-        self._counts[code] = len(members)
+        self._sum_again(code, vectors)
         self._stale.add(code)
         self._changed = True
 
@@ -119,16 +163,10 @@ class DiscriminantStatistics:
         if code == into:
             return
         self._row_code = [into if c == code else c for c in self._row_code]
-        members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == into))
-        total = np.zeros(self.dim)
-        if len(members):
-            rows = vectors()
-            for r in members:  # one at a time, in sequence order, as withdraw does
-                total += np.asarray(rows[r], dtype=np.float64)
-        self._sums[into] = total
-        self._counts[into] = len(members)
+        self._sum_again(into, vectors)
         self._sums[code] = 0.0
         self._counts[code] = 0
+        self._squares[code] = 0
         self._precision_key = None
         self._stale.update((code, into))
         self._changed = True
@@ -149,7 +187,7 @@ class DiscriminantStatistics:
             return
         self._changed = False
         self._empty = np.flatnonzero(self._counts == 0)
-        point = schedule_point(int(self._counts.sum()))
+        point = schedule_point(self._n_live)
         key = (point, self._withdrawn_below)
         if key != self._precision_key:
             self._precision = self._compute_precision(vectors, point)
@@ -160,6 +198,9 @@ class DiscriminantStatistics:
                 mean = self._sums[code] / self._counts[code]
                 self._W[code] = self._precision @ mean
                 self._b[code] = -0.5 * float(mean @ self._W[code])
+                if self.debias:  # the expected excess distance of a noisy mean
+                    inverse_n = self._squares[code] / self._counts[code] ** 2
+                    self._b[code] += 0.5 * self.debias * self._trace * inverse_n
         self._stale.clear()
 
     def _compute_precision(self, vectors: Vectors, point: int) -> np.ndarray:
@@ -178,4 +219,7 @@ class DiscriminantStatistics:
         else:
             covariance = np.eye(self.dim)
         shrunk = (1 - self.shrinkage) * covariance + self.shrinkage * np.eye(self.dim)
-        return np.linalg.inv(shrunk)
+        precision = np.linalg.inv(shrunk)
+        if self.debias:
+            self._trace = float(np.sum(precision * covariance)) if len(rows) else 0.0
+        return precision

@@ -62,8 +62,9 @@ class Substrate(Operations):
         Which nearest-neighbour index (:func:`ocrr.index.choose_index`): exact up to 50,000
         examples and an inverted file above by default; ``exact=True`` stays exact.
     **shortcuts
-        The hybrid rule's ``mix``, ``tau``, ``temperature``, ``shrinkage``, ``head`` and
-        ``head_lr`` (``Substrate(mix=0.5)`` is ``Substrate(vote=HybridVote(mix=0.5))``).
+        The hybrid rule's ``mix``, ``tau``, ``temperature``, ``shrinkage``, ``head``,
+        ``head_lr``, ``correction_weight``, ``balance``, ``debias`` and ``direct``
+        (``Substrate(mix=0.5)`` is ``Substrate(vote=HybridVote(mix=0.5))``).
 
     Vectors are L2-normalised on the way in. Predicting before any example raises
     :class:`~ocrr.errors.NotFittedError`; an input of the wrong width or number of
@@ -96,6 +97,10 @@ import numpy as np
     shrinkage = _rule_parameter("shrinkage")
     head = _rule_parameter("head")
     head_lr = _rule_parameter("head_lr")
+    correction_weight = _rule_parameter("correction_weight")
+    balance = _rule_parameter("balance")
+    debias = _rule_parameter("debias")
+    direct = _rule_parameter("direct")
 
     def __init__(
         self,

@@ -103,11 +103,17 @@ def neighbour_weights(sims: np.ndarray, tau: float) -> np.ndarray:
 
 
 def neighbour_distribution(
-    sims: np.ndarray, codes: np.ndarray, n_classes: int, tau: float
+    sims: np.ndarray,
+    codes: np.ndarray,
+    n_classes: int,
+    tau: float,
+    scale: np.ndarray | None = None,
 ) -> np.ndarray:
     """(n, classes) class probabilities from the k neighbours, each weighing
-    :func:`neighbour_weights`."""
+    :func:`neighbour_weights`, times ``scale`` (n, k) where given."""
     weights = neighbour_weights(sims, tau)
+    if scale is not None:
+        weights = weights * scale
     n = len(weights)
     # one bincount over (query, class) cells adds each cell's weights in neighbour order,
     # from 0.0, exactly as np.add.at did (a tenth of its cost for one query)
@@ -125,18 +131,26 @@ def hybrid_vote(
     tau: float,
     temperature: float,
     known: tuple[np.ndarray, np.ndarray] | None = None,
+    scale: np.ndarray | None = None,
+    direct: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The hybrid rule: ``mix`` x the neighbours' distribution + (1 - ``mix``) x the
     softmax of the discriminant's scores. With ``known`` = (codes, head probabilities),
     the mixture's total for those classes is shared among them as the head says.
+    ``scale`` (n, k) multiplies the neighbours' weights; where ``direct`` (n,) is true the
+    nearest neighbour's label is the answer, with probability 1.
     Returns (winning codes, their probabilities); exact ties go to the lowest code (the
     label taught first)."""
     n_classes = discriminant.shape[1]
-    probs = mix * neighbour_distribution(sims, codes, n_classes, tau)
+    neighbours = neighbour_distribution(sims, codes, n_classes, tau, scale)
+    probs = mix * neighbours
     probs += (1 - mix) * softmax(np.asarray(discriminant, dtype=np.float64), temperature)
     if known is not None and len(known[0]):
         known_codes, head = known
         probs[:, known_codes] = probs[:, known_codes].sum(axis=1, keepdims=True) * head
+    if direct is not None and direct.any():
+        probs[direct] = 0.0
+        probs[np.flatnonzero(direct), codes[direct, 0]] = 1.0
     winners = probs.argmax(axis=1)
     return winners, probs[np.arange(len(probs)), winners]
 

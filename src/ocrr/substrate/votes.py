@@ -159,6 +159,20 @@ class HybridVote:
     ``head_lr`` per correction of a class it knows (:mod:`ocrr.substrate.head`). The
     defaults were chosen on validation splits (``ocrr tune``).
 
+    Four options for sparse corrections, all off by default (docs/results.md, "Sparse
+    corrections"), each a function of the ledger like the rest:
+
+    - ``correction_weight``: a correction (an example not written by ``fit``) weighs this
+      many seed rows, in the neighbours' vote and in its class's mean;
+    - ``balance``: a neighbour's weight is divided by its class's total weight to this
+      power (a class-balanced vote: a class taught by ten corrections is not a priori ten
+      times less likely than one of a hundred);
+    - ``debias``: the discriminant credits a class for the noise of a mean estimated from
+      few examples (:mod:`ocrr.substrate.statistics`); 1 is the unbiased correction;
+    - ``direct``: where the nearest live neighbour is a correction at similarity at least
+      ``direct`` (0: never), its label is the answer (probability 1: a person labelled an
+      input this close), whatever the discriminant and the head say.
+
     An explanation marks a neighbour as having voted when its weight is at least
     :data:`VOTED_WEIGHT` (1 %) of the top neighbour's, i.e. its similarity is within
     ``tau * ln(100)`` (0.092 at the default ``tau``) of the top.
@@ -187,6 +201,10 @@ class HybridVote:
     shrinkage: float = 1e-4
     head: bool = True
     head_lr: float = 0.05
+    correction_weight: float = 1.0
+    balance: float = 0.0
+    debias: float = 0.0
+    direct: float = 0.0
 
     def __post_init__(self) -> None:
         _check_k(self.k)
@@ -198,13 +216,22 @@ class HybridVote:
             raise ValueError(f"shrinkage must be in (0, 1], got {self.shrinkage}")
         if self.head_lr < 0:
             raise ValueError(f"head_lr must be non-negative, got {self.head_lr}")
+        if self.correction_weight <= 0:
+            raise ValueError(f"correction_weight must be positive, got {self.correction_weight}")
+        if self.balance < 0 or self.debias < 0:
+            raise ValueError("balance and debias must be non-negative")
+        if not 0 <= self.direct <= 1:
+            raise ValueError(f"direct must be in [0, 1] (0: off), got {self.direct}")
 
     @property
     def name(self) -> str:
         return "hybrid"
 
     def derived(self) -> HybridState:
-        return HybridState(self.shrinkage, SeedHead(lr=self.head_lr) if self.head else None)
+        return HybridState(
+            self.shrinkage, SeedHead(lr=self.head_lr) if self.head else None,
+            correction_weight=self.correction_weight, debias=self.debias,
+        )
 
     def choose(
         self, X: np.ndarray, rows: np.ndarray, sims: np.ndarray, state: DerivedState
@@ -215,10 +242,31 @@ class HybridVote:
         assert state.index is not None
         scores = extra.stats.scores(X, state.vectors)
         known = extra.head.distribution(X, state.index.rows) if extra.head else None
+        scale = direct = None
+        if self.correction_weight != 1.0 or self.balance or self.direct:
+            scale, direct = self._sparse_terms(rows, sims, codes, state, extra.stats.counts)
         return hybrid_vote(
             sims, codes, scores, mix=self.mix, tau=self.tau, temperature=self.temperature,
-            known=known,
+            known=known, scale=scale, direct=direct,
         )
+
+    def _sparse_terms(
+        self, rows: np.ndarray, sims: np.ndarray, codes: np.ndarray, state: DerivedState,
+        counts: np.ndarray,
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The neighbours' weight multipliers (correction weight, class balance) and the
+        queries whose nearest neighbour is a correction within ``direct``."""
+        corrected = state.row_seeds[rows] == 0
+        scale = None
+        if self.correction_weight != 1.0:
+            scale = np.where(corrected, self.correction_weight, 1.0)
+        if self.balance:
+            mass = np.maximum(counts[codes], 1e-12) ** -self.balance
+            scale = mass if scale is None else scale * mass
+        direct = None
+        if self.direct:
+            direct = corrected[:, 0] & (np.asarray(sims[:, 0], np.float64) >= self.direct)
+        return scale, direct
 
     def voted(self, sims: np.ndarray) -> np.ndarray:
         """The neighbours weighing at least :data:`VOTED_WEIGHT` of the top neighbour."""
@@ -229,8 +277,13 @@ class HybridState:
     """The hybrid rule's derived state: class statistics (created with the first example,
     when the dimension is known) and the seed head (``None`` without one)."""
 
-    def __init__(self, shrinkage: float, head: SeedHead | None) -> None:
+    def __init__(
+        self, shrinkage: float, head: SeedHead | None, *, correction_weight: float = 1.0,
+        debias: float = 0.0,
+    ) -> None:
         self.shrinkage = shrinkage
+        self.correction_weight = correction_weight
+        self.debias = debias
         self.stats: DiscriminantStatistics | None = None
         self.head = head
 
@@ -240,8 +293,8 @@ class HybridState:
 
     def add(self, row: int, code: int, vector: np.ndarray, from_fit: bool) -> None:
         if self.stats is None:
-            self.stats = DiscriminantStatistics(len(vector), self.shrinkage)
-        self.stats.add(code, vector)
+            self.stats = DiscriminantStatistics(len(vector), self.shrinkage, debias=self.debias)
+        self.stats.add(code, vector, 1.0 if from_fit else self.correction_weight)
         if self.head is not None and from_fit:
             self.head.add(row, code)
         elif self.head is not None:
@@ -266,7 +319,10 @@ def _check_k(k: int) -> None:
 
 
 _BAND_KEYWORDS = ("k", "margin")
-_HYBRID_KEYWORDS = ("k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr")
+_HYBRID_KEYWORDS = (
+    "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
+    "balance", "debias", "direct",
+)
 
 
 def make_vote(vote: str | Vote = "hybrid", **shortcuts: object) -> Vote:

@@ -132,7 +132,11 @@ TEXT_SYSTEMS: dict[str, SystemFactory] = {"lora": _lora}
 _TUNABLE["lora"] = _lora
 
 
-def _parse_value(text: str) -> object:
+def parse_value(text: str) -> object:
+    """A parameter value written in a system name: an int, a float, ``True`` / ``False``,
+    or the text itself."""
+    if text in ("True", "False"):
+        return text == "True"
     for kind in (int, float):
         try:
             return kind(text)
@@ -153,7 +157,7 @@ def parse_system(name: str) -> tuple[str, dict[str, object]]:
         key, eq, value = part.partition("=")
         if not eq or not key.strip().isidentifier():
             raise ValueError(f"system {name!r}: {part!r} is not key=value")
-        params[key.strip()] = _parse_value(value.strip())
+        params[key.strip()] = parse_value(value.strip())
     return base.strip(), params
 
 
@@ -205,6 +209,7 @@ __all__ = [
     "check_system",
     "check_system_name",
     "parse_system",
+    "parse_value",
     "EVICTION_POLICIES",
     "EWC",
     "FeCAM",

@@ -1,0 +1,141 @@
+"""The hybrid rule's options for sparse corrections (``correction_weight``, ``balance``,
+``debias``, ``direct``): what each changes, and that with any of them the classifier stays a
+function of its ledger (rebuild, revoke and erase exact)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_clusters, unit
+from ocrr import Substrate
+from ocrr.substrate import HybridVote
+from ocrr.substrate.statistics import DiscriminantStatistics
+
+ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9}
+
+
+def test_the_options_are_off_by_default_and_checked():
+    rule = HybridVote()
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 0, 0, 0)
+    assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
+    for bad, match in (({"correction_weight": 0}, "correction_weight"),
+                       ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
+                       ({"direct": 1.5}, "direct")):
+        with pytest.raises(ValueError, match=match):
+            HybridVote(**bad)  # type: ignore[arg-type]
+
+
+def _known_and_novel(seed: int = 0):
+    """Eight dense known classes (80 rows each, 32-d, past the covariance's first schedule
+    point) and a ninth class's queries near (not on) them."""
+    X, y, _ = make_clusters(9, 80, 32, noise=2.0, seed=seed)
+    known = np.array([label != "c08" for label in y])
+    return X[known], [v for v, k in zip(y, known, strict=True) if k], X[~known]
+
+
+def test_debias_credits_a_class_taught_by_few_corrections():
+    X, y, novel = _known_and_novel()
+    teach, queries = novel[:3], novel[3:]
+    hits = {}
+    for debias in (0.0, 1.0):
+        clf = Substrate(debias=debias, head=False).fit(X, y)
+        for x in teach:
+            clf.correct(x, "c08")
+        hits[debias] = np.mean(np.array(clf.predict_many(queries)) == "c08")
+    assert hits[1.0] > hits[0.0] + 0.1
+
+
+def test_debias_is_the_expected_excess_distance_of_a_noisy_mean():
+    rng = np.random.default_rng(1)
+    dim = 8
+    plain, debiased = DiscriminantStatistics(dim), DiscriminantStatistics(dim, debias=1.0)
+    rows = unit(rng.standard_normal((300, dim)))
+    codes = [0] * 296 + [1] * 4
+    for stats in (plain, debiased):
+        for code, x in zip(codes, rows, strict=True):
+            stats.add(code, x)
+    q = rows[:5]
+    gap = debiased.scores(q, lambda: rows) - plain.scores(q, lambda: rows)
+    trace = debiased._trace
+    assert 0 < trace <= dim + 1e-6
+    np.testing.assert_allclose(gap, np.tile([trace / 2 / 296, trace / 2 / 4], (5, 1)))
+
+
+def test_a_weighted_correction_moves_its_class_mean_further():
+    X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=2)
+    drifted = unit(centres[0] + 0.8 * centres[1])  # c00 phrased nearer c01
+    means = {}
+    for weight in (1.0, 5.0):
+        clf = Substrate(correction_weight=weight).fit(X, y)
+        clf.correct(drifted, "c00")
+        stats = clf._state.extra.stats
+        code = clf._codes["c00"]
+        means[weight] = stats._sums[code] / stats.counts[code]
+        assert stats.counts[code] == 40 + weight
+    assert means[5.0] @ drifted > means[1.0] @ drifted
+
+
+def test_direct_lets_the_nearest_correction_decide_over_the_head():
+    X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=3)
+    # a known class phrased where the fit examples (and the head) say another class
+    x = unit(centres[1] + 0.05 * np.random.default_rng(4).standard_normal(16))
+    for direct, expected in ((0.0, "c01"), (0.95, "c00")):
+        clf = Substrate(direct=direct, head_lr=0).fit(X, y)
+        clf.correct(x, "c00")
+        near = unit(x + 0.02 * np.random.default_rng(5).standard_normal(16))
+        assert clf.predict_one(near) == expected
+        assert (clf.predict(near).probability == 1.0) == bool(direct)
+        assert clf.predict_one(X[0]) == y[0]  # far from the correction: as before
+
+
+@pytest.mark.parametrize("params", [{}, ALL_ON, {"balance": 1.0}, {"correction_weight": 0.5}])
+def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
+    X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)
+    clf = Substrate(**params).fit(X, y)
+    rng = np.random.default_rng(7)
+    entries = [
+        clf.correct(unit(centres[i % 8] + 0.5 * rng.standard_normal(24) / 5),
+                    f"n{i % 3}" if i % 2 else f"c{i % 8:02d}", subject=f"s{i % 5}")
+        for i in range(60)
+    ]
+    clf.revoke(entries[4].seq, "wrong")
+    queries = unit(rng.standard_normal((200, 24)))
+    rebuilt = Substrate.from_ledger(clf.ledger, **params)
+    assert rebuilt.predict_many(queries) == clf.predict_many(queries)
+    assert [rebuilt.predict(q).probability for q in queries[:40]] == [
+        clf.predict(q).probability for q in queries[:40]
+    ]
+    # after an erasure the rebuilt index holds fewer rows, and its similarities may differ
+    # in the last bit (any rule, the default's too): the same answers, not the same bits
+    clf.erase("s3")
+    rebuilt = Substrate.from_ledger(clf.ledger, **params)
+    assert rebuilt.predict_many(queries) == clf.predict_many(queries)
+    np.testing.assert_allclose([rebuilt.predict(q).probability for q in queries[:40]],
+                               [clf.predict(q).probability for q in queries[:40]], rtol=1e-6)
+
+
+def test_with_the_options_revoke_and_erase_leave_no_trace():
+    X, y, centres = make_clusters(10, 40, 24, noise=0.6, seed=8)
+    rng = np.random.default_rng(9)
+    stream = [(unit(centres[i % 10] + 0.5 * rng.standard_normal(24) / 5), f"c{i % 10:02d}")
+              for i in range(150)]
+    noisy, clean = Substrate(**ALL_ON).fit(X, y), Substrate(**ALL_ON).fit(X, y)
+    wrong = []
+    for i, (x, label) in enumerate(stream):
+        if i % 5 == 0:  # a slip, revoked later
+            wrong.append(noisy.correct(x, f"c{(i + 3) % 10:02d}"))
+        elif i % 7 == 0:  # a person who later asks to be forgotten
+            noisy.correct(x, "novel", subject="alice")
+        else:
+            noisy.correct(x, label)
+            clean.correct(x, label)
+    queries = unit(rng.standard_normal((300, 24)))
+    assert noisy.predict_many(queries) != clean.predict_many(queries)
+    for entry in wrong:
+        noisy.revoke(entry.seq, "wrong label")
+    noisy.erase("alice")
+    assert [noisy.predict(q).probability for q in queries[:60]] == [
+        clean.predict(q).probability for q in queries[:60]
+    ]
+    assert noisy.predict_many(queries) == clean.predict_many(queries)
