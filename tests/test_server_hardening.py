@@ -173,6 +173,33 @@ def test_every_entry_written_through_the_service_names_its_key(service) -> None:
     assert review["api_key_id"] == admin and review["actor"] == "Ann"
 
 
+def test_lifecycle_entries_name_their_key_too(service) -> None:  # noqa: ANN001
+    """Fit examples, relabels, retirements and the vote setting (the lifecycle routes)."""
+    client, registry = service.client, service.registry
+    writer = registry.find_key(service.keys["write"]).key_id
+    admin = registry.find_key(service.keys["admin"]).key_id
+    ns = "/v1/namespaces/demo"
+    fitted = client.post(f"{ns}/examples", headers=service.auth("write"),
+                         json={"items": [{"text": "lost my card", "label": "lost_card"}]})
+    assert fitted.status_code == 201, fitted.text
+    renamed = client.post(f"{ns}/relabels", headers=service.auth("write"),
+                          json={"old": "lost_card", "new": "card_lost"})
+    assert renamed.status_code == 201, renamed.text
+    retired = client.post(f"{ns}/retirements", headers=service.auth("write"),
+                          json={"label": "card_lost"})
+    assert retired.status_code == 201, retired.text
+    voted = client.put(f"{ns}/vote", headers=service.auth("admin"),
+                       json={"rule": "band", "params": {}})
+    assert voted.status_code == 200, voted.text
+    entries = client.get(f"{ns}/entries?start=0&limit=500",
+                         headers=service.auth("admin")).json()["entries"]
+    by_seq = {e["seq"]: e["provenance"] for e in entries}
+    assert by_seq[fitted.json()["first_seq"]]["api_key_id"] == writer
+    assert by_seq[renamed.json()["seq"]]["api_key_id"] == writer
+    assert by_seq[retired.json()["seq"]]["api_key_id"] == writer
+    assert by_seq[voted.json()["seq"]]["api_key_id"] == admin
+
+
 def _app_client(tmp_path: Path, **settings: object) -> TestClient:
     registry = Registry(tmp_path / "data")
     registry.create_namespace("demo")

@@ -35,6 +35,18 @@ PAST_CACHE = 4
 """Classifiers rebuilt for ``as_of`` kept per namespace (the latest asked for)."""
 
 
+KEY_ID = "api_key_id"
+"""The provenance key naming the API key that wrote an entry through the service: set by
+the server from the authenticated key (the client cannot choose it), beside the ``actor``
+the client names."""
+
+
+def by_key(key_id: str | None) -> dict[str, str] | None:
+    """The provenance an entry written by the key ``key_id`` carries (None: no key, a
+    local client)."""
+    return None if key_id is None else {KEY_ID: key_id}
+
+
 def receipt(entry: Entry, size: int, new_label: bool | None = None) -> Receipt:
     """The answer for an entry the ledger accepted (``size``: the ledger's size now)."""
     return Receipt(seq=entry.seq, kind=entry.kind, label=entry.label,
@@ -71,6 +83,7 @@ class Lifecycle:
     def fit_examples(
         self, texts: Sequence[str], labels: Sequence[str], *, upload: str | None = None,
         chunk: int | None = None, actor: str | None = None, vectors: np.ndarray | None = None,
+        key_id: str | None = None,
     ) -> UploadReceipt:
         """Append labelled texts as fit examples (provenance ``fit``: the hybrid rule's seed
         head trains on them, as ``Substrate.partial_fit``) in one transaction. With
@@ -84,6 +97,7 @@ class Lifecycle:
         if vectors is not None and remember is not None:
             remember(texts, vectors)
         prov: dict[str, str] = {} if actor is None else {"actor": actor}
+        prov.update(by_key(key_id) or {})
         with self._lock:
             self._catch_up(force=True)
             ledger = self.substrate.ledger
@@ -187,13 +201,14 @@ class Lifecycle:
 
     # -- taxonomy and settings -------------------------------------------------------------
     def relabel(self, old: str, new: str, *, reason: str | None = None,
-                actor: str | None = None) -> Receipt:
-        return self._class_change(lambda s: s.relabel(old, new, reason=reason, actor=actor),
-                                  old)
+                actor: str | None = None, key_id: str | None = None) -> Receipt:
+        return self._class_change(lambda s: s.relabel(old, new, reason=reason, actor=actor,
+                                                      provenance=by_key(key_id)), old)
 
     def retire(self, label: str, *, reason: str | None = None,
-               actor: str | None = None) -> Receipt:
-        return self._class_change(lambda s: s.retire(label, reason=reason, actor=actor), label)
+               actor: str | None = None, key_id: str | None = None) -> Receipt:
+        return self._class_change(lambda s: s.retire(label, reason=reason, actor=actor,
+                                                     provenance=by_key(key_id)), label)
 
     def _class_change(self, change: Callable[[Substrate], Any], label: str) -> Receipt:
         with self._lock:
@@ -224,11 +239,12 @@ class Lifecycle:
         return VoteSettingOut(rule=rule.name, params=params, seq=seq)
 
     def set_vote(self, rule: str, params: dict[str, Any], *,
-                 actor: str | None = None) -> Receipt:
+                 actor: str | None = None, key_id: str | None = None) -> Receipt:
         with self._lock:
             self._catch_up(force=True)
             try:
-                entry = self.substrate.set_vote(rule, actor=actor, **params)
+                entry = self.substrate.set_vote(rule, actor=actor, provenance=by_key(key_id),
+                                                **params)
             except (TypeError, ValueError, LedgerError) as err:
                 raise InvalidRequest(str(err)) from None
             self._lifecycle()[1].clear()

@@ -25,7 +25,7 @@ from ocrr.errors import NotFittedError
 from ocrr.ledger import EXAMPLE, Ledger, LedgerError, TreeHead
 from ocrr.ledger.merkle import ProofError
 from ocrr.server.errors import Conflict, InvalidRequest, NotFound
-from ocrr.server.lifecycle import Lifecycle
+from ocrr.server.lifecycle import Lifecycle, by_key
 from ocrr.server.lifecycle import receipt as _receipt
 from ocrr.server.schemas import (
     UNKNOWN,
@@ -49,16 +49,6 @@ if TYPE_CHECKING:
     from ocrr.substrate import Substrate, Suspect
 
 _META_CACHE = 50_000  # neighbours' (actor, source, time): immutable, so cached by seq
-
-
-KEY_ID = "api_key_id"
-"""The provenance key naming the API key that wrote an entry through the service: set by
-the server from the authenticated key (the client cannot choose it), beside the ``actor``
-the client names."""
-
-
-def _by(key_id: str | None) -> dict[str, str] | None:
-    return None if key_id is None else {KEY_ID: key_id}
 
 
 class Namespace(Lifecycle):
@@ -180,11 +170,11 @@ class Namespace(Lifecycle):
                 if len(items) == 1:
                     entries = [self.substrate.correct(
                         texts[0], labels[0], actor=actor, subject=items[0].subject,
-                        provenance=_by(key_id))]
+                        provenance=by_key(key_id))]
                 else:
                     subjects = [item.subject for item in items]
                     entries = self.substrate.correct_many(
-                        texts, labels, actor=actor, provenance=_by(key_id),
+                        texts, labels, actor=actor, provenance=by_key(key_id),
                         subjects=subjects if any(s is not None for s in subjects) else None,
                     )
             except LedgerError as err:
@@ -208,7 +198,7 @@ class Namespace(Lifecycle):
                 raise NotFound(f"no entry {seq} (the ledger has {len(self.substrate.ledger)})")
             try:
                 entry = self.substrate.revoke(seq, reason, actor=actor,
-                                              provenance=_by(key_id))
+                                              provenance=by_key(key_id))
             except LedgerError as err:
                 raise Conflict(str(err)) from None
             return _receipt(entry, len(self.substrate.ledger))
@@ -220,7 +210,7 @@ class Namespace(Lifecycle):
             self._catch_up(force=True)
             try:
                 entry = self.substrate.erase(subject, reason=reason, actor=actor,
-                                             provenance=_by(key_id))
+                                             provenance=by_key(key_id))
             except LedgerError as err:
                 raise NotFound(str(err)) from None
             for seq in filter(None, entry.provenance.get("seqs", "").split(",")):

@@ -211,9 +211,9 @@ class Registry:
         one that exists is left as it is. :meth:`create_namespace` calls this; so may an
         operator for a namespace registered before ledgers were made at creation."""
         where, schema = self.ledger_location(name)
-        if schema is None:
-            private_file(Path(where))
         self.open_store(name, create=True).close()
+        if schema is None:  # narrowed at once, before any entry is written (and -wal, -shm)
+            private_file(Path(where))
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces WHERE name = ?", (name,))

@@ -80,7 +80,8 @@ class Operations:
         return entry
 
     def relabel(
-        self, old: str, new: str, *, reason: str | None = None, actor: str | None = None
+        self, old: str, new: str, *, reason: str | None = None, actor: str | None = None,
+        provenance: Mapping[str, str] | None = None,
     ) -> Entry:
         """Rename label ``old`` to ``new`` with one ledger entry: every example taught under
         ``old`` votes under ``new`` from now on, and ``old`` is free to name a new class later.
@@ -92,10 +93,11 @@ class Operations:
             )
         if old == new:
             raise LedgerError(f"label {old!r} is already called that")
-        return self._operation(new, RELABEL, {"from": old}, reason, actor)
+        return self._operation(new, RELABEL, {**(provenance or {}), "from": old}, reason, actor)
 
     def retire(
-        self, label: str, *, reason: str | None = None, actor: str | None = None
+        self, label: str, *, reason: str | None = None, actor: str | None = None,
+        provenance: Mapping[str, str] | None = None,
     ) -> Entry:
         """Retire ``label`` with one ledger entry: every example taught under it stops
         voting and leaves the derived statistics, as if each were revoked. For a taxonomy
@@ -105,7 +107,7 @@ class Operations:
         if label not in self._state.labels:
             current = ", ".join(self._state.labels.current)
             raise LedgerError(f"no label {label!r} to retire; labels: {current}")
-        return self._operation(label, RETIRE, {}, reason, actor)
+        return self._operation(label, RETIRE, dict(provenance or {}), reason, actor)
 
     def _operation(
         self, label: str, kind: str, prov: dict[str, str], reason: str | None,

@@ -193,13 +193,15 @@ import numpy as np
         past._rebuild()
         return past
 
-    def set_vote(self, vote: str | Vote, *, actor: str | None = None, **params: object) -> Entry:
+    def set_vote(self, vote: str | Vote, *, actor: str | None = None,
+                 provenance: Mapping[str, str] | None = None, **params: object) -> Entry:
         """Vote with ``vote`` from now on, recorded in the ledger (a ``setting`` entry), so
         that a rebuild from the ledger votes the same way; the derived state is rebuilt."""
         rule = make_vote(vote, **params)
         entry = self.ledger.append(
             VOTE_SETTING, None, kind=SETTING,
-            provenance=provenance_of("setting", {"value": vote_to_json(rule)}, actor))
+            provenance=provenance_of(
+                "setting", {**(provenance or {}), "value": vote_to_json(rule)}, actor))
         self._follow_ledger = True
         self._rebuild()
         return entry

@@ -18,11 +18,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
+from ocrr.server.auth import charge_work, key_of
 from ocrr.server.lifecycle_schemas import (
     CHUNK_MAX,
     UPLOAD_PATTERN,
     ChangesOut,
     ExampleBatchRequest,
+    ExampleItem,
     RelabelRequest,
     RetireRequest,
     UploadReceipt,
@@ -37,8 +39,16 @@ from ocrr.server.uploads import parse_chunk
 
 router = APIRouter(prefix=API_PREFIX, tags=["lifecycle"])
 
-_ROW = {"type": "object", "properties": {"text": {"type": "string"},
-                                         "label": {"type": "string"}}}
+
+def _json_body_schema() -> dict[str, object]:
+    """The JSON body's schema from its wire model, with the row model inlined (this
+    request body is declared by hand: the route reads CSV and JSON lines too)."""
+    body = ExampleBatchRequest.model_json_schema()
+    body.pop("$defs", None)
+    body["properties"]["items"]["items"] = ExampleItem.model_json_schema()
+    return body
+
+
 _EXAMPLES_BODY = {
     "requestBody": {
         "required": True,
@@ -48,16 +58,11 @@ _EXAMPLES_BODY = {
         "content": {
             "text/csv": {"schema": {"type": "string"}},
             "application/x-ndjson": {"schema": {"type": "string"}},
-            "application/json": {"schema": {
-                "type": "object", "required": ["items"],
-                "properties": {"items": {"type": "array", "items": _ROW, "minItems": 1},
-                               "upload": {"type": "string", "pattern": UPLOAD_PATTERN},
-                               "chunk": {"type": "integer", "minimum": 0,
-                                         "maximum": CHUNK_MAX},
-                               "actor": {"type": "string"}}}},
+            "application/json": {"schema": _json_body_schema()},
         },
     }
 }
+
 Upload = Annotated[str | None, Query(pattern=UPLOAD_PATTERN,
                                      description="the upload this chunk belongs to")]
 Chunk = Annotated[int | None, Query(ge=0, le=CHUNK_MAX,
@@ -76,6 +81,7 @@ Actor = Annotated[str | None, Query(min_length=1, max_length=256, pattern="^[^\\
 async def add_examples(request: Request, namespace: Writer, upload: Upload = None,
                        chunk: Chunk = None, actor: Actor = None) -> UploadReceipt:
     state = state_of(request)
+    key = key_of(request)
     parsed = parse_chunk(await request.body(), request.headers.get("content-type", ""))
     if isinstance(parsed, ExampleBatchRequest):
         items = parsed.items
@@ -86,14 +92,15 @@ async def add_examples(request: Request, namespace: Writer, upload: Upload = Non
         items = parsed
     texts = [item.text for item in items]
     labels = [item.label for item in items]
+    charge_work(request, key, texts)  # a chunk is work like any other: the key's budget
     # encoded in pieces, so both encoding workers take part and predictions interleave
     step = state.batcher.max_batch
-    pieces = await asyncio.gather(*(state.batcher.encode(texts[i:i + step])
+    pieces = await asyncio.gather(*(state.batcher.encode(texts[i:i + step], owner=key.key_id)
                                     for i in range(0, len(texts), step)))
     vectors = np.concatenate(pieces)
     return await run_in_threadpool(
         lambda: namespace.fit_examples(texts, labels, upload=upload, chunk=chunk, actor=actor,
-                                       vectors=vectors))
+                                       vectors=vectors, key_id=key.key_id))
 
 
 @router.get("/namespaces/{ns}/uploads/{upload}", response_model=UploadStatus, responses=ERRORS,
@@ -118,16 +125,20 @@ async def changes(
 
 @router.post("/namespaces/{ns}/relabels", response_model=Receipt, status_code=201,
              responses=ERRORS, summary="rename a class (into an existing one: they merge)")
-async def relabel(body: RelabelRequest, namespace: Writer) -> Receipt:
+async def relabel(request: Request, body: RelabelRequest, namespace: Writer) -> Receipt:
+    key_id = key_of(request).key_id
     return await run_in_threadpool(
-        lambda: namespace.relabel(body.old, body.new, reason=body.reason, actor=body.actor))
+        lambda: namespace.relabel(body.old, body.new, reason=body.reason, actor=body.actor,
+                                  key_id=key_id))
 
 
 @router.post("/namespaces/{ns}/retirements", response_model=Receipt, status_code=201,
              responses=ERRORS, summary="retire a class: its examples stop voting")
-async def retire(body: RetireRequest, namespace: Writer) -> Receipt:
+async def retire(request: Request, body: RetireRequest, namespace: Writer) -> Receipt:
+    key_id = key_of(request).key_id
     return await run_in_threadpool(
-        lambda: namespace.retire(body.label, reason=body.reason, actor=body.actor))
+        lambda: namespace.retire(body.label, reason=body.reason, actor=body.actor,
+                                 key_id=key_id))
 
 
 @router.get("/namespaces/{ns}/vote", response_model=VoteSettingOut, responses=ERRORS,
@@ -144,6 +155,7 @@ async def set_vote(request: Request, ns: NamespacePath, body: VoteSettingRequest
     state = state_of(request)
     namespace = await run_in_threadpool(state.namespaces.get, ns)
     receipt = await run_in_threadpool(
-        lambda: namespace.set_vote(body.rule, dict(body.params), actor=body.actor))
+        lambda: namespace.set_vote(body.rule, dict(body.params), actor=body.actor,
+                                   key_id=key.key_id))
     await run_in_threadpool(state.registry.set_vote, ns, body.rule)
     return receipt
