@@ -70,6 +70,11 @@ class LedgerPrefix:
     def __iter__(self) -> Iterator[Entry]:
         return islice(iter(self.parent), self.size)
 
+    def audited(self) -> Iterator[Entry]:
+        """The prefix's entries: read from a ledger that was checked when it was opened
+        (``Ledger.audited`` re-hashes as it reads; a prefix re-reads nothing new)."""
+        return iter(self)
+
     @property
     def dim(self) -> int | None:
         return self.parent.dim

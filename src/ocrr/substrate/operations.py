@@ -1,6 +1,6 @@
 """The substrate's operations on its ledger beyond adding examples: revoke an example,
-relabel or retire a class, erase a subject; and the questions about them (is an example
-active, which corrections look suspect).
+relabel or retire a class, erase a subject, record the vote rule; and the questions about
+them (is an example active, which corrections look suspect).
 
 Each appends one entry and applies it to the derived state at once, so the classifier and
 a rebuild from the ledger agree. Mixed into :class:`~ocrr.substrate.Substrate`.
@@ -23,16 +23,32 @@ from ocrr.ledger import (
     LedgerError,
 )
 from ocrr.substrate.explain import Suspect, find_suspects
+from ocrr.substrate.settings import VOTE_SETTING, vote_to_json
 from ocrr.substrate.state import DerivedState
+from ocrr.substrate.votes import Vote, make_vote
 
 
 class Operations:
-    """Revocation, relabelling, retirement and erasure (needs ``ledger``, ``_state`` and
-    ``_absorb``, which :class:`~ocrr.substrate.Substrate` has)."""
+    """Revocation, relabelling, retirement, erasure and the recorded vote rule (needs
+    ``ledger``, ``_state`` and ``_rebuild``, which :class:`~ocrr.substrate.Substrate` has)."""
 
     ledger: Ledger
     _state: DerivedState
     _rebuild: Callable[[], None]  # derive everything again from the ledger
+    _follow_ledger: bool  # whether the vote rule is the ledger's (its setting entries)
+
+    def set_vote(self, vote: str | Vote, *, actor: str | None = None,
+                 provenance: Mapping[str, str] | None = None, **params: object) -> Entry:
+        """Vote with ``vote`` from now on, recorded in the ledger (a ``setting`` entry), so
+        that a rebuild from the ledger votes the same way; the derived state is rebuilt."""
+        rule = make_vote(vote, **params)
+        entry = self.ledger.append(
+            VOTE_SETTING, None, kind=SETTING,
+            provenance=provenance_of(
+                "setting", {**(provenance or {}), "value": vote_to_json(rule)}, actor))
+        self._follow_ledger = True
+        self._rebuild()
+        return entry
 
     def _absorb(self) -> None:
         """Apply, in order, what other processes appended to a shared ledger (a setting

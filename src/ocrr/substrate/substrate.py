@@ -16,12 +16,12 @@ import numpy as np
 
 from ocrr.errors import NotFittedError
 from ocrr.index import Index, IndexChoice, RecallReport, choose_index, verify_recall
-from ocrr.ledger import SETTING, Entry, Ledger, LedgerError, MemoryStore
+from ocrr.ledger import Entry, Ledger, LedgerError, MemoryStore
 from ocrr.substrate.explain import Prediction, explain
 from ocrr.substrate.head import SEED_SOURCE
 from ocrr.substrate.inputs import VectorLike, check_width, encode_many, encode_one, is_texts
 from ocrr.substrate.operations import Operations, provenance_of
-from ocrr.substrate.settings import VOTE_SETTING, recorded_vote, vote_to_json
+from ocrr.substrate.settings import recorded_vote
 from ocrr.substrate.state import DerivedState
 from ocrr.substrate.votes import Vote, make_vote
 
@@ -72,9 +72,7 @@ class Substrate(Operations):
 
     Examples
     --------
-    >>> import dataclasses
-
-import numpy as np
+    >>> import numpy as np
     >>> from ocrr.substrate import BandVote, HybridVote, Substrate
     >>> X = np.array([[1.0, 0.0, 0.0], [0.9, 0.1, 0.0], [0.0, 1.0, 0.0], [0.1, 0.9, 0.0]])
     >>> clf = Substrate(vote=HybridVote(k=3, head=False)).fit(X, ["a", "a", "b", "b"])
@@ -128,9 +126,9 @@ import numpy as np
             self._rebuild()
 
     def _rebuild(self, entries: list[Entry] | None = None) -> None:
-        """Derive everything again from the ledger (``entries``: already read), under the
-        recorded vote rule unless one was given explicitly."""
-        entries = list(self.ledger) if entries is None else entries
+        """Derive everything again from the ledger (``entries``: already read; else read and
+        checked, ``Ledger.audited``), under its recorded vote rule unless one was given."""
+        entries = list(self.ledger.audited()) if entries is None else entries
         recorded = recorded_vote(entries) if self._follow_ledger else None
         self.rule = recorded or self._base_rule
         self._state = DerivedState(self._index_choice, self.rule.derived())
@@ -138,8 +136,7 @@ import numpy as np
 
     @property
     def vote(self) -> str:
-        """The vote rule's name (``"hybrid"``, ``"band"``, ...); the rule itself is
-        :attr:`rule`."""
+        """The vote rule's name (``"hybrid"``, ``"band"``, ...); the rule is :attr:`rule`."""
         return self.rule.name
 
     # -- construction --------------------------------------------------------------------
@@ -186,40 +183,24 @@ import numpy as np
         from ocrr.substrate.history import LedgerPrefix
 
         past = object.__new__(Substrate)
-        past._follow_ledger, past._base_rule = self._follow_ledger, self._base_rule
-        past.encoder = self.encoder
+        past._follow_ledger, past._base_rule, past.encoder = (
+            self._follow_ledger, self._base_rule, self.encoder)
         past._index_choice = dataclasses.replace(self._index_choice, path=None)
         past.ledger = LedgerPrefix(self.ledger, size)  # type: ignore[assignment]
         past._rebuild()
         return past
 
-    def set_vote(self, vote: str | Vote, *, actor: str | None = None,
-                 provenance: Mapping[str, str] | None = None, **params: object) -> Entry:
-        """Vote with ``vote`` from now on, recorded in the ledger (a ``setting`` entry), so
-        that a rebuild from the ledger votes the same way; the derived state is rebuilt."""
-        rule = make_vote(vote, **params)
-        entry = self.ledger.append(
-            VOTE_SETTING, None, kind=SETTING,
-            provenance=provenance_of(
-                "setting", {**(provenance or {}), "value": vote_to_json(rule)}, actor))
-        self._follow_ledger = True
-        self._rebuild()
-        return entry
-
     @property
     def index(self) -> Index | None:
-        """The nearest-neighbour index: derived from the ledger, ``None`` before the first
-        example. Exact up to the index choice's threshold, approximate above it."""
+        """The nearest-neighbour index, derived from the ledger (``None`` before any example):
+        exact up to the index choice's threshold, approximate above it."""
         return self._state.index
 
     def verify_recall(
         self, sample: int | np.ndarray = 1000, k: int | None = None, *, seed: int = 0
     ) -> RecallReport:
         """Recall@k (k: this classifier's) of the index against exact search over the same
-        live examples: what approximate search costs this classifier (1.0 when exact).
-
-        ``sample`` is a matrix of query vectors or a number of stored examples to draw.
-        """
+        live examples (1.0 when exact); ``sample``: query vectors, or how many to draw."""
         index = self._state.index
         if index is None or index.live == 0:
             raise ValueError("verify_recall needs a substrate with at least one live example")
