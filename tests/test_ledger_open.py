@@ -232,3 +232,31 @@ def test_the_tamper_suite_catches_everything_without_false_alarms(tmp_path, pg_s
         pg_server.dsn)}
     assert run_suite(places, trials=3, opens=40, say=lines.append), "\n".join(lines)
     assert sum(line.startswith("| ") for line in lines) == 1 + 2 * 18
+
+
+@pytest.mark.parametrize("backend", DURABLE)
+def test_the_head_record_is_the_ledgers_tree_head(backend, target):
+    with Ledger(target.store()) as ledger:
+        ledger.append_many(["label-0"] * 3, np.ones((3, 6)))
+        record = ledger.store.head_record()
+        assert (record.size, record.root) == (len(ledger), ledger.tree_head().root_hash)
+        assert record.last_hash == ledger.head().entry_hash
+
+
+@pytest.mark.parametrize("backend", DURABLE)
+def test_the_fast_check_rehashes_after_the_checked_mark_and_the_substrate_all(backend,
+                                                                              target):
+    with Ledger(target.store()) as ledger:
+        assert ledger.store.head_record().checked == SIZE  # a substrate opened it
+        ledger.append("label-0", np.ones(6))
+    target.sql("UPDATE {entries} SET label = 'fx' WHERE seq = ?", (SIZE,))  # after the mark
+    with pytest.raises(LedgerIntegrityError) as refused:
+        Ledger(target.store())
+    assert refused.value.first_bad_seq == SIZE
+    target.sql("UPDATE {entries} SET label = 'label-0' WHERE seq = ?", (SIZE,))
+    seq = first_example(target, after=2)
+    target.sql("UPDATE {entries} SET label = 'fx' WHERE seq = ?", (seq,))  # before it
+    Ledger(target.store()).close()  # the fast check does not re-read it ...
+    with pytest.raises(LedgerIntegrityError) as refused:  # ... the substrate does
+        Substrate(ledger=Ledger(target.store()))
+    assert refused.value.first_bad_seq == seq
