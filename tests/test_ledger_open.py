@@ -230,7 +230,7 @@ def test_the_tamper_suite_catches_everything_without_false_alarms(tmp_path, pg_s
     lines: list[str] = []
     places = {"sqlite": sqlite_places(str(tmp_path)), "postgresql": postgres_places(
         pg_server.dsn)}
-    assert run_suite(places, trials=3, opens=40, say=lines.append), "\n".join(lines)
+    assert run_suite(places, trials=2, opens=20, say=lines.append), "\n".join(lines)
     assert sum(line.startswith("| ") for line in lines) == 1 + 2 * 18
 
 
