@@ -260,3 +260,13 @@ def test_the_fast_check_rehashes_after_the_checked_mark_and_the_substrate_all(ba
     with pytest.raises(LedgerIntegrityError) as refused:  # ... the substrate does
         Substrate(ledger=Ledger(target.store()))
     assert refused.value.first_bad_seq == seq
+
+
+def test_ledger_bench_prints_the_checks_at_open(tmp_path: Path, capsys):
+    path = str(tmp_path / "bench.db")
+    assert main(["ledger", "bench", "--path", path, "--dim", "8", "--single", "2",
+                 "--batches", "1", "--batch", "10", "--open-size", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "full check (every entry re-hashed, 500)" in out and "fast check" in out
+    assert main(["ledger", "bench", "--open-only", "--path", path]) == 0
+    assert "500 links and numbers" in capsys.readouterr().out
