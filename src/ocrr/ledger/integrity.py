@@ -38,7 +38,7 @@ from ocrr.ledger import sealing
 from ocrr.ledger.entry import ERASURE, EXAMPLE, GENESIS_HASH, SEALED_BLOB, Entry
 from ocrr.ledger.head import StoredHead
 from ocrr.ledger.merkle import HASH_SIZE
-from ocrr.ledger.store import CorruptRow, EntryStore, Link
+from ocrr.ledger.store import CorruptRow, EntryStore, Link, Run
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -123,7 +123,7 @@ def head_problem(store: EntryStore, public_key: Ed25519PublicKey | None
     return chain_problem(store, store.links(), head), head
 
 
-def chain_problem(store: EntryStore, pages: Iterable[list[Link]],
+def chain_problem(store: EntryStore, pages: Iterable[list[Link] | Run],
                   head: StoredHead) -> Problem | None:
     """The first break in the stored chain, or in its agreement with ``head``.
 
@@ -133,9 +133,14 @@ def chain_problem(store: EntryStore, pages: Iterable[list[Link]],
     one."""
     position, last, stray = 0, GENESIS_HASH, None
     for page in pages:
-        if not page:
+        if not len(page):
             continue
-        if _page_holds(page, position, last, store.numbered):
+        if isinstance(page, Run):
+            if page.start == position and _links_hold(page.prevs, page.digests, last):
+                position, last = position + len(page), page.digests[-1]
+                continue
+            page = page.rows()
+        elif _page_holds(page, position, last, store.numbered):
             position, last = position + len(page), page[-1][2]
             continue
         for seq, prev, digest in page:
@@ -171,10 +176,15 @@ def _page_holds(page: list[Link], position: int, last: bytes, numbered: bool) ->
     if not numbered and not np.array_equal(np.asarray(seqs),
                                            np.arange(position, position + len(page))):
         return False
+    return _links_hold(prevs, digests, last)
+
+
+def _links_hold(prevs: tuple[bytes, ...], digests: tuple[bytes, ...], last: bytes) -> bool:
+    """Each prev_hash is the hash before it (the first: ``last``), each hash 32 bytes."""
     if prevs[0] != last or prevs[1:] != digests[:-1]:
         return False
     try:
-        return len(b"".join(digests)) == HASH_SIZE * len(page)
+        return len(b"".join(digests)) == HASH_SIZE * len(digests)
     except TypeError:  # a hash tampered into text
         return False
 
