@@ -43,7 +43,7 @@ class Run(NamedTuple):
     prevs: tuple[bytes, ...]
     digests: tuple[bytes, ...]
 
-    def __len__(self) -> int:  # type: ignore[override]
+    def __len__(self) -> int:
         return len(self.digests)
 
     def rows(self) -> list[Link]:
