@@ -28,7 +28,8 @@ Link = tuple[int, bytes, bytes]
 """A row's (seq, prev_hash, entry_hash): what the chain check at open reads."""
 
 
-class Run(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Run:
     """Rows ``start``, ``start + 1``, ... with no gap, as two columns: what a numbered
     store hands the chain check where it can vouch for the numbers, saving a column.
 
