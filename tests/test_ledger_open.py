@@ -270,3 +270,16 @@ def test_ledger_bench_prints_the_checks_at_open(tmp_path: Path, capsys):
     assert "full check (every entry re-hashed, 500)" in out and "fast check" in out
     assert main(["ledger", "bench", "--open-only", "--path", path]) == 0
     assert "500 links and numbers" in capsys.readouterr().out
+
+
+def test_an_unsigned_ledger_is_signed_from_now_on_by_adopt(tmp_path: Path):
+    target = Target.build(str(tmp_path / "l.db"))
+    target.close()
+    key = generate_key()
+    with pytest.raises(LedgerIntegrityError, match="not signed"):
+        Ledger.open(target.where, create=False, signer=key)
+    with Ledger.open(target.where, create=False, read_only=True, signer=key) as ledger:
+        assert ledger.adopt().signed_tree_head().verify(key.public_key())
+    with Ledger.open(target.where, create=False, signer=key) as signed:
+        signed.append("label-0", np.ones(6))
+        assert signed.store.head_record().signed_tree_head().verify(key.public_key())
