@@ -224,11 +224,66 @@ def test_a_truncated_export_imports_nothing(tmp_path: Path, capsys):
 # -- the whole suite, both stores ------------------------------------------------------------
 
 
-def test_the_tamper_suite_catches_everything_without_false_alarms(tmp_path, pg_server):
+@pytest.mark.parametrize("backend", DURABLE)
+def test_the_tamper_suite_catches_everything_without_false_alarms(backend, request,
+                                                                   tmp_path):
     from ocrr.bench.tamper import postgres_places
 
+    if backend == "sqlite":
+        places = {backend: sqlite_places(str(tmp_path))}
+    else:
+        places = {backend: postgres_places(request.getfixturevalue("pg_server").dsn)}
     lines: list[str] = []
-    places = {"sqlite": sqlite_places(str(tmp_path)), "postgresql": postgres_places(
-        pg_server.dsn)}
-    assert run_suite(places, trials=3, opens=40, say=lines.append), "\n".join(lines)
-    assert sum(line.startswith("| ") for line in lines) == 1 + 2 * 18
+    assert run_suite(places, trials=2, opens=20, say=lines.append), "\n".join(lines)
+    assert sum(line.startswith("| ") for line in lines) == 1 + 18
+
+
+@pytest.mark.parametrize("backend", DURABLE)
+def test_the_head_record_is_the_ledgers_tree_head(backend, target):
+    with Ledger(target.store()) as ledger:
+        ledger.append_many(["label-0"] * 3, np.ones((3, 6)))
+        record = ledger.store.head_record()
+        assert (record.size, record.root) == (len(ledger), ledger.tree_head().root_hash)
+        assert record.last_hash == ledger.head().entry_hash
+
+
+@pytest.mark.parametrize("backend", DURABLE)
+def test_the_fast_check_rehashes_after_the_checked_mark_and_the_substrate_all(backend,
+                                                                              target):
+    with Ledger(target.store()) as ledger:
+        assert ledger.store.head_record().checked == SIZE  # a substrate opened it
+        ledger.append("label-0", np.ones(6))
+    target.sql("UPDATE {entries} SET label = 'fx' WHERE seq = ?", (SIZE,))  # after the mark
+    with pytest.raises(LedgerIntegrityError) as refused:
+        Ledger(target.store())
+    assert refused.value.first_bad_seq == SIZE
+    target.sql("UPDATE {entries} SET label = 'label-0' WHERE seq = ?", (SIZE,))
+    seq = first_example(target, after=2)
+    target.sql("UPDATE {entries} SET label = 'fx' WHERE seq = ?", (seq,))  # before it
+    Ledger(target.store()).close()  # the fast check does not re-read it ...
+    with pytest.raises(LedgerIntegrityError) as refused:  # ... the substrate does
+        Substrate(ledger=Ledger(target.store()))
+    assert refused.value.first_bad_seq == seq
+
+
+def test_ledger_bench_prints_the_checks_at_open(tmp_path: Path, capsys):
+    path = str(tmp_path / "bench.db")
+    assert main(["ledger", "bench", "--path", path, "--dim", "8", "--single", "2",
+                 "--batches", "1", "--batch", "10", "--open-size", "500"]) == 0
+    out = capsys.readouterr().out
+    assert "full check (every entry re-hashed, 500)" in out and "fast check" in out
+    assert main(["ledger", "bench", "--open-only", "--path", path]) == 0
+    assert "500 links and numbers" in capsys.readouterr().out
+
+
+def test_an_unsigned_ledger_is_signed_from_now_on_by_adopt(tmp_path: Path):
+    target = Target.build(str(tmp_path / "l.db"))
+    target.close()
+    key = generate_key()
+    with pytest.raises(LedgerIntegrityError, match="not signed"):
+        Ledger.open(target.where, create=False, signer=key)
+    with Ledger.open(target.where, create=False, read_only=True, signer=key) as ledger:
+        assert ledger.adopt().signed_tree_head().verify(key.public_key())
+    with Ledger.open(target.where, create=False, signer=key) as signed:
+        signed.append("label-0", np.ones(6))
+        assert signed.store.head_record().signed_tree_head().verify(key.public_key())

@@ -9,6 +9,8 @@ contract check (:func:`ocrr.systems.check_system`) all speak the same two words:
   against scikit-learn catches it too.
 - :class:`DimensionError`: a vector (or matrix of vectors) whose width is not the one the
   classifier was fitted with, or that is not 1-D / 2-D where it should be.
+- :class:`LedgerIntegrityError` (and :class:`LedgerMissingError`): a durable ledger that
+  failed its check when opened, so nothing built on it is served.
 
 >>> from ocrr.errors import DimensionError, NotFittedError
 >>> issubclass(NotFittedError, ValueError), issubclass(DimensionError, ValueError)

@@ -96,9 +96,11 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                          help="file (default: standard input)")
 
     adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
-                    "records (or whose record was lost), after a full verification passes; "
-                    "refused where one exists")
+                    "records (or whose record was lost), or sign an unsigned one with "
+                    "--sign, after a full verification passes")
     adopt.add_argument("path", nargs="?", help="the ledger (instead of --ledger)")
+    adopt.add_argument("--sign", metavar="KEY", help="sign head records with this Ed25519 "
+                       "private key from now on (PEM, see 'ocrr ledger keygen')")
 
     keygen = command("keygen", _keygen, "make an Ed25519 key pair for signing tree heads: "
                      "PREFIX.key (private, mode 0600) and PREFIX.pub", location=False)
@@ -345,7 +347,11 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _adopt(args: argparse.Namespace) -> int:
-    with _open(args, read_only=True) as ledger:
+    from ocrr.ledger import Ledger
+    from ocrr.ledger.signing import load_private_key
+
+    signer = load_private_key(args.sign) if args.sign else None
+    with Ledger.open(_location(args), create=False, read_only=True, signer=signer) as ledger:
         head = ledger.adopt()
     print(f"adopted: head record of {head.size} entries, root {head.root.hex()}")
     return EXIT_OK

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal, Self
 
 from ocrr.ledger.audit import KeptHead, Verification, verify_store
@@ -137,15 +138,25 @@ class Ledger(Log):
         self._store.mark_checked(len(self))
 
     def adopt(self) -> StoredHead:
-        """Record a head for a ledger that has none (made before head records): only after
-        a full verification passes. ``LedgerError`` if it fails or a head exists."""
-        if self._store.head_record() is not None:
-            raise LedgerError("this ledger already has a head record")
-        result = verify_store(self._store)  # the entries and keys; there is no head yet
+        """Record a head for a ledger that has none (made before head records), or sign
+        an unsigned one with the store's newly configured ``signer``: only after a full
+        verification passes. ``LedgerError`` if it fails, or if there is nothing to do."""
+        signer = getattr(self._store, "signer", None)
+        found = self._store.head_record()
+        if found is not None and (signer is None or found.signature is not None):
+            raise LedgerError("this ledger already has a head record (open it with a "
+                              "signer to sign an unsigned one)")
+        result = verify_store(self._store)  # the entries and keys, not the head record
+        if result.ok and found is not None:
+            problem, _ = head_problem(self._store, None)
+            if problem is not None:
+                result = Verification(False, result.size, *problem)
         if not result.ok:
             raise LedgerError(f"not adopted: entry {result.first_bad_seq}: {result.reason}")
-        head = StoredHead.genesis().advance(self._store.hashes(0, result.size),
-                                            getattr(self._store, "signer", None))
+        head = StoredHead.genesis().advance(self._store.hashes(0, result.size), signer)
+        if found is not None:
+            head = replace(head, checked=found.checked, imported=found.imported)
+            head = head.signed(signer) if signer is not None else head
         self._store.put_head(head)
         return head
 

@@ -20,6 +20,7 @@ Needs the ``psycopg`` driver: ``pip install 'ocrr[postgres]'``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
@@ -310,7 +311,10 @@ class PostgresStore:
         return [rows.decode(row) for row in found]
 
     def mark_checked(self, size: int) -> None:
-        with self._lock, self._conn.cursor() as cur:
+        """Note that the first ``size`` entries were re-hashed (best effort: a reader
+        without write access leaves the mark where it was)."""
+        psycopg = _import_psycopg()
+        with self._lock, self._conn.cursor() as cur, contextlib.suppress(psycopg.Error):
             cur.execute(self._q("UPDATE {head} SET checked = %s WHERE checked < %s "
                                 "AND size >= %s"), (size, size, size))
 

@@ -38,6 +38,7 @@ from ocrr.ledger.store import (
     CorruptLedgerError,
     CorruptRow,
     Link,
+    Run,
     Tip,
     WriteView,
     extending,
@@ -279,18 +280,28 @@ class SQLiteStore:
             row = self._conn.execute(f"SELECT {', '.join(HEAD_COLUMNS)} FROM head").fetchone()
         return None if row is None else StoredHead.decode(row)
 
-    def links(self) -> Iterator[list[Link]]:
-        """(seq, prev_hash, entry_hash) of every row in sequence order, from the index."""
-        start = -(2**63)
-        while True:
+    def links(self) -> Iterator[list[Link] | Run]:
+        """Every row's links in sequence order, from the covering index: a range of
+        numbers that holds as many rows as numbers has no gap (numbers are unique), so it
+        comes as a :class:`Run` of two columns; any other range as rows."""
+        with self._lock:
+            low, high = self._conn.execute("SELECT MIN(seq), MAX(seq) FROM entries").fetchone()
+        if low is None:
+            return
+        page = 65_536
+        for start in range(min(low, 0), high + 1, page):
+            stop = min(start + page, high + 1)
             with self._lock:
-                page = self._conn.execute(
-                    "SELECT seq, prev_hash, entry_hash FROM entries WHERE seq >= ? "
-                    "ORDER BY seq LIMIT ?", (start, 65_536)).fetchall()
-            yield page
-            if len(page) < 65_536:
-                return
-            start = page[-1][0] + 1
+                found = self._conn.execute(
+                    "SELECT prev_hash, entry_hash FROM entries INDEXED BY entries_links "
+                    "WHERE seq >= ? AND seq < ? ORDER BY seq", (start, stop)).fetchall()
+                if start >= 0 and len(found) == stop - start:
+                    prevs, digests = zip(*found, strict=True)
+                    yield Run(start, prevs, digests)
+                    continue
+                yield self._conn.execute(
+                    "SELECT seq, prev_hash, entry_hash FROM entries WHERE seq >= ? AND "
+                    "seq < ? ORDER BY seq", (start, stop)).fetchall()
 
     def sealed_key_ids(self) -> dict[str, int]:
         """Each key id sealed entries name, with the first such entry's sequence number."""

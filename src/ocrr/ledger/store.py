@@ -28,6 +28,30 @@ Link = tuple[int, bytes, bytes]
 """A row's (seq, prev_hash, entry_hash): what the chain check at open reads."""
 
 
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Rows ``start``, ``start + 1``, ... with no gap, as two columns: what a numbered
+    store hands the chain check where it can vouch for the numbers, saving a column.
+
+    Examples
+    --------
+    >>> run = Run(0, (bytes(32),), (b"h" * 32,))
+    >>> run.rows()[0][0], len(run)
+    (0, 1)
+    """
+
+    start: int
+    prevs: tuple[bytes, ...]
+    digests: tuple[bytes, ...]
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def rows(self) -> list[Link]:
+        return [(self.start + i, p, h)
+                for i, (p, h) in enumerate(zip(self.prevs, self.digests, strict=True))]
+
+
 class Tip(NamedTuple):
     """The store's last entry as seen inside a write: its size and last hash (a tuple: one
     is made per write, so it must cost next to nothing).
@@ -180,9 +204,9 @@ class EntryStore(Protocol):
         """The head record written with the last write (None: there is none)."""
         ...
 
-    def links(self) -> Iterator[list[Link]]:
+    def links(self) -> Iterator[list[Link] | Run]:
         """(seq, prev_hash, entry_hash) of every stored row in order, strays included, in
-        pages (lists) of rows."""
+        pages: lists of rows, or :class:`Run` where the numbers are known to run on."""
         ...
 
     def sealed_key_ids(self) -> dict[str, int]:
