@@ -203,7 +203,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ocrr.server import loadbench
 
     if args.what == "speed":
-        loadbench.speed(args.rows or 10_000, args.encoder)
+        loadbench.speed(args.rows or 10_000, args.encoder, full=not args.no_full)
     elif args.what == "memory":
         loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
     else:
@@ -322,3 +322,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--sizes", type=int, nargs="+", default=None,
                        help="memory: rows of each file (10000 100000 1000000)")
     bench.add_argument("--encoder", default="default", help="speed: the encoder")
+    bench.add_argument("--no-full", action="store_true",
+                       help="speed: leave out the load that encodes (minutes on 2 cores)")
