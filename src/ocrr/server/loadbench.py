@@ -100,6 +100,23 @@ def speed(rows: int = 10_000, encoder_name: str = "default",
     return out
 
 
+def _reader_child(rows: int) -> dict[str, Any]:
+    """Peak RSS of reading a file of ``rows`` rows as upload chunks (the loader alone)."""
+    from ocrr.server.csvload import read_chunks
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.csv"
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["text", "label"])
+            for i in range(rows):
+                writer.writerow([f"order {i} item {i % 977} colour {i % 13}", f"c{i % 50}"])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        count = sum(len(chunk.texts) for chunk in read_chunks(path))
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"rows": count, "rss_before": before, "peak_rss": peak}
+
+
 def _memory_child(rows: int, dim: int) -> dict[str, Any]:
     """One load of ``rows`` short texts (in this process): peak RSS and the held bytes."""
     from ocrr.encoders import TfidfEncoder
@@ -124,7 +141,17 @@ def _memory_child(rows: int, dim: int) -> dict[str, Any]:
 
 def memory(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
            dim: int = 16) -> list[dict[str, Any]]:
-    """Peak RSS of loads of growing files, each in a fresh process."""
+    """Peak RSS of reading growing files as chunks, then of loading them into a namespace,
+    each in a fresh process."""
+    mib = 1 << 20
+    for rows in sizes:
+        done = subprocess.run(
+            [sys.executable, "-c", "import json; from ocrr.server.loadbench import "
+             f"_reader_child; print(json.dumps(_reader_child({rows})))"],
+            capture_output=True, text=True, check=True)
+        got = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"  reading {rows:>9,} rows as chunks: peak RSS {got['peak_rss'] / mib:,.0f} MiB"
+              f" (before reading {got['rss_before'] / mib:,.0f} MiB)")
     print(f"TF-IDF encoder (dimension {dim}); load average {_load_average()}")
     results = []
     for rows in sizes:
@@ -133,7 +160,6 @@ def memory(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
              f"_memory_child; print(json.dumps(_memory_child({rows}, {dim})))"],
             capture_output=True, text=True, check=True)
         got = json.loads(done.stdout.strip().splitlines()[-1])
-        mib = 1 << 20
         held, peak = got["held_bytes"] / mib, got["peak_rss"] / mib
         print(f"  {rows:>9,} rows ({got['file_bytes'] / mib:,.1f} MiB file): peak RSS "
               f"{peak:,.0f} MiB, of which held state {held:,.0f} MiB; rest "
