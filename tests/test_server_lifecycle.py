@@ -201,3 +201,34 @@ def test_the_console_history_page_shows_changes_and_answers_as_of(service: Servi
     assert f"As of size {size}" in then.text and "<strong>closing</strong>" not in then.text
     bad = client.get("/ns/demo/history", params={"from": "x"})
     assert bad.status_code == 200 and "a ledger size is a whole number" in bad.text
+
+
+def test_the_client_loads_a_csv_and_reads_the_past_on_both_backends(service: Service,
+                                                                      tmp_path) -> None:
+    from ocrr.client import Client
+
+    path = tmp_path / "train.csv"
+    path.write_text(CSV, encoding="utf-8")
+    remote = Client.remote("http://testserver", key=service.keys["other"], namespace="other",
+                           http=service.client)
+    seen = []
+    status = remote.load_csv(path, chunk_rows=4, progress=lambda r, row: seen.append(row))
+    assert status.rows == len(SEED) and status.chunks == [0, 1, 2] and seen == [5, 9, 10]
+    assert remote.load_csv(path, chunk_rows=4).rows == len(SEED)  # nothing sent twice
+    text = "I want to close my account"
+    before = remote.predict(text)
+    head = remote.tree_head()
+    remote.correct(text, "closing")
+    assert remote.predict(text).label == "closing"
+    assert remote.predict(text, as_of=head) == before
+    assert remote.predict_many([text], as_of=head.size)[0] == before
+    assert remote.changes(head.size).new_classes == ["closing"]
+    assert remote.relabel("closing", "close_account").kind == "relabel"
+    assert remote.retire("close_account").kind == "retire"
+    assert remote.vote().rule == "hybrid"
+    with Client.local(str(service.folder / "namespaces" / "other.db"),
+                      encoder=HashingEncoder()) as local:
+        assert local.predict(text, as_of=head.size) == before
+        assert local.upload_status(status.upload).rows == len(SEED)
+        local.set_vote("band", k=1)
+        assert local.vote().params["k"] == 1
