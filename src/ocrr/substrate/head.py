@@ -147,6 +147,9 @@ class SeedHead:
 
     def _take_steps(self, rows_of: RowsOf) -> None:
         """One SGD step per live correction of a known class not yet applied, in order."""
+        head = self._head
+        if head is None:
+            return
         known = {int(c): f"{int(c):09d}" for c in self._known}
         pending = [
             (row, known[code])
@@ -159,8 +162,6 @@ class SeedHead:
         if not pending:
             return
         vectors = np.asarray(rows_of(np.array([row for row, _ in pending])), dtype=np.float32)
-        head = self._head
-        assert head is not None  # _train takes steps only on a trained head
         head.lr = self.lr
         for x, (_, label) in zip(vectors, pending, strict=True):
             head.correct(x, label)
