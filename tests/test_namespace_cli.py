@@ -15,6 +15,7 @@ import pytest
 from cached_encoders import all_cached, cached_minilm
 from ocrr.cli.main import main
 from ocrr.client import Client
+from ocrr.ledger import Ledger
 from ocrr.server.backup import BackupError, backup, restore
 from ocrr.server.csvload import read_chunks
 from ocrr.server.registry import Registry
@@ -165,3 +166,33 @@ def test_a_loaded_namespace_predicts_as_substrate_fit(tmp_path: Path, dataset: s
     assert [p.label for p in served] == [p.label for p in expected]
     np.testing.assert_allclose([p.confidence for p in served],
                                [p.confidence for p in expected], atol=1e-6, rtol=0)
+
+
+def test_export_with_subject_keys_opens_sealed_entries_and_checks_the_keys(
+        tmp_path: Path, capsys) -> None:
+    data = tmp_path / "data"
+    assert _ns("create", "support", data=data) == 0
+    with Client.local(str(data / "namespaces" / "support.db"), encoder=HashingEncoder()) as c:
+        c.correct("my card for customer 42", "card", subject="customer-42")
+        c.correct("euro rate please", "fx")
+    plain, keyed = tmp_path / "plain.jsonl", tmp_path / "keyed.jsonl"
+    assert _ns("export", "support", "-o", str(plain), data=data, fake=False) == 0
+    assert _ns("export", "support", "-o", str(keyed), "--with-keys", data=data,
+               fake=False) == 0
+    assert "customer-42" not in plain.read_text() and "customer-42" in keyed.read_text()
+    assert _ns("import", str(plain), "--name", "plain", data=data, fake=False) == 0
+    assert _ns("import", str(keyed), "--name", "keyed", data=data, fake=False) == 0
+    readable = {}
+    for name in ("plain", "keyed"):
+        with Ledger.open(data / "namespaces" / f"{name}.db", create=False) as ledger:
+            readable[name] = ledger[0].readable
+    assert readable == {"plain": False, "keyed": True}
+    lines = keyed.read_text().splitlines()
+    key = json.loads(lines[-1])
+    key["subject_key"] = "0" * 32  # a key that opens nothing here
+    forged = tmp_path / "forged.jsonl"
+    forged.write_text("\n".join([*lines[:-1], json.dumps(key)]) + "\n")
+    capsys.readouterr()
+    assert _ns("import", str(forged), "--name", "forged", data=data, fake=False) == 1
+    assert "opens no entry" in capsys.readouterr().err
+    assert not (data / "namespaces" / "forged.db").exists()

@@ -61,15 +61,17 @@ def test_bad_chunks_are_refused_naming_the_row_and_write_nothing(service: Servic
     assert bad.status_code == 422 and "row 3: empty 'text'" in bad.json()["message"]
     missing = _post_csv(service, "words,label\nfine,a\n")
     assert missing.status_code == 422 and "missing column 'text'" in missing.json()["message"]
-    half = _post_csv(service, CSV, upload="u2")
-    assert half.status_code == 422 and "both upload and chunk" in half.json()["message"]
+    assert service.size("other") == 0
+    alone = _post_csv(service, CSV, upload="u2")  # an upload of one chunk: chunk 0
+    assert alone.status_code == 201 and alone.json()["chunk"] == 0
+    assert _post_csv(service, CSV, upload="u2").json()["duplicate"] is True
     odd = service.client.post(f"{OTHER}/examples", content=b"x",
                               headers={**service.auth("other"), "Content-Type": "text/plain"})
     assert odd.status_code == 415 and odd.json()["error"] == "unsupported_media_type"
     read_only = service.client.post("/v1/namespaces/demo/examples", content=CSV.encode(),
                                     headers={**service.auth("read"), "Content-Type": "text/csv"})
     assert read_only.status_code == 403
-    assert service.size("other") == 0
+    assert service.size("other") == len(SEED)
 
 
 def test_as_of_answers_as_the_namespace_did_then(service: Service) -> None:
@@ -147,12 +149,12 @@ def test_changes_relabel_retire_and_the_vote_rule(service: Service) -> None:
                                   json={"label": "password", "reason": "split"}, headers=write)
     assert retired.status_code == 201
     vote = service.client.put("/v1/namespaces/demo/vote",
-                              json={"rule": "band", "params": {"k": 3}}, headers=admin)
+                              json={"rule": "band", "k": 3}, headers=admin)
     assert vote.status_code == 200, vote.text
     assert service.client.put("/v1/namespaces/demo/vote", json={"rule": "band"},
                               headers=write).status_code == 403
     bad = service.client.put("/v1/namespaces/demo/vote",
-                             json={"rule": "band", "params": {"mix": 0.5}}, headers=admin)
+                             json={"rule": "band", "mix": 0.5}, headers=admin)
     assert bad.status_code == 422
     got = service.client.get("/v1/namespaces/demo/vote", headers=write).json()
     assert got["rule"] == "band" and got["params"]["k"] == 3 and got["seq"] == start + 3
@@ -166,7 +168,7 @@ def test_changes_relabel_retire_and_the_vote_rule(service: Service) -> None:
     assert [r["label"] for r in changes["retirements"]] == ["password"]
     assert [r["seq"] for r in changes["settings"]] == [start + 3]
     assert service.client.get("/v1/namespaces/demo/changes?from=5&to=2",
-                              headers=write).status_code == 422
+                              headers=write).status_code == 404
     # a server started again on the folder votes with the recorded rule
     labels = service.client.post("/v1/namespaces/demo/predict/batch",
                                  json={"texts": ["euro rate", "card please"]},
@@ -199,3 +201,34 @@ def test_the_console_history_page_shows_changes_and_answers_as_of(service: Servi
     assert f"As of size {size}" in then.text and "<strong>closing</strong>" not in then.text
     bad = client.get("/ns/demo/history", params={"from": "x"})
     assert bad.status_code == 200 and "a ledger size is a whole number" in bad.text
+
+
+def test_the_client_loads_a_csv_and_reads_the_past_on_both_backends(service: Service,
+                                                                      tmp_path) -> None:
+    from ocrr.client import Client
+
+    path = tmp_path / "train.csv"
+    path.write_text(CSV, encoding="utf-8")
+    remote = Client.remote("http://testserver", key=service.keys["other"], namespace="other",
+                           http=service.client)
+    seen = []
+    status = remote.load_csv(path, chunk_rows=4, progress=lambda r, row: seen.append(row))
+    assert status.rows == len(SEED) and status.chunks == [0, 1, 2] and seen == [5, 9, 10]
+    assert remote.load_csv(path, chunk_rows=4).rows == len(SEED)  # nothing sent twice
+    text = "I want to close my account"
+    before = remote.predict(text)
+    head = remote.tree_head()
+    remote.correct(text, "closing")
+    assert remote.predict(text).label == "closing"
+    assert remote.predict(text, as_of=head) == before
+    assert remote.predict_many([text], as_of=head.size)[0] == before
+    assert remote.changes(head.size).new_classes == ["closing"]
+    assert remote.relabel("closing", "close_account").kind == "relabel"
+    assert remote.retire("close_account").kind == "retire"
+    assert remote.vote().rule == "hybrid"
+    with Client.local(str(service.folder / "namespaces" / "other.db"),
+                      encoder=HashingEncoder()) as local:
+        assert local.predict(text, as_of=head.size) == before
+        assert local.upload_status(status.upload).rows == len(SEED)
+        local.set_vote("band", k=1)
+        assert local.vote().params["k"] == 1

@@ -38,15 +38,17 @@ from ocrr.server.errors import (
     error_for,
 )
 from ocrr.server.lifecycle_schemas import (
+    BandSetting,
     ChangesOut,
     ExampleBatchRequest,
     ExampleItem,
+    HybridSetting,
     RelabelRequest,
     RetireRequest,
     UploadReceipt,
     UploadStatus,
     VoteSettingOut,
-    VoteSettingRequest,
+    vote_params,
 )
 from ocrr.server.schemas import (
     ConsistencyProofOut,
@@ -127,7 +129,7 @@ class _Backend(Protocol):
     def relabel(self, body: RelabelRequest) -> Receipt: ...
     def retire(self, body: RetireRequest) -> Receipt: ...
     def vote(self) -> VoteSettingOut: ...
-    def set_vote(self, body: VoteSettingRequest) -> Receipt: ...
+    def set_vote(self, body: HybridSetting | BandSetting) -> Receipt: ...
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]: ...
     def revoke(self, body: RevocationRequest) -> Receipt: ...
     def erase(self, body: ErasureRequest) -> Receipt: ...
@@ -173,8 +175,8 @@ class _Local:
     def vote(self) -> VoteSettingOut:
         return self.namespace.vote_setting()
 
-    def set_vote(self, body: VoteSettingRequest) -> Receipt:
-        return self.namespace.set_vote(body.rule, dict(body.params), actor=body.actor)
+    def set_vote(self, body: HybridSetting | BandSetting) -> Receipt:
+        return self.namespace.set_vote(body.rule, vote_params(body), actor=body.actor)
 
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]:
         return self.namespace.correct(body.items, actor=body.actor)
@@ -267,7 +269,7 @@ class _Remote:
     def vote(self) -> VoteSettingOut:
         return VoteSettingOut.model_validate(self.call("GET", self._ns("/vote")))
 
-    def set_vote(self, body: VoteSettingRequest) -> Receipt:
+    def set_vote(self, body: HybridSetting | BandSetting) -> Receipt:
         return Receipt.model_validate(self.call("PUT", self._ns("/vote"), body=body))
 
     def correct(self, body: CorrectionBatchRequest) -> list[Receipt]:
@@ -480,8 +482,10 @@ class Client:
     def set_vote(self, rule: str, *, actor: str | None = None, **params: Any) -> Receipt:
         """Vote with ``rule`` (and ``params``) from now on, recorded in the ledger
         (remotely this needs an admin key)."""
-        return self._backend.set_vote(_validated(VoteSettingRequest, rule=rule, params=params,
-                                                 actor=actor))
+        body: HybridSetting | BandSetting = (
+            _validated(HybridSetting, rule=rule, actor=actor, **params) if rule == "hybrid"
+            else _validated(BandSetting, rule=rule, actor=actor, **params))
+        return self._backend.set_vote(body)
 
     def correct(self, text: str, label: str, *, subject: str | None = None,
                 actor: str | None = None) -> Receipt:

@@ -157,7 +157,7 @@ def _export(args: argparse.Namespace) -> int:
 
     registry = Registry(_where(args))
     with open(args.output, "w", encoding="utf-8") as out:
-        header = export_namespace(registry, args.name, out)
+        header = export_namespace(registry, args.name, out, with_keys=args.with_keys)
     print(json.dumps({"exported": args.name, "size": header["size"],
                       "root_hash": header["root_hash"], "file": args.output}, indent=2))
     return EXIT_OK
@@ -203,7 +203,7 @@ def _bench(args: argparse.Namespace) -> int:
     from ocrr.server import loadbench
 
     if args.what == "speed":
-        loadbench.speed(args.rows or 10_000, args.encoder)
+        loadbench.speed(args.rows or 10_000, args.encoder, full=not args.no_full)
     elif args.what == "memory":
         loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
     else:
@@ -297,9 +297,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     vote.add_argument("--actor", default=None)
 
     export = command("export", _export, "write a namespace (settings and ledger) to one "
-                     "file; sealed entries stay sealed", target=False)
+                     "file; sealed entries stay sealed (their keys only with --with-keys)",
+                     target=False)
     export.add_argument("name")
     export.add_argument("--output", "-o", required=True)
+    export.add_argument("--with-keys", action="store_true",
+                        help="also the live subject keys (the file then opens those "
+                        "subjects' entries: keep it as safe as the database)")
     imported = command("import", _import, "create a namespace from an export, checking "
                        "every hash and the Merkle root", target=False)
     imported.add_argument("input")
@@ -322,3 +326,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--sizes", type=int, nargs="+", default=None,
                        help="memory: rows of each file (10000 100000 1000000)")
     bench.add_argument("--encoder", default="default", help="speed: the encoder")
+    bench.add_argument("--no-full", action="store_true",
+                       help="speed: leave out the load that encodes (minutes on 2 cores)")

@@ -114,6 +114,10 @@ class MemoryStore:
     def key(self, key_id: str) -> bytes | None:
         return self.subject_keys.get(key_id)
 
+    def export_keys(self) -> list[SubjectKey]:
+        """Every live subject key with its subject (a namespace export's ``--with-keys``)."""
+        return sorted(self.subject_keys, key=lambda k: k.key_id)
+
     def live_keys(self) -> dict[str, bytes]:
         return {key.key_id: key.key for key in self.subject_keys}
 

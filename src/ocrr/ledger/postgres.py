@@ -273,6 +273,12 @@ class PostgresStore:
             row = cur.fetchone()
         return None if row is None else bytes(row[0])
 
+    def export_keys(self) -> list[SubjectKey]:
+        """Every live subject key with its subject (a namespace export's ``--with-keys``)."""
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("SELECT key_id, subject, key FROM {keys} ORDER BY key_id"))
+            return [SubjectKey(r[0], r[1], bytes(r[2])) for r in cur.fetchall()]
+
     def live_keys(self) -> dict[str, bytes]:
         with self._lock, self._conn.cursor() as cur:
             cur.execute(self._q("SELECT key_id, key FROM {keys}"))

@@ -270,6 +270,12 @@ class SQLiteStore:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def export_keys(self) -> list[SubjectKey]:
+        """Every live subject key with its subject (a namespace export's ``--with-keys``)."""
+        with self._lock:
+            return [SubjectKey(r[0], r[1], bytes(r[2])) for r in self._conn.execute(
+                "SELECT key_id, subject, key FROM subject_keys ORDER BY key_id")]
+
     def live_keys(self) -> dict[str, bytes]:
         with self._lock:
             return {r[0]: bytes(r[1]) for r in self._conn.execute(

@@ -13,16 +13,19 @@ docs/architecture.md, "Backups"): this module handles the data folder.
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from ocrr.ledger import Ledger, LedgerError
+from ocrr.ledger.keys import SubjectKey
 from ocrr.ledger.transfer import export_jsonl, import_jsonl
 from ocrr.server.registry import Registry
 
@@ -119,24 +122,71 @@ def restore(source: str | os.PathLike[str], data: str | os.PathLike[str], *,
 
 
 # -- one namespace as one file ---------------------------------------------------------------
-def export_namespace(registry: Registry, name: str, out: IO[str]) -> dict[str, Any]:
+def export_namespace(registry: Registry, name: str, out: IO[str], *,
+                     with_keys: bool = False) -> dict[str, Any]:
     """Write namespace ``name`` as one file: a header line (format, the namespace's
-    settings, the ledger's size and root), then the ledger's export (stored entries: sealed
-    ones stay sealed; subject keys are never written). Returns the header."""
+    settings, the ledger's size and root, how many subject keys follow), the ledger's
+    export (stored entries: sealed ones stay sealed), then, only with ``with_keys``, one
+    line per live subject key (whoever holds the file can then read those subjects'
+    entries: keep it as you keep the database). Returns the header."""
     record = registry.require_namespace(name)
     store = registry.open_store(name, create=False)
     ledger = Ledger(store)
     try:
         head = ledger.tree_head()
+        keys = store.export_keys() if with_keys else []
         header = {"format": EXPORT_FORMAT, "version": 1,
                   "namespace": {"name": record.name, "threshold": record.threshold,
                                 "vote": record.vote, "encoder": record.encoder},
-                  "size": head.size, "root_hash": head.root_hash.hex()}
+                  "size": head.size, "root_hash": head.root_hash.hex(), "keys": len(keys)}
         out.write(json.dumps(header) + "\n")
         export_jsonl(ledger, out)
+        for key in keys:
+            out.write(json.dumps({"subject_key": key.key_id, "subject": key.subject,
+                                  "key": base64.b64encode(key.key).decode("ascii")},
+                                 ensure_ascii=False) + "\n")
     finally:
         ledger.close()
     return header
+
+
+def _read_keys(lines: Iterable[str], expected: int) -> list[SubjectKey]:
+    keys = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            keys.append(SubjectKey(str(data["subject_key"]), str(data["subject"]),
+                                   base64.b64decode(data["key"], validate=True)))
+        except (ValueError, KeyError, TypeError) as err:
+            raise LedgerError(f"subject key line {number}: not a key: {err}") from None
+    if len(keys) != expected:
+        raise LedgerError(f"the header announces {expected} subject keys, the file holds "
+                          f"{len(keys)}")
+    return keys
+
+
+def _add_keys(ledger: Ledger, keys: list[SubjectKey]) -> None:
+    """Store imported subject keys, once each one names sealed entries it opens."""
+    from ocrr.ledger.entry import SEALED_KEY
+    from ocrr.ledger.store import Batch
+
+    if not keys:
+        return
+    sealed: dict[str, list[int]] = {}
+    for entry in ledger.store.read(0, len(ledger)):
+        key_id = getattr(entry, "provenance", {}).get(SEALED_KEY)
+        if key_id is not None:
+            sealed.setdefault(key_id, []).append(entry.seq)
+    for key in keys:
+        if key.key_id not in sealed:
+            raise LedgerError(f"subject key {key.key_id} opens no entry of this ledger")
+    ledger.store.write(lambda view: Batch([], new_keys=keys))
+    reopened = Ledger(ledger.store)
+    for key in keys:
+        if not reopened[sealed[key.key_id][0]].readable:
+            raise LedgerError(f"subject key {key.key_id} does not open its entries")
 
 
 def import_namespace(registry: Registry, lines: IO[str], name: str | None = None
@@ -160,13 +210,16 @@ def import_namespace(registry: Registry, lines: IO[str], name: str | None = None
     where, _ = registry.ledger_location(name)
     ledger = Ledger(registry.open_store(name))
     try:
-        import_jsonl(ledger, lines)
+        # the ledger's lines: its own header and its entries; the subject keys after them
+        import_jsonl(ledger, itertools.islice(lines, int(header["size"]) + 1))
         if (len(ledger), ledger.root().hex()) != (header["size"], header["root_hash"]):
             raise LedgerError(f"the file holds {len(ledger)} entries with another root than "
                               f"its header's ({header['size']}): it was cut or altered")
+        _add_keys(ledger, _read_keys(lines, int(header.get("keys") or 0)))
     except LedgerError as err:
         ledger.close()
-        Path(where).unlink(missing_ok=True)
+        for leftover in (where, f"{where}-wal", f"{where}-shm"):
+            Path(leftover).unlink(missing_ok=True)
         raise BackupError(f"import refused, nothing kept: {err}") from None
     ledger.close()
     registry.create_namespace(name, threshold=settings.get("threshold"),

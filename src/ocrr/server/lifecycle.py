@@ -88,8 +88,10 @@ class Lifecycle:
         """Append labelled texts as fit examples (provenance ``fit``: the hybrid rule's seed
         head trains on them, as ``Substrate.partial_fit``) in one transaction. With
         ``upload`` and ``chunk``, a chunk the ledger already holds adds nothing."""
-        if (upload is None) != (chunk is None):
-            raise InvalidRequest("give both upload and chunk (or neither)")
+        if upload is not None and chunk is None:
+            chunk = 0  # an upload of one chunk
+        if upload is None:
+            chunk = None  # a chunk number means something only within an upload
         if len(texts) != len(labels) or not texts:
             raise InvalidRequest(f"{len(texts)} texts and {len(labels)} labels: need the same "
                                  "number, at least one")
@@ -195,8 +197,8 @@ class Lifecycle:
             self._catch_up()
             try:
                 found = changes(self.substrate.ledger, start, stop)
-            except LedgerError as err:
-                raise InvalidRequest(str(err)) from None
+            except LedgerError as err:  # sizes the ledger does not have (yet)
+                raise NotFound(str(err)) from None
         return ChangesOut.model_validate(found.to_dict())
 
     # -- taxonomy and settings -------------------------------------------------------------
@@ -260,8 +262,8 @@ def _check_signature(head: KeptHead, signing_key: Ed25519PrivateKey | None) -> N
     data.setdefault("timestamp_ns", 0)
     try:
         signed = head_from_dict(data)
-    except (ValueError, KeyError, TypeError) as err:
-        raise InvalidRequest(f"the signed tree head cannot be read: {err}") from None
+    except (ValueError, KeyError, TypeError) as err:  # not a signature of this head
+        raise Conflict(f"the tree head's signature cannot be checked: {err}") from None
     assert isinstance(signed, SignedTreeHead)
     trusted = (signed.public_key if signing_key is None
                else signing_key.public_key())

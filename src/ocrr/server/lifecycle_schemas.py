@@ -7,14 +7,17 @@ each concern's models sit beside its routes (:mod:`ocrr.server.routes.lifecycle`
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
-from ocrr.server.schemas import Label, Short, Text, _Request, _Response
+from ocrr.server.schemas import Label, Short, Text, _integer, _Request, _Response
 
 UPLOAD_PATTERN = "^[A-Za-z0-9_.-]{1,64}$"
 CHUNK_MAX = 10_000_000
+
+
+ChunkNumber = Annotated[int, Field(ge=0, le=CHUNK_MAX), BeforeValidator(_integer)]
 
 
 class ExampleItem(_Request):
@@ -28,8 +31,8 @@ class ExampleBatchRequest(_Request):
     items: list[ExampleItem] = Field(min_length=1)
     upload: str | None = Field(default=None, pattern=UPLOAD_PATTERN,
                                description="the upload this chunk belongs to")
-    chunk: int | None = Field(default=None, ge=0, le=CHUNK_MAX,
-                              description="the chunk's number within the upload")
+    chunk: ChunkNumber | None = Field(default=None,
+                                      description="the chunk's number within the upload")
     actor: Short | None = None
 
 
@@ -70,13 +73,38 @@ class RetireRequest(_Request):
     actor: Short | None = None
 
 
-class VoteSettingRequest(_Request):
-    rule: Literal["hybrid", "band", "band_no_recency", "band_count_only", "sumsim"]
-    params: dict[str, float | int | bool] = Field(
-        default_factory=dict,
-        description="the rule's parameters (hybrid: k, mix, tau, temperature, shrinkage, "
-        "head, head_lr; band rules: k, margin); the rest keep their defaults")
+K = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integer)]
+
+
+class HybridSetting(_Request):
+    """The hybrid rule (``HybridVote``); a parameter left out keeps its default."""
+
+    rule: Literal["hybrid"]
+    k: K | None = Field(default=None, description="neighbours read (20)")
+    mix: float | None = Field(default=None, ge=0, le=1, description="neighbour share (0.4)")
+    tau: float | None = Field(default=None, gt=0, le=100)
+    temperature: float | None = Field(default=None, gt=0, le=1000)
+    shrinkage: float | None = Field(default=None, gt=0, le=1)
+    head: bool | None = None
+    head_lr: float | None = Field(default=None, ge=0, le=100)
     actor: Short | None = None
+
+
+class BandSetting(_Request):
+    """The paper's band rule or an ablation (``BandVote``)."""
+
+    rule: Literal["band", "band_no_recency", "band_count_only", "sumsim"]
+    k: K | None = Field(default=None, description="neighbours read (5)")
+    margin: float | None = Field(default=None, ge=0, le=2, description="the band (0.05)")
+    actor: Short | None = None
+
+
+VoteSettingRequest = Annotated[HybridSetting | BandSetting, Field(discriminator="rule")]
+
+
+def vote_params(body: HybridSetting | BandSetting) -> dict[str, Any]:
+    """The rule's parameters a request gives (the others keep their defaults)."""
+    return body.model_dump(exclude={"rule", "actor"}, exclude_none=True)
 
 
 class VoteSettingOut(_Response):

@@ -106,7 +106,18 @@ class ChunkRecord:
 
 
 class ChunkIndex:
-    """Which (upload, chunk) pairs a ledger holds, read from its entries' provenance."""
+    """Which (upload, chunk) pairs a ledger holds, read from its entries' provenance.
+
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> prov = {"source": "fit", "upload": "u1", "chunk": "0"}
+    >>> _ = ledger.append_many(["a", "b"], np.eye(2), provenances=[prov, prov])
+    >>> index = ChunkIndex()
+    >>> index.take(ledger)
+    >>> index.find("u1", 0), index.find("u1", 1), index.rows("u1")
+    (ChunkRecord(first_seq=0, rows=2), None, 2)
+    """
 
     def __init__(self) -> None:
         self.uploads: dict[str, dict[int, ChunkRecord]] = {}

@@ -48,7 +48,16 @@ if TYPE_CHECKING:
 
 class LedgerPrefix:
     """The first ``size`` entries of a ledger, read-only: what a classifier as of that size
-    is rebuilt from and answers from (appends are refused)."""
+    is rebuilt from and answers from (appends are refused).
+
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append_many(["a", "b", "c"], np.eye(3))
+    >>> past = LedgerPrefix(ledger, 2)
+    >>> len(past), [e.label for e in past], past.tree_head().root_hash == ledger.root(2)
+    (2, ['a', 'b'], True)
+    """
 
     def __init__(self, ledger: Ledger, size: int) -> None:
         if not 0 <= size <= len(ledger):
@@ -110,7 +119,11 @@ class LedgerPrefix:
 
 @dataclass
 class Changes:
-    """What the entries ``start`` to ``stop`` (exclusive) did to the classifier."""
+    """What the entries ``start`` to ``stop`` (exclusive) did to the classifier.
+
+    >>> Changes(3, 5, new_classes=["c"], corrections={"c": 2}).to_dict()["corrections"]
+    {'c': 2}
+    """
 
     start: int
     stop: int

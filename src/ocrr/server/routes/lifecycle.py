@@ -11,7 +11,7 @@ client retries a chunk whose answer it never got without counting anything twice
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
@@ -24,13 +24,13 @@ from ocrr.server.lifecycle_schemas import (
     UPLOAD_PATTERN,
     ChangesOut,
     ExampleBatchRequest,
-    ExampleItem,
     RelabelRequest,
     RetireRequest,
     UploadReceipt,
     UploadStatus,
     VoteSettingOut,
     VoteSettingRequest,
+    vote_params,
 )
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Admin, NamespacePath, Reader, Writer
 from ocrr.server.schemas import SEQ_MAX, ErrorOut, Receipt
@@ -39,27 +39,34 @@ from ocrr.server.uploads import parse_chunk
 
 router = APIRouter(prefix=API_PREFIX, tags=["lifecycle"])
 
+def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON schema with its ``$defs`` references written in place (the spec's
+    request body cannot point into them)."""
+    defs = schema.pop("$defs", {})
 
-def _json_body_schema() -> dict[str, object]:
-    """The JSON body's schema from its wire model, with the row model inlined (this
-    request body is declared by hand: the route reads CSV and JSON lines too)."""
-    body = ExampleBatchRequest.model_json_schema()
-    body.pop("$defs", None)
-    body["properties"]["items"]["items"] = ExampleItem.model_json_schema()
-    return body
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
 
 
+# The spec lists the JSON form (what schemathesis can generate exactly); CSV and JSON lines
+# bodies carry the same rows and are refused with the same 422s.
 _EXAMPLES_BODY = {
     "requestBody": {
         "required": True,
-        "description": "the chunk's rows: a CSV with a header naming `text` and `label`, "
-        "JSON lines of `{\"text\", \"label\"}`, or a JSON object (`items`, and `upload`, "
-        "`chunk`, `actor` in the body instead of the query)",
-        "content": {
-            "text/csv": {"schema": {"type": "string"}},
-            "application/x-ndjson": {"schema": {"type": "string"}},
-            "application/json": {"schema": _json_body_schema()},
-        },
+        "description": "the chunk's rows. Also accepted: `text/csv` (a header naming `text` "
+        "and `label`, then one row each) and `application/x-ndjson` (one `{\"text\", "
+        "\"label\"}` object a line), with `upload`, `chunk` and `actor` in the query",
+        "content": {"application/json": {
+            "schema": _inlined(ExampleBatchRequest.model_json_schema())}},
     }
 }
 
@@ -155,7 +162,7 @@ async def set_vote(request: Request, ns: NamespacePath, body: VoteSettingRequest
     state = state_of(request)
     namespace = await run_in_threadpool(state.namespaces.get, ns)
     receipt = await run_in_threadpool(
-        lambda: namespace.set_vote(body.rule, dict(body.params), actor=body.actor,
+        lambda: namespace.set_vote(body.rule, vote_params(body), actor=body.actor,
                                    key_id=key.key_id))
     await run_in_threadpool(state.registry.set_vote, ns, body.rule)
     return receipt
