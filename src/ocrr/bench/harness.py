@@ -78,8 +78,7 @@ def plan_labels(
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """(fit, stream, novel, original) labels: the plan's own where it gives them (a scenario
     that relabels rows), else the rows' labels."""
-    train = np.asarray(y_train, dtype=object)
-    test = np.asarray(y_test, dtype=object)
+    train, test = np.asarray(y_train, dtype=object), np.asarray(y_test, dtype=object)
 
     def pick(given: Sequence[str] | None, labels: np.ndarray, rows: np.ndarray) -> list[str]:
         return list(given) if given is not None else list(labels[rows])

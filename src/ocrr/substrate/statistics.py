@@ -121,9 +121,10 @@ class DiscriminantStatistics:
         self._row_code = [into if c == code else c for c in self._row_code]
         members = np.flatnonzero(np.asarray(self._live) & (np.asarray(self._row_code) == into))
         total = np.zeros(self.dim)
-        rows = vectors() if len(members) else np.zeros((0, self.dim))
-        for r in members:  # one at a time, in sequence order, as withdraw does
-            total += np.asarray(rows[r], dtype=np.float64)
+        if len(members):
+            rows = vectors()
+            for r in members:  # one at a time, in sequence order, as withdraw does
+                total += np.asarray(rows[r], dtype=np.float64)
         self._sums[into] = total
         self._counts[into] = len(members)
         self._sums[code] = 0.0
