@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -53,6 +55,9 @@ def test_checkpoints_at_step_0_every_n_and_the_end(encoded, every: int):
     )
     times = [c.predict_s for c in result.checkpoints]
     assert times == sorted(times) and result.final.correct_s >= 0
+    # CPU time is measured beside wall time: positive, and one process cannot use more
+    # than its cores for longer than the wall clock ran
+    assert 0 < result.cpu_s <= result.wall_s * (os.cpu_count() or 1) + 0.05
 
 
 @pytest.mark.parametrize("system", ["static_knn", "static_linear"])
