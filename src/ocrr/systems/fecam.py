@@ -62,7 +62,7 @@ class FeCAM(CheckedInputs):
     kept_batches = 4
     """Repeated query batches whose quadratic terms are kept (the benchmark asks two)."""
 
-    def __init__(self, prior: float = 10.0, *, alpha1: float = 1.0,
+    def __init__(self, prior: float = 100.0, *, alpha1: float = 1.0,
                  alpha2: float = 1.0) -> None:
         if not prior > 0:
             raise ValueError(
