@@ -103,9 +103,16 @@ def test_a_batch_gives_each_waiting_owner_its_share_of_the_cost() -> None:
         queue = FairQueue()
         queue.put(_Job(["x" * 4000] * 10, loop.create_future(), owner="flood"))
         queue.put(_Job(["short"], loop.create_future(), owner="other"))
-        batch = queue.take(max_texts=64, max_cost=4096)
+        queue.put(_Job(["tiny"], loop.create_future(), owner="third"))
+        batch = queue.take(max_texts=64, max_cost=8192)
         sizes = {p.job.owner: p.stop - p.start for p in batch}
-        assert sizes == {"flood": 1, "other": 1}  # half the cost each; one text at least
+        # a third of the cost each (one text at least): the flood 2 long texts, not 7
+        assert sizes == {"flood": 2, "other": 1, "third": 1}
+        queue.put(_Job(["short again"], loop.create_future(), owner="other"))
+        # 2048: the flood's long text and a short one would cost two long ones (padding):
+        # they go in separate batches
+        assert [p.job.owner for p in queue.take(max_texts=64, max_cost=2048)] == ["flood"]
+        assert [p.job.owner for p in queue.take(max_texts=64, max_cost=2048)] == ["other"]
         alone = queue.take(max_texts=64, max_cost=4096)  # the flood alone: all the budget
         assert [(p.job.owner, p.stop - p.start) for p in alone] == [("flood", 3)]
     finally:

@@ -174,16 +174,20 @@ class FairQueue:
 
     def take(self, *, max_texts: int, max_cost: int) -> list[_Piece]:
         """The next batch: one text per owner in turn, until ``max_texts`` texts or
-        ``max_cost``; each owner waiting gets at most its share of the cost (``max_cost``
-        over the owners waiting), and at least one text, so a batch holding one key's short
-        text is not filled with another key's long ones. Consecutive texts of one job
-        become one piece."""
+        ``max_cost``, counted as the model computes it: every text padded to the longest
+        (texts × the longest's :func:`text_cost`), so a short text is not put in a batch of
+        long ones, where it would cost as much as they do. Each owner waiting gets at most
+        its share of the cost (``max_cost`` over the owners waiting), and at least one
+        text. Consecutive texts of one job become one piece."""
         taken: dict[int, list[int]] = {}  # id(job) -> [start, stop]
         jobs: dict[int, _Job] = {}
         spent: dict[str, int] = {}
         full: set[str] = set()
+        for owner in [o for o, jobs in self._owners.items() if not any(
+                not j.dropped and j.next < len(j.texts) for j in jobs)]:
+            del self._owners[owner]  # nothing left to encode: no share
         share = max_cost // max(1, len(self._owners))
-        count = cost = 0
+        count = longest = 0
         while count < max_texts:
             head = self._head()
             if head is None:
@@ -195,7 +199,7 @@ class FairQueue:
                 self._owners.move_to_end(owner)
                 continue
             price = text_cost(job.texts[job.next])
-            if count and cost + price > max_cost:
+            if count and (count + 1) * max(longest, price) > max_cost:
                 break
             if owner in spent and spent[owner] + price > share:
                 full.add(owner)
@@ -204,7 +208,7 @@ class FairQueue:
             jobs[id(job)] = job
             span[1] = job.next = job.next + 1
             spent[owner] = spent.get(owner, 0) + price
-            count, cost = count + 1, cost + price
+            count, longest = count + 1, max(longest, price)
             self._owners.move_to_end(owner)  # the next owner's turn
         return [_Piece(jobs[k], a, b) for k, (a, b) in taken.items()]
 
@@ -250,13 +254,14 @@ class BatchingEncoder:
         extra: Sequence[Encoder] = (),
         *,
         max_batch: int = 64,
-        max_cost: int = 4096,
+        max_cost: int = 2048,
         threads: int | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         """``memo`` wraps the first worker's encoder (the substrates' too); ``extra`` are
         more instances of the same encoder, one more worker each. ``max_batch`` texts and
-        ``max_cost`` character units (:func:`text_cost`) at most in one batch. ``threads``:
+        ``max_cost`` character units (texts × the longest's :func:`text_cost`) at most in
+        one batch. ``threads``:
         torch threads (default: the available cores shared among the workers)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
