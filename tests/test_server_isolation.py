@@ -67,6 +67,7 @@ def test_one_corrupt_namespace_among_ten_the_other_nine_answer(tmp_path: Path) -
         conn.execute("UPDATE entries SET provenance = '{bad' WHERE seq = 2")
     with _serve(data) as client:  # starts: one undecodable row no longer stops every tenant
         others = [n for n in NAMES if n != bad]
+        _timed_predictions(client, admin, others)  # they answer (the first call warms up)
         seconds = _timed_predictions(client, admin, others)
         assert max(seconds) < max(1.0, 10 * normal), (seconds, normal)
         refused = client.post(f"/v1/namespaces/{bad}/predict", json={"text": "card"},

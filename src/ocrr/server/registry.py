@@ -211,9 +211,9 @@ class Registry:
         one that exists is left as it is. :meth:`create_namespace` calls this; so may an
         operator for a namespace registered before ledgers were made at creation."""
         where, schema = self.ledger_location(name)
-        if schema is None:
-            private_file(Path(where))
         self.open_store(name, create=True).close()
+        if schema is None:  # made by SQLite under the umask: narrowed now, while empty (a
+            private_file(Path(where))  # zero-length file made first is no ledger to adopt)
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces WHERE name = ?", (name,))
