@@ -67,6 +67,7 @@ def test_one_corrupt_namespace_among_ten_the_other_nine_answer(tmp_path: Path) -
         conn.execute("UPDATE entries SET provenance = '{bad' WHERE seq = 2")
     with _serve(data) as client:  # starts: one undecodable row no longer stops every tenant
         others = [n for n in NAMES if n != bad]
+        _timed_predictions(client, admin, others)  # they answer (the first call warms up)
         seconds = _timed_predictions(client, admin, others)
         assert max(seconds) < max(1.0, 10 * normal), (seconds, normal)
         refused = client.post(f"/v1/namespaces/{bad}/predict", json={"text": "card"},
@@ -105,3 +106,23 @@ def test_a_namespace_gets_its_ledger_when_it_is_created(tmp_path: Path) -> None:
     path = Path(registry.ledger_location("fresh")[0])
     assert path.is_file()
     registry.close()
+
+
+def test_a_quarantined_namespace_opens_again_once_repaired(tmp_path: Path) -> None:
+    data, admin, _ = _folder_of_ten(tmp_path)
+    path = Path(data) / "namespaces" / f"{NAMES[5]}.db"
+    with sqlite3.connect(path) as conn:
+        good = conn.execute("SELECT provenance FROM entries WHERE seq = 1").fetchone()[0]
+        conn.execute("UPDATE entries SET provenance = '{bad' WHERE seq = 1")
+    app = create_app(data, encoder=HashingEncoder(), settings=ServerSettings(
+        rate_limit=0, auth_failure_rate=0, quarantine_retry_seconds=0.0))
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {admin}"}
+        url = f"/v1/namespaces/{NAMES[5]}/predict"
+        assert client.post(url, json={"text": "card"}, headers=headers).status_code == 503
+        with sqlite3.connect(path) as conn:  # the operator restores the row
+            conn.execute("UPDATE entries SET provenance = ? WHERE seq = 1", (good,))
+        answer = client.post(url, json={"text": "where is my card"}, headers=headers)
+        assert answer.status_code == 200 and answer.json()["label"] == "card"
+        health = client.get("/v1/health").json()
+        assert health["status"] == "ok" and health["quarantined"] == 0

@@ -42,7 +42,9 @@ def test_examples_are_fit_examples_and_a_retried_chunk_adds_nothing(service: Ser
     assert status["chunks"] == [0, 1] and status["rows"] == 10 and status["last_seq"] == 9
     entries = service.client.get(f"{OTHER}/entries", headers=service.auth("other")).json()
     prov = entries["entries"][0]["provenance"]
-    assert prov == {"source": "fit", "upload": "u1", "chunk": "0", "actor": "loader"}
+    key_id = service.registry.find_key(service.keys["other"]).key_id
+    assert prov == {"source": "fit", "upload": "u1", "chunk": "0", "actor": "loader",
+                    "api_key_id": key_id}  # the key that wrote it, beside the actor
     # the served classifier is Substrate.fit on the same rows: same labels and confidences
     texts = [t for t, _ in SEED] + ["lost my card again"]
     labels = [y for _, y in SEED] + ["card"]

@@ -103,10 +103,48 @@ def test_a_batch_gives_each_waiting_owner_its_share_of_the_cost() -> None:
         queue = FairQueue()
         queue.put(_Job(["x" * 4000] * 10, loop.create_future(), owner="flood"))
         queue.put(_Job(["short"], loop.create_future(), owner="other"))
-        batch = queue.take(max_texts=64, max_cost=4096)
-        sizes = {p.job.owner: p.stop - p.start for p in batch}
-        assert sizes == {"flood": 1, "other": 1}  # half the cost each; one text at least
+        queue.put(_Job(["tiny"], loop.create_future(), owner="third"))
+        batch = queue.take(max_texts=64, max_cost=8192)
+        # a third of the cost each (one text at least): the flood 2 long texts, not 7; the
+        # short texts are another length class (padded, each would cost a long one)
+        assert {p.job.owner: p.stop - p.start for p in batch} == {"flood": 2}
+        batch = queue.take(max_texts=64, max_cost=8192)  # those skipped come first
+        assert {p.job.owner: p.stop - p.start for p in batch} == {"other": 1, "third": 1}
+        queue.put(_Job(["short again"], loop.create_future(), owner="other"))
+        assert [p.job.owner for p in queue.take(max_texts=64, max_cost=2048)] == ["flood"]
+        assert [p.job.owner for p in queue.take(max_texts=64, max_cost=2048)] == ["other"]
         alone = queue.take(max_texts=64, max_cost=4096)  # the flood alone: all the budget
         assert [(p.job.owner, p.stop - p.start) for p in alone] == [("flood", 3)]
     finally:
         loop.close()
+
+
+class _ByLength(HashingEncoder):
+    """Costs 0.2 ms a character, as a real model costs by length."""
+
+    def encode(self, texts, *, progress=False):  # noqa: ANN001, ANN202
+        time.sleep(0.0002 * max(len(t) for t in texts) * len(texts))
+        return super().encode(texts)
+
+
+def test_with_two_workers_a_flood_of_long_texts_leaves_one_free_for_others() -> None:
+    long = [f"long {i} " + "x" * 1000 for i in range(12)]  # 0.2 s each
+
+    async def scenario() -> tuple[float, float]:
+        batcher = BatchingEncoder(MemoEncoder(_ByLength()), [_ByLength()], max_batch=64,
+                                  max_cost=2048)
+        await batcher.start()
+        try:
+            flood = asyncio.ensure_future(batcher.encode(long, owner="flood"))
+            await asyncio.sleep(0.05)  # the flood holds a worker
+            started = time.perf_counter()
+            await batcher.encode(["where is my card"], owner="other")
+            waited = time.perf_counter() - started
+            await flood
+            return waited, time.perf_counter() - started
+        finally:
+            await batcher.stop()
+
+    waited, flood_left = asyncio.run(scenario())
+    assert waited < 0.1, waited  # the second worker was kept free: no long batch to wait for
+    assert flood_left > 1.0  # one worker for the flood: 12 x 0.2 s, less what was done

@@ -63,8 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--char-rate", type=float, default=None,
                        help="characters per second per key (0: off; default 250000)")
     serve.add_argument("--encode-batch-chars", type=int, default=None,
-                       help="most characters in one encoding batch (each text counts 16 + "
-                       "its length up to 1024; default 4096): bounds how long one key's "
+                       help="most characters in one encoding batch (texts x the longest's "
+                       "16 + length up to 1024; default 2048): bounds how long one key's "
                        "long texts hold the encoder before another key's turn")
     serve.add_argument("--max-body-bytes", type=int, default=None,
                        help="largest request body (default 1 MiB)")

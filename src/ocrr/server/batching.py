@@ -104,6 +104,9 @@ def text_cost(text: str) -> int:
 
 
 TEXT_OVERHEAD, TEXT_CAP = 16, 1024
+HEAVY_TEXT = 512
+"""A batch whose longest text costs this much or more (about 500 characters, 125 word
+pieces: ten times a typical query) is heavy: its owner is kept from the last free worker."""
 
 
 @dataclass(eq=False)
@@ -158,54 +161,61 @@ class FairQueue:
         self._owners.setdefault(job.owner, deque()).append(job)
 
     def __bool__(self) -> bool:
-        return self._head() is not None
+        return any(self._first(owner) is not None for owner in list(self._owners))
 
-    def _head(self) -> tuple[str, _Job] | None:
-        """The owner whose turn it is and its first job with texts left (jobs done or
-        dropped, and owners left with none, are removed on the way)."""
-        while self._owners:
-            owner, jobs = next(iter(self._owners.items()))
-            while jobs and (jobs[0].dropped or jobs[0].next >= len(jobs[0].texts)):
-                jobs.popleft()
-            if jobs:
-                return owner, jobs[0]
-            del self._owners[owner]
-        return None
+    def _first(self, owner: str) -> _Job | None:
+        """``owner``'s first job with texts left (jobs done or dropped are removed)."""
+        jobs = self._owners.get(owner)
+        while jobs and (jobs[0].dropped or jobs[0].next >= len(jobs[0].texts)):
+            jobs.popleft()
+        return jobs[0] if jobs else None
 
-    def take(self, *, max_texts: int, max_cost: int) -> list[_Piece]:
+    def take(self, *, max_texts: int, max_cost: int,
+             exclude: frozenset[str] = frozenset()) -> list[_Piece]:
         """The next batch: one text per owner in turn, until ``max_texts`` texts or
-        ``max_cost``; each owner waiting gets at most its share of the cost (``max_cost``
-        over the owners waiting), and at least one text, so a batch holding one key's short
-        text is not filled with another key's long ones. Consecutive texts of one job
+        ``max_cost``, counted as the model computes it: every text padded to the longest
+        (texts × the longest's :func:`text_cost`), and texts within a factor 2 of each
+        other in cost, so a short text is not put in a batch of long ones, where it would
+        cost as much as they do. Each owner waiting gets at most
+        its share of the cost (``max_cost`` over the owners waiting), and at least one
+        text. Owners in ``exclude`` wait for a later batch. Consecutive texts of one job
         become one piece."""
         taken: dict[int, list[int]] = {}  # id(job) -> [start, stop]
         jobs: dict[int, _Job] = {}
         spent: dict[str, int] = {}
-        full: set[str] = set()
+        for owner in list(self._owners):
+            if self._first(owner) is None:
+                del self._owners[owner]  # nothing left to encode: no share
         share = max_cost // max(1, len(self._owners))
-        count = cost = 0
-        while count < max_texts:
-            head = self._head()
-            if head is None:
-                break
-            owner, job = head
-            if owner in full:
-                if len(full) >= len(self._owners):
-                    break
-                self._owners.move_to_end(owner)
+        turns = deque(o for o in self._owners if o not in exclude)  # this batch's rotation
+        served: list[str] = []
+        count = longest = 0
+        while count < max_texts and turns:
+            owner = turns[0]
+            job = self._first(owner)
+            if job is None:
+                turns.popleft()
                 continue
             price = text_cost(job.texts[job.next])
-            if count and cost + price > max_cost:
+            if count and (price > 2 * longest or 2 * price < longest):
+                turns.popleft()  # another length class: padded, it would cost the longest
+                continue
+            if count and (count + 1) * max(longest, price) > max_cost:
                 break
             if owner in spent and spent[owner] + price > share:
-                full.add(owner)
+                turns.popleft()  # its share of this batch is used
                 continue
             span = taken.setdefault(id(job), [job.next, job.next])
             jobs[id(job)] = job
             span[1] = job.next = job.next + 1
             spent[owner] = spent.get(owner, 0) + price
-            count, cost = count + 1, cost + price
-            self._owners.move_to_end(owner)  # the next owner's turn
+            count, longest = count + 1, max(longest, price)
+            if owner not in served:
+                served.append(owner)
+            turns.rotate(-1)  # the next owner's turn
+        for owner in served:  # those served go behind those that were not
+            if owner in self._owners:
+                self._owners.move_to_end(owner)
         return [_Piece(jobs[k], a, b) for k, (a, b) in taken.items()]
 
     def drain(self) -> list[_Job]:
@@ -250,13 +260,14 @@ class BatchingEncoder:
         extra: Sequence[Encoder] = (),
         *,
         max_batch: int = 64,
-        max_cost: int = 4096,
+        max_cost: int = 2048,
         threads: int | None = None,
         on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         """``memo`` wraps the first worker's encoder (the substrates' too); ``extra`` are
         more instances of the same encoder, one more worker each. ``max_batch`` texts and
-        ``max_cost`` character units (:func:`text_cost`) at most in one batch. ``threads``:
+        ``max_cost`` character units (texts × the longest's :func:`text_cost`) at most in
+        one batch. ``threads``:
         torch threads (default: the available cores shared among the workers)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
@@ -277,6 +288,7 @@ class BatchingEncoder:
         self._workers: list[_Worker] = []
         self._runner: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
+        self._heavy: dict[str, int] = {}  # owner -> heavy batches in progress
         self._threads_set = False
 
     @property
@@ -330,22 +342,37 @@ class BatchingEncoder:
         return await future
 
     async def _run(self) -> None:
+        """Hand batches to free workers. The last free worker is kept from owners that
+        already have a heavy batch (long texts) in progress: with two workers, one key's
+        flood of long texts gets one worker while others wait, and another key's text finds
+        the other free at once instead of waiting for a long batch to end. An owner alone
+        with long texts thus uses all workers but one (short texts use them all)."""
         assert self._waiting is not None and self._idle is not None
         while True:
-            while not self._queue:
-                self._waiting.clear()
+            self._waiting.clear()  # before looking: a change from now on wakes the wait
+            if not self._queue:
                 await self._waiting.wait()
-            worker = await self._idle.get()  # meanwhile more requests queue up
-            pieces = self._queue.take(max_texts=self.max_batch, max_cost=self.max_cost)
-            if not pieces:
-                self._idle.put_nowait(worker)
                 continue
-            task = asyncio.create_task(self._batch(worker, pieces))
+            worker = await self._idle.get()  # meanwhile more requests queue up
+            last = self._idle.empty() and len(self._workers) > 1
+            exclude = frozenset(o for o, n in self._heavy.items() if n) if last else frozenset()
+            pieces = self._queue.take(max_texts=self.max_batch, max_cost=self.max_cost,
+                                      exclude=exclude)
+            if not pieces:  # only owners kept from the last worker are waiting
+                self._idle.put_nowait(worker)
+                await self._waiting.wait()  # a new request, or a batch done
+                continue
+            longest = max(text_cost(t) for p in pieces for t in p.job.texts[p.start:p.stop])
+            heavy = frozenset(p.job.owner for p in pieces) if longest >= HEAVY_TEXT else None
+            for owner in heavy or ():
+                self._heavy[owner] = self._heavy.get(owner, 0) + 1
+            task = asyncio.create_task(self._batch(worker, pieces, heavy))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    async def _batch(self, worker: _Worker, pieces: list[_Piece]) -> None:
-        assert self._idle is not None
+    async def _batch(self, worker: _Worker, pieces: list[_Piece],
+                     heavy: frozenset[str] | None = None) -> None:
+        assert self._idle is not None and self._waiting is not None
         started = time.perf_counter()
         try:
             results = await asyncio.get_running_loop().run_in_executor(
@@ -353,7 +380,12 @@ class BatchingEncoder:
         except Exception as err:  # noqa: BLE001 - hand the failure to every caller
             results = [err] * len(pieces)
         finally:
+            for owner in heavy or ():
+                self._heavy[owner] -= 1
+                if not self._heavy[owner]:
+                    del self._heavy[owner]
             self._idle.put_nowait(worker)
+            self._waiting.set()
         if self.on_batch is not None:
             self.on_batch(sum(p.stop - p.start for p in pieces), time.perf_counter() - started)
         for piece, result in zip(pieces, results, strict=True):

@@ -451,7 +451,11 @@ async def run_flood(
             done.set()
             await conn.close()
 
-    await asyncio.gather(other(), *[flooder(i) for i in range(flooders)])
+    flooding = [asyncio.ensure_future(flooder(i)) for i in range(flooders)]
+    await other()
+    for task in flooding:  # a batch in flight is abandoned: its connection closes
+        task.cancel()
+    await asyncio.gather(*flooding, return_exceptions=True)
     return result
 
 

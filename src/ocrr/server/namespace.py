@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
     from ocrr.substrate import Substrate, Suspect
 
+PREDICT_CHUNK = 8
+"""Predictions made per hold of a namespace's lock in a batch."""
 _META_CACHE = 50_000  # neighbours' (actor, source, time): immutable, so cached by seq
 
 
@@ -102,11 +104,20 @@ class Namespace(Lifecycle):
         return self.predict_vectors(texts, vectors)
 
     def predict_vectors(self, texts: Sequence[str], vectors: np.ndarray) -> list[Prediction]:
-        with self._lock:
-            self._catch_up()
-            out = [self._explain(self._answer(v)) for v in vectors]
-            self.predictions += len(out)
-            self.abstentions += sum(p.abstained for p in out)
+        """Answers for encoded texts. A batch holds the lock :data:`PREDICT_CHUNK` vectors at
+        a time, so a batch of 256 does not keep another request's single text waiting for
+        all of it (a correction may land between two chunks: each answer is consistent)."""
+        out: list[Prediction] = []
+        for start in range(0, len(vectors), PREDICT_CHUNK):
+            if start:
+                time.sleep(0)  # let a thread waiting for the lock take it
+            with self._lock:
+                self._catch_up()
+                chunk = [self._explain(self._answer(v))
+                         for v in vectors[start : start + PREDICT_CHUNK]]
+                self.predictions += len(chunk)
+                self.abstentions += sum(p.abstained for p in chunk)
+            out.extend(chunk)
         for text, answer in zip(texts, out, strict=True):
             self.outcomes.predicted(text, answer.label)
         return out

@@ -212,8 +212,8 @@ class Registry:
         operator for a namespace registered before ledgers were made at creation."""
         where, schema = self.ledger_location(name)
         self.open_store(name, create=True).close()
-        if schema is None:  # narrowed at once, before any entry is written (and -wal, -shm)
-            private_file(Path(where))
+        if schema is None:  # made by SQLite under the umask: narrowed now, while empty (a
+            private_file(Path(where))  # zero-length file made first is no ledger to adopt)
 
     def get_namespace(self, name: str) -> NamespaceRecord | None:
         rows = self._all(f"SELECT {_NS_COLUMNS} FROM {{p}}namespaces WHERE name = ?", (name,))

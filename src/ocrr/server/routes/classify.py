@@ -8,11 +8,14 @@ correction survives a crash of the server.
 
 from __future__ import annotations
 
+import asyncio
+
+import numpy as np
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from ocrr.server.auth import charge_work, key_of
-from ocrr.server.errors import TooLarge
+from ocrr.server.errors import TooLarge, Unavailable
 from ocrr.server.review import log_predictions
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
 from ocrr.server.schemas import (
@@ -32,6 +35,22 @@ from ocrr.server.schemas import (
 from ocrr.server.state import state_of
 
 router = APIRouter(prefix=API_PREFIX, tags=["classify"])
+_POLL_SECONDS = 0.5
+
+
+async def _encode(request: Request, texts: list[str], owner: str) -> np.ndarray:
+    """The texts' vectors from the shared batching encoder; if the client goes away while
+    they wait (a flood abandoned), the rest of its texts are dropped from the queue."""
+    encoding = asyncio.ensure_future(state_of(request).batcher.encode(texts, owner=owner))
+    try:
+        while True:
+            done, _ = await asyncio.wait({encoding}, timeout=_POLL_SECONDS)
+            if done:
+                return encoding.result()
+            if await request.is_disconnected():
+                raise Unavailable("the client went away")
+    finally:
+        encoding.cancel()  # a no-op when done; else its job leaves the queue
 
 
 async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN001
@@ -41,9 +60,9 @@ async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN00
     charge_work(request, key, texts)
     if as_of is not None:  # the past: not counted, not queued for review
         size = await run_in_threadpool(namespace.size_of, as_of)
-        vectors = await state.batcher.encode(texts, owner=key.key_id)
+        vectors = await _encode(request, texts, key.key_id)
         return await run_in_threadpool(namespace.predict_as_of, vectors, size)
-    vectors = await state.batcher.encode(texts, owner=key.key_id)
+    vectors = await _encode(request, texts, key.key_id)
     answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
     log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
     state.metrics.predictions.inc(namespace.name, by=len(answers))
@@ -76,7 +95,7 @@ async def _correct(request: Request, namespace, items: list[CorrectionItem],  # 
     texts = [item.text for item in items]
     key_id = key_of(request).key_id
     charge_work(request, key_of(request), texts)
-    vectors = await state.batcher.encode(texts, owner=key_id)
+    vectors = await _encode(request, texts, key_id)
     receipts = await run_in_threadpool(
         lambda: namespace.correct(items, actor=actor, vectors=vectors, key_id=key_id)
     )
