@@ -15,9 +15,9 @@ from ocrr.substrate.statistics import DiscriminantStatistics
 ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9}
 
 
-def test_the_options_are_off_by_default_and_checked():
-    rule = HybridVote()
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 0, 0, 0)
+def test_the_default_balances_and_debiases_and_the_options_are_checked():
+    rule = HybridVote()  # chosen on validation splits (docs/results.md, "Sparse corrections")
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 1, 0.35, 0)
     assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
@@ -89,7 +89,9 @@ def test_direct_lets_the_nearest_correction_decide_over_the_head():
         assert clf.predict_one(X[0]) == y[0]  # far from the correction: as before
 
 
-@pytest.mark.parametrize("params", [{}, ALL_ON, {"balance": 1.0}, {"correction_weight": 0.5}])
+@pytest.mark.parametrize(
+    "params", [{}, ALL_ON, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}]
+)
 def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
     X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)
     clf = Substrate(**params).fit(X, y)
@@ -135,7 +137,12 @@ def test_with_the_options_revoke_and_erase_leave_no_trace():
     for entry in wrong:
         noisy.revoke(entry.seq, "wrong label")
     noisy.erase("alice")
-    assert [noisy.predict(q).probability for q in queries[:60]] == [
-        clean.predict(q).probability for q in queries[:60]
-    ]
+    mine, theirs = noisy._state.extra, clean._state.extra
+    assert np.array_equal(mine.stats.scores(queries, noisy._state.vectors)[:, :10],
+                          theirs.stats.scores(queries, clean._state.vectors)[:, :10])
+    assert np.array_equal(mine.head.distribution(queries, noisy._index.rows)[1],
+                          theirs.head.distribution(queries, clean._index.rows)[1])
     assert noisy.predict_many(queries) == clean.predict_many(queries)
+    # the index's float32 similarities may differ in the last bit (tests/test_hybrid.py)
+    np.testing.assert_allclose([noisy.predict(q).probability for q in queries[:60]],
+                               [clean.predict(q).probability for q in queries[:60]], rtol=1e-6)

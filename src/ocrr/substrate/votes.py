@@ -155,8 +155,10 @@ class HybridVote:
     ``head_lr`` per correction of a class it knows (:mod:`ocrr.substrate.head`). The
     defaults were chosen on validation splits (``ocrr tune``).
 
-    Four options for sparse corrections, all off by default (docs/results.md, "Sparse
-    corrections"), each a function of the ledger like the rest:
+    Four options for sparse corrections (docs/results.md, "Sparse corrections"), each a
+    function of the ledger like the rest; chosen on validation splits, the default uses
+    ``balance=1`` and ``debias=0.35`` (``balance=0, debias=0``: the rule before them) and
+    leaves the other two off:
 
     - ``correction_weight``: a correction (an example not written by ``fit``) weighs this
       many seed rows, in the neighbours' vote and in its class's mean;
@@ -198,8 +200,8 @@ class HybridVote:
     head: bool = True
     head_lr: float = 0.05
     correction_weight: float = 1.0
-    balance: float = 0.0
-    debias: float = 0.0
+    balance: float = 1.0
+    debias: float = 0.35
     direct: float = 0.0
 
     def __post_init__(self) -> None:
