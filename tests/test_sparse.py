@@ -17,7 +17,7 @@ ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9
 
 def test_the_default_balances_and_debiases_and_the_options_are_checked():
     rule = HybridVote()  # chosen on validation splits (docs/results.md, "Sparse corrections")
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 1, 0.35, 0.6)
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 1, 0.35, 0)
     assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),

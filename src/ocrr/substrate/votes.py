@@ -157,8 +157,9 @@ class HybridVote:
 
     Four options for sparse corrections (docs/results.md, "Sparse corrections"), each a
     function of the ledger like the rest; chosen on validation splits, the default uses
-    ``balance=1``, ``debias=0.35`` and ``direct=0.6`` (``balance=0, debias=0, direct=0``:
-    the rule before them) and leaves ``correction_weight`` at 1:
+    ``balance=1`` and ``debias=0.35`` (``balance=0, debias=0``: the rule before them) and
+    leaves the other two off (``direct`` helps drifting phrasing but follows wrong
+    corrections too):
 
     - ``correction_weight``: a correction (an example not written by ``fit``) weighs this
       many seed rows, in the neighbours' vote and in its class's mean;
@@ -202,7 +203,7 @@ class HybridVote:
     correction_weight: float = 1.0
     balance: float = 1.0
     debias: float = 0.35
-    direct: float = 0.6
+    direct: float = 0.0
 
     def __post_init__(self) -> None:
         _check_k(self.k)
