@@ -12,7 +12,7 @@ from ocrr import Substrate
 from ocrr.substrate import HybridVote
 from ocrr.substrate.statistics import DiscriminantStatistics
 
-ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9}
+ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9, "direct_agree": 2}
 
 
 def test_the_default_balances_and_debiases_and_the_options_are_checked():
@@ -87,6 +87,19 @@ def test_direct_lets_the_nearest_correction_decide_over_the_head():
         assert clf.predict_one(near) == expected
         assert (clf.predict(near).probability == 1.0) == bool(direct)
         assert clf.predict_one(X[0]) == y[0]  # far from the correction: as before
+
+
+def test_direct_agree_keeps_one_correction_from_taking_over():
+    X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=3)
+    x = unit(centres[1] + 0.05 * np.random.default_rng(4).standard_normal(16))
+    near = unit(x + 0.02 * np.random.default_rng(5).standard_normal(16))
+    clf = Substrate(direct=0.95, direct_agree=2, head_lr=0).fit(X, y)
+    clf.correct(x, "c00")
+    assert clf.predict_one(near) == "c01"  # one correction alone does not decide
+    clf.correct(unit(x + 0.01 * np.random.default_rng(6).standard_normal(16)), "c00")
+    assert clf.predict_one(near) == "c00"  # two that agree do
+    with pytest.raises(ValueError, match="direct_agree"):
+        HybridVote(direct_agree=0)
 
 
 @pytest.mark.parametrize(
