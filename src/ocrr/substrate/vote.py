@@ -140,7 +140,23 @@ def hybrid_vote(
     ``scale`` (n, k) multiplies the neighbours' weights; where ``direct`` (n,) is true the
     nearest neighbour's label is the answer, with probability 1.
     Returns (winning codes, their probabilities); exact ties go to the lowest code (the
-    label taught first)."""
+    label taught first).
+
+    Classes with no live example (discriminant ``-inf`` everywhere: a revoked or retired
+    class) take no part: the sums then run over the same classes as in a ledger that never
+    had them, so revoking gives bit for bit the classifier that never saw them."""
+    live = np.isfinite(discriminant).any(axis=0)
+    if len(discriminant) and not live.all():
+        keep = np.flatnonzero(live)
+        where = np.cumsum(live) - 1  # code -> column among the live classes
+        if known is not None:
+            alive = live[known[0]]
+            known = (where[known[0][alive]], known[1][:, alive])
+        winners, probability = hybrid_vote(
+            sims, where[codes], discriminant[:, keep], mix=mix, tau=tau,
+            temperature=temperature, known=known, scale=scale, direct=direct,
+        )
+        return keep[winners], probability
     n_classes = discriminant.shape[1]
     neighbours = neighbour_distribution(sims, codes, n_classes, tau, scale)
     probs = mix * neighbours

@@ -159,8 +159,11 @@ class HybridVote:
     ``head_lr`` per correction of a class it knows (:mod:`ocrr.substrate.head`). The
     defaults were chosen on validation splits (``ocrr tune``).
 
-    Four options for sparse corrections, all off by default (docs/results.md, "Sparse
-    corrections"), each a function of the ledger like the rest:
+    Four options for sparse corrections (docs/results.md, "Sparse corrections"), each a
+    function of the ledger like the rest; chosen on validation splits, the default uses
+    ``balance=1`` and ``debias=0.35`` (``balance=0, debias=0``: the rule before them) and
+    leaves the other two off (``direct`` helps drifting phrasing but follows wrong
+    corrections too):
 
     - ``correction_weight``: a correction (an example not written by ``fit``) weighs this
       many seed rows, in the neighbours' vote and in its class's mean;
@@ -171,7 +174,9 @@ class HybridVote:
       few examples (:mod:`ocrr.substrate.statistics`); 1 is the unbiased correction;
     - ``direct``: where the nearest live neighbour is a correction at similarity at least
       ``direct`` (0: never), its label is the answer (probability 1: a person labelled an
-      input this close), whatever the discriminant and the head say.
+      input this close), whatever the discriminant and the head say; with
+      ``direct_agree`` = m, only where at least m corrections among the neighbours within
+      that similarity carry that label (so that one wrong label cannot take over).
 
     An explanation marks a neighbour as having voted when its weight is at least
     :data:`VOTED_WEIGHT` (1 %) of the top neighbour's, i.e. its similarity is within
@@ -202,9 +207,10 @@ class HybridVote:
     head: bool = True
     head_lr: float = 0.05
     correction_weight: float = 1.0
-    balance: float = 0.0
-    debias: float = 0.0
+    balance: float = 1.0
+    debias: float = 0.35
     direct: float = 0.0
+    direct_agree: int = 1
 
     def __post_init__(self) -> None:
         _check_k(self.k)
@@ -222,6 +228,8 @@ class HybridVote:
             raise ValueError("balance and debias must be non-negative")
         if not 0 <= self.direct <= 1:
             raise ValueError(f"direct must be in [0, 1] (0: off), got {self.direct}")
+        if self.direct_agree < 1:
+            raise ValueError(f"direct_agree must be at least 1, got {self.direct_agree}")
 
     @property
     def name(self) -> str:
@@ -265,7 +273,9 @@ class HybridVote:
             scale = mass if scale is None else scale * mass
         direct = None
         if self.direct:
-            direct = corrected[:, 0] & (np.asarray(sims[:, 0], np.float64) >= self.direct)
+            near = corrected & (np.asarray(sims, np.float64) >= self.direct)
+            agree = (near & (codes == codes[:, :1])).sum(axis=1)
+            direct = near[:, 0] & (agree >= self.direct_agree)
         return scale, direct
 
     def voted(self, sims: np.ndarray) -> np.ndarray:
@@ -321,7 +331,7 @@ def _check_k(k: int) -> None:
 _BAND_KEYWORDS = ("k", "margin")
 _HYBRID_KEYWORDS = (
     "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
-    "balance", "debias", "direct",
+    "balance", "debias", "direct", "direct_agree",
 )
 
 
