@@ -175,12 +175,22 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _backup(args: argparse.Namespace) -> int:
-    from ocrr.server.backup import PG_DUMP_HINT, backup
+def _sqlite_folder(args: argparse.Namespace) -> str | None:
+    """The data folder to copy, or None (said on stderr) for PostgreSQL: pg_dump's job."""
+    from ocrr.server.backup import PG_DUMP_HINT
 
     where = _where(args)
     if where.startswith(("postgresql://", "postgres://")):
         print(PG_DUMP_HINT, file=sys.stderr)
+        return None
+    return where
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from ocrr.server.backup import backup
+
+    where = _sqlite_folder(args)
+    if where is None:
         return EXIT_USAGE
     copies = backup(where, args.dest)
     print(json.dumps({"backup": args.dest, "ledgers": [c.__dict__ for c in copies]}, indent=2))
@@ -188,11 +198,10 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
-    from ocrr.server.backup import PG_DUMP_HINT, restore
+    from ocrr.server.backup import restore
 
-    where = _where(args)
-    if where.startswith(("postgresql://", "postgres://")):
-        print(PG_DUMP_HINT, file=sys.stderr)
+    where = _sqlite_folder(args)
+    if where is None:
         return EXIT_USAGE
     copies = restore(args.source, where, force=args.force)
     print(json.dumps({"restored": where, "verified": [c.__dict__ for c in copies]}, indent=2))

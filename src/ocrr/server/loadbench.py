@@ -100,17 +100,23 @@ def speed(rows: int = 10_000, encoder_name: str = "default",
     return out
 
 
+def _short_rows_csv(folder: Path, rows: int) -> Path:
+    """``rows.csv`` in ``folder``: ``rows`` short texts over 50 labels (the memory study's)."""
+    path = folder / "rows.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for i in range(rows):
+            writer.writerow([f"order {i} item {i % 977} colour {i % 13}", f"c{i % 50}"])
+    return path
+
+
 def _reader_child(rows: int) -> dict[str, Any]:
     """Peak RSS of reading a file of ``rows`` rows as upload chunks (the loader alone)."""
     from ocrr.server.csvload import read_chunks
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.csv"
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "label"])
-            for i in range(rows):
-                writer.writerow([f"order {i} item {i % 977} colour {i % 13}", f"c{i % 50}"])
+        path = _short_rows_csv(Path(folder), rows)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         count = sum(len(chunk.texts) for chunk in read_chunks(path))
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -122,12 +128,7 @@ def _memory_child(rows: int, dim: int) -> dict[str, Any]:
     from ocrr.encoders import TfidfEncoder
 
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "rows.csv"
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["text", "label"])
-            for i in range(rows):
-                writer.writerow([f"order {i} item {i % 977} colour {i % 13}", f"c{i % 50}"])
+        path = _short_rows_csv(Path(folder), rows)
         file_bytes = path.stat().st_size
         corpus = [f"order {i} item {i % 977} colour {i % 13}" for i in range(2000)]
         encoder = TfidfEncoder(dim=dim).fit(corpus)
