@@ -9,10 +9,11 @@ substrate's vote; ``predict_proba_one`` its probabilities over the labels seen s
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from river import base
+from river.base.typing import ClfTarget
 
 from ocrr._frontdoor import LabelMap, SubstrateParams, probabilities
 from ocrr.substrate import Substrate
@@ -96,16 +97,18 @@ class OcrrRiverClassifier(SubstrateParams, base.Classifier):
         if vector is not None and self._substrate is not None:
             self._substrate.learn_one(vector, label)
 
-    def predict_one(self, x: dict[Hashable, Any], **kwargs: Any) -> Hashable | None:
+    def predict_one(self, x: dict[Hashable, Any], **kwargs: Any) -> ClfTarget | None:
         """The substrate's answer, or None before it has an example (or for an ``x`` it
         cannot place)."""
         vector = self._vector(x)
         if vector is None or self._substrate is None or not self._substrate.labels:
             return None
         label = self._substrate.predict_one(vector)
-        return None if label is None else self._labels.objects[label]
+        return None if label is None else cast(ClfTarget, self._labels.objects[label])
 
-    def predict_proba_one(self, x: dict[Hashable, Any], **kwargs: Any) -> dict[Hashable, float]:
+    def predict_proba_one(
+        self, x: dict[Hashable, Any], **kwargs: Any
+    ) -> dict[ClfTarget, float]:
         """Probabilities over every label learned so far (``{}`` before any): with the
         hybrid rule the answer's probability, the rest shared evenly (the substrate exposes
         the winner's only); with the band rules each label's share of the band's votes."""
@@ -114,4 +117,5 @@ class OcrrRiverClassifier(SubstrateParams, base.Classifier):
             return {}
         columns = {text: i for i, text in enumerate(self._labels.objects)}
         row = probabilities(self._substrate.predict(vector), columns, len(columns))
-        return {y: float(p) for y, p in zip(self._labels.objects.values(), row, strict=True)}
+        objects = cast("dict[str, ClfTarget]", self._labels.objects)
+        return {y: float(p) for y, p in zip(objects.values(), row, strict=True)}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -30,7 +30,18 @@ from ocrr.errors import NotFittedError as OcrrNotFittedError
 
 class NotFittedError(OcrrNotFittedError, SklearnNotFittedError):
     """Predicting before ``fit``: both :class:`ocrr.errors.NotFittedError` and
-    scikit-learn's ``NotFittedError`` (so ``except`` clauses written for either catch it)."""
+    scikit-learn's ``NotFittedError`` (so ``except`` clauses written for either catch it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+    >>> try:
+    ...     OcrrClassifier().predict(np.ones((1, 4)))
+    ... except SklearnNotFittedError as err:
+    ...     print(type(err).__name__)
+    NotFittedError
+    """
 
 
 def _is_texts(X: object) -> bool:
@@ -183,7 +194,7 @@ class OcrrClassifier(SubstrateParams, ClassifierMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """The substrate's answer for each row (a label of ``classes_``)."""
         vectors = self._vectors(X)
-        labels = self.substrate_.predict_many(vectors)
+        labels = cast(list[str], self.substrate_.predict_many(vectors))  # fitted: no None
         column = self._columns()
         return self.classes_[[column[label] for label in labels]]
 

@@ -38,6 +38,7 @@ ocrr.errors.DimensionError: expected vectors of dimension 3, got 4: encode the i
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ocrr.errors import DimensionError, NotFittedError
 
@@ -62,7 +63,7 @@ class CheckedInputs:
         return width
 
     @staticmethod
-    def _check_fit(X: object) -> None:
+    def _check_fit(X: ArrayLike) -> None:
         """``fit``'s vectors: a 2-D matrix, one row per example (any width: fit sets it)."""
         if np.ndim(X) != 2:
             raise DimensionError(
@@ -70,15 +71,15 @@ class CheckedInputs:
                 f"{np.shape(X)}"
             )
 
-    def _check_one(self, x: object) -> None:
+    def _check_one(self, x: ArrayLike) -> None:
         """``predict_one``'s vector: fitted, 1-D, the fitted width."""
         _check_shape(x, 1, self._fitted_width(), "predict_one takes one vector (1-D)")
 
-    def _check_many(self, X: object) -> None:
+    def _check_many(self, X: ArrayLike) -> None:
         """``predict_many``'s vectors: fitted, 2-D, rows of the fitted width."""
         _check_shape(X, 2, self._fitted_width(), "predict_many takes a matrix of vectors (2-D)")
 
-    def _check_example(self, x: object, *, before_fit: bool = False) -> None:
+    def _check_example(self, x: ArrayLike, *, before_fit: bool = False) -> None:
         """``correct``'s vector: 1-D, the fitted width. Before any example it raises
         :class:`~ocrr.errors.NotFittedError`, unless ``before_fit`` (a classifier that learns
         from nothing: then the first example sets the width)."""
@@ -88,7 +89,7 @@ class CheckedInputs:
         _check_shape(x, 1, width, "correct takes one vector (1-D)")
 
 
-def _check_shape(x: object, ndim: int, width: int | None, what: str) -> None:
+def _check_shape(x: ArrayLike, ndim: int, width: int | None, what: str) -> None:
     shape = np.shape(x)
     if len(shape) != ndim:
         raise DimensionError(f"{what}, got shape {shape}")

@@ -75,17 +75,16 @@ def plan_labels(
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """(fit, stream, novel, original) labels: the plan's own where it gives them (a scenario
     that relabels rows), else the rows' labels."""
-    y_train = np.asarray(y_train, dtype=object)
-    y_test = np.asarray(y_test, dtype=object)
+    train, test = np.asarray(y_train, dtype=object), np.asarray(y_test, dtype=object)
 
     def pick(given: Sequence[str] | None, labels: np.ndarray, rows: np.ndarray) -> list[str]:
         return list(given) if given is not None else list(labels[rows])
 
     return (
-        pick(plan.fit_labels, y_train, plan.seed_rows),
-        pick(plan.stream_labels, y_train, plan.stream_rows),
-        pick(plan.novel_labels, y_test, plan.novel_rows),
-        pick(plan.original_labels, y_test, plan.original_rows),
+        pick(plan.fit_labels, train, plan.seed_rows),
+        pick(plan.stream_labels, train, plan.stream_rows),
+        pick(plan.novel_labels, test, plan.novel_rows),
+        pick(plan.original_labels, test, plan.original_rows),
     )
 
 
@@ -163,13 +162,15 @@ def run_cell(
 
     checkpoint(0)
     relabel = getattr(system, "relabel", None)
-    for old, new in plan.renames if relabel is not None else ():
-        relabel(old, new)
-        result.operations += 1
+    if relabel is not None:
+        for old, new in plan.renames:
+            relabel(old, new)
+            result.operations += 1
     retire = getattr(system, "retire", None)
-    for label in plan.retirements if retire is not None else ():
-        retire(label)
-        result.operations += 1
+    if retire is not None:
+        for label in plan.retirements:
+            retire(label)
+            result.operations += 1
     clock = time.perf_counter
     for i, row in enumerate(stream):
         x, y = X_train[row], truth[i]

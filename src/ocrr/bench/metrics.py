@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summarise(results: Iterable[CellResult]) -> list[dict[str, object]]:
+def summarise(results: Iterable[CellResult]) -> list[dict[str, Any]]:
     """One row per (scenario, dataset, policy, system): means and population std over seeds."""
     groups: dict[tuple[str, str, str, str], list[CellResult]] = defaultdict(list)
     for result in results:

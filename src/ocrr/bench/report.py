@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +65,7 @@ def _cell(value: object) -> object:
     return value
 
 
-def write_summary_csv(rows: Sequence[dict[str, object]], path: Path) -> None:
+def write_summary_csv(rows: Sequence[dict[str, Any]], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
@@ -80,7 +81,7 @@ def _human_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
-def _to(row: dict[str, object], t: int) -> str:
+def _to(row: dict[str, Any], t: int) -> str:
     mean, reached = row[f"to_{t}_mean"], row[f"to_{t}_n_reached"]
     if mean is None:
         return "never"
@@ -103,10 +104,10 @@ def paper_figures() -> dict[tuple[str, str, str], tuple[float, float]]:
     return figures
 
 
-def summary_markdown(rows: Sequence[dict[str, object]]) -> str:
+def summary_markdown(rows: Sequence[dict[str, Any]]) -> str:
     """One table per (dataset, policy), systems as rows, with the paper's figures beside."""
     paper = paper_figures()
-    by_table: dict[tuple[str, str, str], list[dict[str, object]]] = defaultdict(list)
+    by_table: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         scenario = str(row.get("scenario", "novel"))
         by_table[(scenario, str(row["dataset"]), str(row["policy"]))].append(row)
@@ -135,7 +136,7 @@ def summary_markdown(rows: Sequence[dict[str, object]]) -> str:
 
 
 def write_report(
-    rows: Sequence[dict[str, object]], figures: Sequence[Path], path: Path, *, context: str
+    rows: Sequence[dict[str, Any]], figures: Sequence[Path], path: Path, *, context: str
 ) -> None:
     parts = [
         "# OCRR benchmark report\n\n",
@@ -172,11 +173,11 @@ def _mean_curve(
     return grid, curves.mean(axis=0), curves.std(axis=0)
 
 
-def _styles(systems: Sequence[str]) -> dict[str, dict[str, object]]:
+def _styles(systems: Iterable[str]) -> dict[str, dict[str, object]]:
     """A distinct (colour, line style) per system, the same in every figure of a run."""
     import matplotlib
 
-    colours = matplotlib.colormaps["tab10"].colors
+    colours = matplotlib.colormaps["tab10"].colors  # type: ignore[attr-defined]  # tab10 is a ListedColormap
     dashes = ("-", "--", ":", "-.")
     return {
         name: {"color": colours[i % 10], "linestyle": dashes[(i // 10) % len(dashes)]}
@@ -227,7 +228,7 @@ def plot_curves(results: Sequence[CellResult], out_dir: Path) -> list[Path]:
 
 
 def _scatter_by_policy(
-    rows: Sequence[dict[str, object]],
+    rows: Sequence[dict[str, Any]],
     out_dir: Path,
     *,
     stem: str,
@@ -243,7 +244,7 @@ def _scatter_by_policy(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_dataset: dict[str, dict[str, list[dict[str, object]]]] = defaultdict(
+    by_dataset: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for row in rows:
@@ -277,7 +278,7 @@ def _scatter_by_policy(
     return paths
 
 
-def plot_pareto(rows: Sequence[dict[str, object]], out_dir: Path) -> list[Path]:
+def plot_pareto(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Storage (log bytes) against final novel accuracy: what each system pays to recover."""
     return _scatter_by_policy(
         rows,
@@ -291,7 +292,7 @@ def plot_pareto(rows: Sequence[dict[str, object]], out_dir: Path) -> list[Path]:
     )
 
 
-def plot_tradeoff(rows: Sequence[dict[str, object]], out_dir: Path) -> list[Path]:
+def plot_tradeoff(rows: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
     """Final novel against final original accuracy: learning without forgetting is top right."""
     return _scatter_by_policy(
         rows,

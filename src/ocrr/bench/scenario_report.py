@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from ocrr.bench.scenarios import DESCRIPTIONS
 
@@ -12,14 +13,14 @@ RECOMMENDED = "substrate_plus"
 """OCRR's recommended classifier (the library's default ``Substrate()``)."""
 
 
-def _tables(rows: Sequence[dict[str, object]]) -> dict[tuple[str, str], list[dict[str, object]]]:
-    tables: dict[tuple[str, str], list[dict[str, object]]] = defaultdict(list)
+def _tables(rows: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    tables: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         tables[(str(row.get("scenario", "novel")), str(row["dataset"]))].append(row)
     return tables
 
 
-def _actions(row: dict[str, object]) -> str:
+def _actions(row: dict[str, Any]) -> str:
     corrections, operations = float(row["corrections_mean"]), float(row["operations_mean"])
     if operations:
         return f"{corrections:.0f} + {operations:.0f} op"
@@ -27,12 +28,12 @@ def _actions(row: dict[str, object]) -> str:
 
 
 def scenario_table(
-    rows: Sequence[dict[str, object]], policies: Sequence[str] = ("oracle", "random10")
+    rows: Sequence[dict[str, Any]], policies: Sequence[str] = ("oracle", "random10")
 ) -> str:
     """One markdown table of one (scenario, dataset): a row per system, sorted by the first
     policy's final novel accuracy; per policy the final novel and original accuracy (mean ±
     std over seeds) and the user's actions (corrections, + operations such as a relabel)."""
-    by_system: dict[str, dict[str, dict[str, object]]] = defaultdict(dict)
+    by_system: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
     for row in rows:
         by_system[str(row["system"])][str(row["policy"])] = row
     present = [p for p in policies if any(p in v for v in by_system.values())]
@@ -41,7 +42,7 @@ def scenario_table(
     )
     lines = [head + " |", "|---" * (1 + 3 * len(present)) + "|"]
 
-    def first_novel(item: tuple[str, dict[str, dict[str, object]]]) -> tuple[float, str]:
+    def first_novel(item: tuple[str, dict[str, dict[str, Any]]]) -> tuple[float, str]:
         row = item[1].get(present[0]) if present else None
         return (-float(row["final_novel_mean"]) if row else 1.0, item[0])
 
@@ -63,7 +64,7 @@ def scenario_table(
 
 
 def scenario_markdown(
-    rows: Sequence[dict[str, object]], policies: Sequence[str] = ("oracle", "random10")
+    rows: Sequence[dict[str, Any]], policies: Sequence[str] = ("oracle", "random10")
 ) -> str:
     """A section per (scenario, dataset) other than ``novel``: what it models, the table."""
     out = []
@@ -77,8 +78,8 @@ def scenario_markdown(
 
 
 def recommended_verdicts(
-    rows: Sequence[dict[str, object]],
-    novel_rows: Sequence[dict[str, object]] = (),
+    rows: Sequence[dict[str, Any]],
+    novel_rows: Sequence[dict[str, Any]] = (),
     *,
     system: str = RECOMMENDED,
     within: float = 0.02,
@@ -96,7 +97,7 @@ def recommended_verdicts(
         for r in novel_rows
         if r["system"] == system and r.get("scenario", "novel") == "novel"
     }
-    groups: dict[tuple[str, str, str], list[dict[str, object]]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         key = (str(row.get("scenario", "novel")), str(row["dataset"]), str(row["policy"]))
         groups[key].append(row)

@@ -41,6 +41,7 @@ scenarios need texts or a second dataset and are prepared once, before the grid,
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -286,9 +287,10 @@ def cross_data(
     n_train, n_test = len(fit.y_train), len(fit.y_test)
     texts: dict[str, tuple[str, ...] | None] = {"train_texts": None, "test_texts": None}
     if fit.texts is not None and other.texts is not None:
+        (fit_train, fit_test), (other_train, other_test) = fit.texts, other.texts
         texts = {
-            "train_texts": fit.train_texts + tuple(other.train_texts[i] for i in train_rows),
-            "test_texts": fit.test_texts + tuple(other.test_texts[i] for i in test_rows),
+            "train_texts": fit_train + tuple(other_train[i] for i in train_rows),
+            "test_texts": fit_test + tuple(other_test[i] for i in test_rows),
         }
     plans = {}
     for seed in seeds:
@@ -426,7 +428,7 @@ def prepare_scenarios(
             enc = _encoder(encoder, cache_dir, dataset.train.texts)
             out[data_key(scenario, name)] = typo_data(
                 base, dataset.train.texts, dataset.test.texts, scenario, seeds,
-                lambda texts, enc=enc: enc.encode(texts, progress=progress), cap,
+                functools.partial(enc.encode, progress=progress), cap,
             )
     return out
 

@@ -86,11 +86,11 @@ def carve_validation(labels: Sequence[str], share: float = VALIDATION_SHARE,
     """Boolean mask of the training rows held out for validation: ``share`` of each class
     (at least one row, and never a class's only row), drawn with a seeded generator in
     sorted-label order."""
-    names = np.asarray(labels, dtype=object)
+    column = np.asarray(labels, dtype=object)
     rng = np.random.default_rng(seed)
-    held = np.zeros(len(names), dtype=bool)
-    for label in sorted(set(labels)):
-        rows = np.flatnonzero(names == label)
+    held = np.zeros(len(column), dtype=bool)
+    for label in sorted(set(column)):
+        rows = np.flatnonzero(column == label)
         take = min(max(1, int(len(rows) * share)), len(rows) - 1)
         if take > 0:
             held[rng.choice(rows, take, replace=False)] = True

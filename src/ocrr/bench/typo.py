@@ -84,7 +84,8 @@ def perturb(text: str, rate: float, seed: int | Sequence[int]) -> str:
 
 
 def perturb_all(
-    texts: Sequence[str], rate: float, seed: int, *, stream: int = 0, rows: Sequence[int] = ()
+    texts: Sequence[str], rate: float, seed: int, *, stream: int = 0,
+    rows: Sequence[int] | np.ndarray = (),
 ) -> list[str]:
     """Perturb many texts; text i is seeded with (seed, rate in basis points, stream, row i),
     ``rows`` defaulting to 0, 1, 2, ... So a text's typos depend on where it came from, not

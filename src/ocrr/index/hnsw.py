@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -334,14 +335,14 @@ class HnswIndex(RowIndex):
         return {"params": self._params(), "graph_rows": self._g}
 
     @classmethod
-    def _load_data(cls, folder: Path, meta: dict[str, object]) -> HnswIndex:
-        params = dict(meta["params"])  # type: ignore[arg-type]
-        index = cls(int(meta["dim"]), 1, **params)  # type: ignore[arg-type]
+    def _load_data(cls, folder: Path, meta: dict[str, Any]) -> HnswIndex:
+        params = dict(meta["params"])
+        index = cls(int(meta["dim"]), 1, **params)
         graph = _hnswlib().Index(space="ip", dim=index.dim)
         graph.load_index(str(folder / "graph.hnsw"))
         graph.set_ef(index.ef_search)
         index._graph = graph
-        index._g = int(meta["graph_rows"])  # type: ignore[arg-type]
+        index._g = int(meta["graph_rows"])
         tail = np.load(folder / "tail.npy")
         index._tail[: len(tail)] = tail
         index._t = len(tail)

@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -395,8 +396,8 @@ class IvfIndex(RowIndex):
         return {"params": self._params(), "segments": segments}
 
     @classmethod
-    def _load_data(cls, folder: Path, meta: dict[str, object]) -> IvfIndex:
-        index = cls(int(meta["dim"]), 1, **dict(meta["params"]))  # type: ignore[arg-type]
+    def _load_data(cls, folder: Path, meta: dict[str, Any]) -> IvfIndex:
+        index = cls(int(meta["dim"]), 1, **dict(meta["params"]))
         centroids = np.load(folder / "centroids.npy")
         sizes = np.load(folder / "cell_sizes.npy")
         rows = np.load(folder / "cell_rows.npy")
@@ -404,13 +405,13 @@ class IvfIndex(RowIndex):
         tail = np.load(folder / "tail.npy")
         segments = meta["segments"]
         if (len(sizes) != len(centroids) or not int(sizes.sum()) == len(rows) == len(vectors)
-                or sum(c for _, _, c in segments) != len(sizes)):  # type: ignore[union-attr]
+                or sum(c for _, _, c in segments) != len(sizes)):
             raise ValueError(f"{folder}: cell data does not match its centroids")
         n = len(rows) + len(tail)
         index._reserve_rows(n)
         ends = np.cumsum(sizes)
         cell = 0
-        for start, size, count in segments:  # type: ignore[union-attr]
+        for start, size, count in segments:
             segment = _Segment(int(start), int(size), centroids[cell : cell + count], [], [])
             for local in range(count):
                 lo, hi = ends[cell] - sizes[cell], ends[cell]

@@ -21,6 +21,7 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def save_index(index: Index, path: str | Path, head: HeadLike) -> Path:
     return path
 
 
-def read_meta(path: str | Path) -> dict[str, object]:
+def read_meta(path: str | Path) -> dict[str, Any]:
     meta_file = Path(path) / "index.json"
     if not meta_file.is_file():
         raise IndexMismatchError(f"{path} holds no saved index (no index.json)")
@@ -88,7 +89,7 @@ def load_index(
     """
     path = Path(path)
     meta = read_meta(path)
-    size = int(meta["ledger_size"])  # type: ignore[arg-type]
+    size = int(meta["ledger_size"])
     if size > len(ledger):
         raise IndexMismatchError(
             f"{path} was built from {size} entries but the ledger has {len(ledger)}"
@@ -97,12 +98,12 @@ def load_index(
         raise IndexMismatchError(
             f"{path} was built from another ledger: entry {size - 1}'s hash differs"
         )
-    if ledger.dim is not None and int(meta["dim"]) != ledger.dim:  # type: ignore[arg-type]
+    if ledger.dim is not None and int(meta["dim"]) != ledger.dim:
         raise IndexMismatchError(f"{path} has dimension {meta['dim']}, the ledger {ledger.dim}")
     if examples is None:
         examples = [e for e in ledger if e.kind == EXAMPLE_KIND]
     before = sum(1 for e in examples if e.seq < size)
-    if before != int(meta["rows"]):  # type: ignore[arg-type]
+    if before != int(meta["rows"]):
         raise IndexMismatchError(
             f"{path} holds {meta['rows']} rows but the ledger's first {size} entries hold "
             f"{before} examples"
@@ -114,7 +115,7 @@ def load_index(
         index = IvfIndex._load_data(path, meta)
     else:
         vectors = np.load(path / "vectors.npy")
-        index = ExactIndex(int(meta["dim"]), max(len(examples), 1024))  # type: ignore[arg-type]
+        index = ExactIndex(int(meta["dim"]), max(len(examples), 1024))
         index.add_many(vectors)
         for row in np.load(path / "removed.npy"):
             index.remove(int(row))

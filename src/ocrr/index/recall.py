@@ -4,6 +4,7 @@ recall@k against exact search over the same live rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class RowIndex:
     ) -> RecallReport:
         """Recall@k against exact search over the same live rows (see :func:`verify_recall`;
         1.0 by construction for an exact index)."""
-        return verify_recall(self, sample, k, seed=seed)
+        return verify_recall(cast(Index, self), sample, k, seed=seed)
 
 
 def verify_recall(

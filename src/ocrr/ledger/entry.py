@@ -134,6 +134,20 @@ class Entry:
     A *sealed* entry (``sealed`` is set) is hashed in its stored form (see ``SEALED_KEY``):
     its ``vector``, ``text`` and ``provenance`` fields are the decrypted plaintext when the
     key is at hand, and empty once the subject is erased (``readable`` is then False).
+
+    Examples
+    --------
+    A ledger makes entries; each one's ``prev_hash`` is its predecessor's ``entry_hash``:
+
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> first = ledger.append("card_arrival", np.ones(4), text="where is my card?")
+    >>> second = ledger.append("exchange_rate", -np.ones(4))
+    >>> second.seq, second.kind, second.prev_hash == first.entry_hash, second.readable
+    (1, 'example', True, True)
+    >>> first.vector  # stored as given, in float32 (the substrate normalises before)
+    array([1., 1., 1., 1.], dtype=float32)
     """
 
     seq: int

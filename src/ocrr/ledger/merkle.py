@@ -20,8 +20,9 @@ The verifiers at the bottom need nothing but the proof, the hashes and the sizes
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -155,7 +156,21 @@ class MerkleTree:
 
 @dataclass(frozen=True)
 class InclusionProof:
-    """That the leaf at ``index`` is in the tree of ``tree_size`` leaves with ``root_hash``."""
+    """That the leaf at ``index`` is in the tree of ``tree_size`` leaves with ``root_hash``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> for label in ("a", "b", "c"):
+    ...     _ = ledger.append(label, np.ones(2))
+    >>> proof = ledger.prove(1)
+    >>> proof.index, proof.tree_size, proof.verify()
+    (1, 3, True)
+    >>> InclusionProof.from_dict(proof.to_dict()) == proof  # how it travels (JSON)
+    True
+    """
 
     index: int
     tree_size: int
@@ -177,12 +192,12 @@ class InclusionProof:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> InclusionProof:
+    def from_dict(cls, data: Mapping[str, Any]) -> InclusionProof:
         return cls(
-            int(data["index"]),  # type: ignore[arg-type]
-            int(data["tree_size"]),  # type: ignore[arg-type]
+            int(data["index"]),
+            int(data["tree_size"]),
             bytes.fromhex(str(data["leaf_hash"])),
-            tuple(bytes.fromhex(str(h)) for h in data["path"]),  # type: ignore[attr-defined]
+            tuple(bytes.fromhex(str(h)) for h in data["path"]),
             bytes.fromhex(str(data["root_hash"])),
         )
 
@@ -190,7 +205,20 @@ class InclusionProof:
 @dataclass(frozen=True)
 class ConsistencyProof:
     """That the tree of ``old_size`` leaves (``old_root``) is a prefix of the tree of
-    ``new_size`` leaves (``new_root``)."""
+    ``new_size`` leaves (``new_root``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> kept = ledger.tree_head()  # what an auditor kept at size 1
+    >>> _ = ledger.append("b", -np.ones(2))
+    >>> proof = ledger.prove_consistency(kept.size)
+    >>> proof.old_root == kept.root_hash, proof.new_size, proof.verify()
+    (True, 2, True)
+    """
 
     old_size: int
     new_size: int
@@ -212,13 +240,13 @@ class ConsistencyProof:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> ConsistencyProof:
+    def from_dict(cls, data: Mapping[str, Any]) -> ConsistencyProof:
         return cls(
-            int(data["old_size"]),  # type: ignore[arg-type]
-            int(data["new_size"]),  # type: ignore[arg-type]
+            int(data["old_size"]),
+            int(data["new_size"]),
             bytes.fromhex(str(data["old_root"])),
             bytes.fromhex(str(data["new_root"])),
-            tuple(bytes.fromhex(str(h)) for h in data["path"]),  # type: ignore[attr-defined]
+            tuple(bytes.fromhex(str(h)) for h in data["path"]),
         )
 
 

@@ -67,7 +67,7 @@ def _text(value: object) -> str:
 
 def _bytes(value: object) -> bytes:
     if value.__class__ is bytes:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"expected bytes, found {type(value).__name__}")

@@ -19,6 +19,7 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -37,7 +38,20 @@ class SignatureError(ValueError):
 
 @dataclass(frozen=True)
 class TreeHead:
-    """What a ledger commits to at one moment: its size and Merkle root."""
+    """What a ledger commits to at one moment: its size and Merkle root.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> head = ledger.tree_head()
+    >>> head.size, len(head.root_hash)
+    (1, 32)
+    >>> TreeHead.from_dict(head.to_dict()) == head
+    True
+    """
 
     size: int
     root_hash: bytes
@@ -54,17 +68,31 @@ class TreeHead:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> TreeHead:
+    def from_dict(cls, data: dict[str, Any]) -> TreeHead:
         root = bytes.fromhex(str(data["root_hash"]))
         if len(root) != 32:
             raise ValueError(f"root_hash has {len(root)} bytes, expected 32")
-        return cls(int(data["size"]), root, int(data["timestamp_ns"]))  # type: ignore[arg-type]
+        return cls(int(data["size"]), root, int(data["timestamp_ns"]))
 
 
 @dataclass(frozen=True)
 class SignedTreeHead:
     """A tree head, the Ed25519 signature over its :meth:`TreeHead.signed_bytes`, and the
-    raw 32-byte public key that made it (for display; trust comes from a pinned key)."""
+    raw 32-byte public key that made it (for display; trust comes from a pinned key).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger
+    >>> ledger = Ledger()
+    >>> _ = ledger.append("a", np.ones(2))
+    >>> key = generate_key()
+    >>> signed = sign_head(ledger.tree_head(), key)
+    >>> signed.verify(key.public_key()), signed.head.size
+    (True, 1)
+    >>> signed.verify(generate_key().public_key())  # anyone else's key: refused
+    False
+    """
 
     head: TreeHead
     signature: bytes
@@ -104,7 +132,7 @@ def sign_head(head: TreeHead, private_key: Ed25519PrivateKey) -> SignedTreeHead:
     return SignedTreeHead(head, signature, raw_public_key(private_key.public_key()))
 
 
-def head_from_dict(data: dict[str, object]) -> TreeHead | SignedTreeHead:
+def head_from_dict(data: dict[str, Any]) -> TreeHead | SignedTreeHead:
     """Read a head written by ``to_dict`` (signed if it carries a signature)."""
     head = TreeHead.from_dict(data)
     if "signature" not in data:

@@ -17,7 +17,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 
@@ -43,15 +43,15 @@ def entry_to_dict(entry: Entry) -> dict[str, object]:
     }
 
 
-def entry_from_dict(data: dict[str, object]) -> Entry:
+def entry_from_dict(data: dict[str, Any]) -> Entry:
     try:
         vector = np.frombuffer(base64.b64decode(str(data["vector"]), validate=True), "<f4")
         provenance = data["provenance"]
         if not isinstance(provenance, dict):
             raise ValueError("provenance is not an object")
         return Entry(
-            int(data["seq"]),  # type: ignore[arg-type]
-            int(data["created_at_ns"]),  # type: ignore[arg-type]
+            int(data["seq"]),
+            int(data["created_at_ns"]),
             str(data["kind"]),
             str(data["label"]),
             vector,

@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 NAMESPACE = "load"
 
@@ -73,7 +74,7 @@ def workload(seed: int) -> tuple[list[tuple[str, str]], list[str], list[tuple[st
     data = load_dataset("clinc150")
     per_class: dict[str, int] = {}
     quota = max(1, -(-seed // len(set(data.train.labels))))
-    taught = []
+    taught: list[tuple[str, str]] = []
     for text, label in zip(data.train.texts, data.train.labels, strict=True):
         if per_class.get(label, 0) < quota and len(taught) < seed:
             per_class[label] = per_class.get(label, 0) + 1
@@ -124,16 +125,17 @@ async def run_load(settings: LoadSettings, log: Callable[[str], None] = print) -
         await run_phase(server.url, token, NAMESPACE, name="warm-up", clients=2,
                         duration=2.0, max_requests=50, texts=texts)
 
-        common = {"clients": settings.clients, "duration": settings.duration,
+        pid = server.pid
+        common: dict[str, Any] = {"clients": settings.clients, "duration": settings.duration,
                   "max_requests": settings.max_requests, "texts": texts}
         alone = await run_phase(server.url, token, NAMESPACE, name="phase 1, predictions",
-                                **common, server_pid=server.process.pid)
+                                **common, server_pid=pid)
         for line in alone.lines():
             log(line)
         mixed = await run_phase(server.url, token, NAMESPACE,
                                 name="phase 2, predictions with corrections", **common,
                                 corrections=corrections, correctors=settings.correctors,
-                                actor=f"ocrr-load-{run}", server_pid=server.process.pid)
+                                actor=f"ocrr-load-{run}", server_pid=pid)
         for line in mixed.lines():
             log(line)
         check = await ledger_check(server.url, token, NAMESPACE, f"ocrr-load-{run}",

@@ -99,6 +99,13 @@ class ServerProcess:
             time.sleep(0.1)
         return False
 
+    @property
+    def pid(self) -> int:
+        """The running server's process id (for CPU accounting); raises before ``start``."""
+        if self.process is None:
+            raise RuntimeError("the server process is not started: call start() first")
+        return self.process.pid
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush; what a crash or ``kill -9`` does."""
         if self.process is not None and self.process.poll() is None:

@@ -113,6 +113,9 @@ class SeedHead:
 
     def _take_steps(self, rows_of: RowsOf) -> None:
         """One SGD step per live correction of a known class not yet applied, in order."""
+        head = self._head
+        if head is None:
+            return
         known = {int(c): f"{int(c):09d}" for c in self._known}
         pending = [
             (row, known[code])
@@ -125,9 +128,9 @@ class SeedHead:
         if not pending:
             return
         vectors = np.asarray(rows_of(np.array([row for row, _ in pending])), dtype=np.float32)
-        self._head.lr = self.lr
+        head.lr = self.lr
         for x, (_, label) in zip(vectors, pending, strict=True):
-            self._head.correct(x, label)
+            head.correct(x, label)
 
     def _fit_seed(self, rows_of: RowsOf) -> None:
         live = np.flatnonzero(self._live)

@@ -4,7 +4,7 @@ and the checks that turn a wrong shape into :class:`~ocrr.errors.DimensionError`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def encode_many(X: np.ndarray | Sequence[str], encoder: Encoder | None) -> np.nd
     """A batch of inputs as unit float32 rows."""
     if is_texts(X):
         return require_encoder(encoder).encode(list(X))
-    return unit_rows(X)
+    return unit_rows(cast(np.ndarray, X))
 
 
 def check_width(vectors: np.ndarray, dim: int | None, *, write: bool = False) -> np.ndarray:

@@ -98,7 +98,7 @@ class DerivedState:
         """Whether example ``seq`` was revoked, erased or retired."""
         return seq in self.revoked or seq in self.erased or seq in self.retired
 
-    def live_row(self, row: int) -> bool:
+    def live_row(self, row: int | np.integer) -> bool:
         return not self.withdrawn(int(self.row_seqs[row]))
 
     def has_row(self, seq: int) -> bool:

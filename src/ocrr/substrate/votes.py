@@ -44,7 +44,8 @@ neighbour part, ``exp((sim - top) / tau)``, is at least this share of the top ne
 class VoteState(Protocol):
     """Derived state a rule keeps beside the index, fed one live example at a time."""
 
-    nbytes: int
+    @property
+    def nbytes(self) -> int: ...
 
     def add(self, row: int, code: int, vector: np.ndarray, from_fit: bool) -> None: ...
     def withdraw(self, row: int, vectors: Vectors) -> None: ...
@@ -55,7 +56,10 @@ class VoteState(Protocol):
 class Vote(Protocol):
     """What a substrate needs of a vote rule."""
 
-    k: int
+    @property
+    def k(self) -> int:
+        """How many nearest entries the rule reads."""
+        ...
 
     @property
     def name(self) -> str:
@@ -363,7 +367,7 @@ def make_vote(vote: str | Vote = "hybrid", **shortcuts: object) -> Vote:
                 f"(its parameters: {', '.join(allowed)})"
             )
     if vote == "hybrid":
-        return HybridVote(**params)  # type: ignore[arg-type]
+        return HybridVote(**params)  # type: ignore[arg-type]  # checked above
     return BandVote(rule=vote, **params)  # type: ignore[arg-type]
 
 

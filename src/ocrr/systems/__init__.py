@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from ocrr.substrate import Substrate
 from ocrr.systems.base import Frozen, System, storage_of
@@ -64,11 +65,13 @@ _REGISTRY: dict[str, SystemFactory] = {
 # the substrate under a storage budget; seed rows pass through the same eviction:
 # bounded_reservoir_N (uniform sample of all writes), bounded_fifo_N (the latest N writes),
 # bounded_balanced_N (class-balanced, GDumb's rule)
+def _bounded(budget: int, policy: str) -> Callable[[int], System]:
+    return lambda seed: BoundedSubstrate(budget, policy, seed=seed)
+
+
 for _policy in ("reservoir", "fifo", "balanced"):
     for _budget in (100, 500, 1000, 5000):
-        _REGISTRY[f"bounded_{_policy}_{_budget}"] = lambda seed, b=_budget, p=_policy: (
-            BoundedSubstrate(b, p, seed=seed)
-        )
+        _REGISTRY[f"bounded_{_policy}_{_budget}"] = _bounded(_budget, _policy)
 
 DEFAULT_SYSTEMS = ("substrate", "substrate_plus", "static_knn", "static_linear", "online_linear")
 
@@ -80,7 +83,7 @@ _TUNABLE: dict[str, Callable[..., System]] = {
     # "river_logreg(impl=river)": river's own classes, the reference the default numpy twin
     # is tested against (same numbers, ~30x the time)
     "river_logreg": lambda seed, **params: RiverLogReg(
-        **{"lr": 0.01, "subsample": 3000, "seed": seed, **params}  # type: ignore[arg-type]
+        **{"lr": 0.01, "subsample": 3000, "seed": seed, **params}
     ),
 }
 
@@ -88,7 +91,8 @@ _TUNABLE: dict[str, Callable[..., System]] = {
 def _lora(seed: int, **params: object) -> System:
     from ocrr.systems.lora import LoRAClassifier  # torch, transformers, peft: only now
 
-    return LoRAClassifier(seed=seed, **params)  # type: ignore[arg-type]
+    # a text system: its inputs are texts, where the System protocol types vectors
+    return cast(System, LoRAClassifier(seed=seed, **params))  # type: ignore[arg-type]
 
 
 # Systems that read texts, not cached vectors, and need an optional extra: selectable by name

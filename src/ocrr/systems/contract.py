@@ -53,8 +53,10 @@ forgetful fails 4 of 11 checks:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -109,28 +111,34 @@ class _Skip(Exception):
     """A check that does not apply to this system (the reason is the message)."""
 
 
+Inputs = Any
+"""What the checker hands a system: an ``(n, dim)`` array for a vector system, a list of
+texts for a text system (``inputs = "text"``); one query is a row or one text. The System
+protocol types vectors only, so the checker's own data is typed loosely."""
+
+
 @dataclass
 class _Data:
     """The checker's synthetic task: classes c0-c3 to fit, c4-c5 for a second fit, c6 new."""
 
-    X_fit: np.ndarray | list[str]
+    X_fit: Inputs
     y_fit: list[str]
-    X_refit: np.ndarray | list[str]
+    X_refit: Inputs
     y_refit: list[str]
-    queries: np.ndarray | list[str]
+    queries: Inputs
     query_labels: list[str]
-    novel: np.ndarray | str
+    novel: Inputs
     novel_label: str
-    corrections: list = field(repr=False)
+    corrections: list[Inputs] = field(repr=False)
     correction_labels: list[str] = field(repr=False)
 
-    def correction(self, i: int) -> tuple[object, str]:
+    def correction(self, i: int) -> tuple[Inputs, str]:
         """The i-th correction of a known (fitted) label; cycles through a long stream."""
         i %= len(self.correction_labels)
         return self.corrections[i], self.correction_labels[i]
 
 
-Draw = Callable[[Sequence[int], int], tuple[Sequence, list[str]]]
+Draw = Callable[[Sequence[int], int], tuple[Inputs, list[str]]]
 
 
 def _task(draw: Draw, rng: np.random.Generator, per_class: int, per_query: int) -> _Data:
@@ -227,7 +235,7 @@ def check_separates_fitted_classes(ctx: _Context) -> None:
     data = ctx.data
     system = ctx.fitted()
     known = [i for i, label in enumerate(data.query_labels) if label in set(data.y_fit)]
-    queries = data.queries[known] if not ctx.text else [data.queries[i] for i in known]
+    queries: Inputs = data.queries[known] if not ctx.text else [data.queries[i] for i in known]
     predictions = list(system.predict_many(queries))
     strangers = set(predictions) - set(data.y_fit)
     _require(not strangers, f"predicted labels it was never taught: {sorted(map(str, strangers))}")
@@ -320,7 +328,7 @@ def _wrong_inputs(
     system.correct(ctx.data.novel, ctx.data.novel_label)
     before = _snapshot(system, ctx.data)
     for what, call in calls(ctx.data).items():
-        _raises(DimensionError, lambda call=call: call(system), what)
+        _raises(DimensionError, functools.partial(call, system), what)
     _require(_snapshot(system, ctx.data) == before, "a rejected input changed the system")
 
 
@@ -437,10 +445,8 @@ def check_storage_follows_corrections(ctx: _Context) -> None:
     _require(nbytes > 0, f"storage_bytes() is {nbytes} after fit")
     if storage == "bounded":
         budget = getattr(system, "budget", None)
-        _require(
-            isinstance(budget, int) and budget > 0,
-            f'declares storage = "bounded" but its budget is {budget!r}',
-        )
+        if not (isinstance(budget, int) and budget > 0):
+            raise _Failure(f'declares storage = "bounded" but its budget is {budget!r}')
         n = min(max(budget - entries, 0) + 3, MAX_BOUNDED_CORRECTIONS)
         for i in range(n):
             system.correct(*data.correction(i))
@@ -487,9 +493,9 @@ def check_deterministic(ctx: _Context) -> None:
     queries, answer and store the same."""
     data = ctx.data
 
-    def run() -> list:
+    def run() -> list[object]:
         system = ctx.fitted()
-        out = [_snapshot(system, data)]
+        out: list[object] = [_snapshot(system, data)]
         for i in range(4):
             system.correct(*data.correction(i))
         system.correct(data.novel, data.novel_label)

@@ -29,6 +29,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -152,10 +153,11 @@ class LoRAClassifier:
         self.classes: list[str] = []
         self._index: dict[str, int] = {}
         self._ids: dict[str, list[int]] = {}  # token ids by text, so each text is cut once
-        self._model = None
-        self._tokenizer = None
-        self.W = None  # head rows, one per class: (classes, hidden)
-        self.b = None
+        # torch and transformers objects once built (the extra is optional, so typed loosely)
+        self._model: Any = None
+        self._tokenizer: Any = None
+        self.W: Any = None  # head rows, one per class: (classes, hidden)
+        self.b: Any = None
 
     # -- building ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -208,7 +210,7 @@ class LoRAClassifier:
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         missing = [t for t in dict.fromkeys(texts) if t not in self._ids]
         if missing:
-            encoded = self._tokenizer(  # type: ignore[misc]
+            encoded = self._tokenizer(
                 missing, truncation=True, max_length=self.max_length
             )["input_ids"]
             self._ids.update(zip(missing, encoded, strict=True))
@@ -218,7 +220,7 @@ class LoRAClassifier:
         import torch
 
         width = max(len(row) for row in ids)
-        pad = self._tokenizer.pad_token_id or 0  # type: ignore[union-attr]
+        pad = self._tokenizer.pad_token_id or 0
         input_ids = torch.full((len(ids), width), pad, dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
         for i, row in enumerate(ids):
@@ -228,9 +230,9 @@ class LoRAClassifier:
 
     def _logits(self, ids: Sequence[Sequence[int]]):  # noqa: ANN202 - a torch tensor
         input_ids, mask = self._batch(ids)
-        out = self._model(input_ids=input_ids, attention_mask=mask)  # type: ignore[misc]
+        out = self._model(input_ids=input_ids, attention_mask=mask)
         first = out.last_hidden_state[:, 0]
-        return first @ self.W.T + self.b  # type: ignore[union-attr, operator]
+        return first @ self.W.T + self.b
 
     def _trainable(self) -> list:
         return [p for p in self._model.parameters() if p.requires_grad] + [self.W, self.b]
@@ -258,7 +260,7 @@ class LoRAClassifier:
         ids = self._token_ids([texts[i] for i in rows])
         targets = torch.tensor([self._index[labels[i]] for i in rows], dtype=torch.long)
         optimiser = torch.optim.AdamW(self._trainable(), lr=self.seed_lr)
-        self._model.train()  # type: ignore[union-attr]
+        self._model.train()
         for _ in range(self.seed_epochs):
             for batch in self._length_batches([len(r) for r in ids], rng):
                 logits = self._logits([ids[i] for i in batch])
@@ -266,15 +268,17 @@ class LoRAClassifier:
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
-        self._model.eval()  # type: ignore[union-attr]
+        self._model.eval()
         return self
 
     def _seed_sample(self, labels: Sequence[str], rng: np.random.Generator) -> np.ndarray:
         """All seed rows, or a class-stratified sample of ``seed_rows`` (in row order)."""
         n = len(labels)
-        cap = self.seed_rows
-        if cap == "auto":
+        cap: int | None
+        if self.seed_rows == "auto":
             cap = None if self.device.type == "cuda" else CPU_SEED_ROWS
+        else:
+            cap = self.seed_rows if isinstance(self.seed_rows, int) else None
         if not cap or cap >= n:  # None or 0: every seed row, as in the paper
             return np.arange(n)
         by_class: dict[str, list[int]] = {}
@@ -294,7 +298,7 @@ class LoRAClassifier:
 
         order = rng.permutation(len(lengths))
         window = self.batch_size * 50
-        batches = []
+        batches: list[np.ndarray] = []
         for start in range(0, len(order), window):
             chunk = order[start : start + window]
             chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]

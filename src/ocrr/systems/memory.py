@@ -103,9 +103,10 @@ class BoundedMemory:
             self._size += 1
             self._place(slot, vector, code, seq)
             return Offer(slot)
-        slot = self._victim(code, seq)
-        if slot is None:
+        victim = self._victim(code, seq)
+        if victim is None:
             return Offer(None)
+        slot = victim
         old_code = int(self._codes[slot])
         evicted = (self._vectors[slot].copy(), old_code)
         members = self._class_slots[old_code]

@@ -33,9 +33,12 @@ unit class weights, no L1/L2 penalty, zero initial weights and intercept.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
 import numpy as np
+
+LabelT = TypeVar("LabelT", bound=Hashable)
 
 
 def sequential_column_dots(W: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -186,8 +189,8 @@ class OneVsRestLogRegTwin:
 
 
 def ovr_arg_max(
-    X: np.ndarray, labels: list[Hashable], W: np.ndarray, b: np.ndarray
-) -> list[Hashable | None]:
+    X: np.ndarray, labels: Sequence[LabelT], W: np.ndarray, b: np.ndarray
+) -> list[LabelT | None]:
     """Each row's label by the largest ``sigmoid(x @ W + b)`` (river's ``predict_many`` rule:
     its row normalisation does not move the arg-max, ties go to the first column); None for
     every row when there are no labels yet."""

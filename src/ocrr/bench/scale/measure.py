@@ -214,7 +214,7 @@ def run_scale(
     ]
     for variant, sigma, size in cells:
         log(f"{variant} size={size:,}" + (f" sigma={sigma}" if sigma is not None else ""))
-        if variant == "synthetic":
+        if variant == "synthetic" and sigma is not None:
             data = synthetic_set(size, dim, sigma, classes=classes, queries=queries, seed=seed)
         else:
             if core is None:

@@ -7,6 +7,7 @@ import csv
 from collections.abc import Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 from ocrr.bench.scale.plot import plot_scale
 from ocrr.bench.scale.rows import CompressionRow, ScaleRow
@@ -27,7 +28,7 @@ def read_results(folder: str | Path) -> tuple[list[ScaleRow], list[CompressionRo
     return out[0], out[1]
 
 
-def _parse(value: str, kind: str) -> object:
+def _parse(value: str, kind: str) -> Any:
     if value == "":
         return None
     if kind == "int":

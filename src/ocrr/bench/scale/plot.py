@@ -60,16 +60,16 @@ def plot_scale(rows: Sequence[ScaleRow], path: Path) -> Path:
     first = {(r.size, r.sigma): r.index for r in reversed(rows)}
     synthetic = [r for r in rows if r.variant == "synthetic" and r.sigma is not None
                  and first[(r.size, r.sigma)] == r.index]
-    for i, size in enumerate(sorted({r.size for r in synthetic})):
-        group = sorted((r for r in synthetic if r.size == size), key=lambda r: r.sigma)
-        sigma = [r.sigma for r in group]
+    for i, n_rows in enumerate(sorted({r.size for r in synthetic})):
+        at_size = sorted((r for r in synthetic if r.size == n_rows), key=lambda r: r.sigma or 0.0)
+        sigmas = [r.sigma for r in at_size]
         colour = colours[i % len(colours)]
-        axes[3].plot(sigma, [r.exact_acc for r in group], "-o", color=colour,
-                     label=f"{size:,} exact")
-        axes[3].plot(sigma, [r.approx_acc for r in group], "--x", color=colour,
-                     label=f"{size:,} {group[0].index}")
-        axes[3].plot(sigma, [r.recall_at_5 for r in group], ":s", color=colour,
-                     label=f"{size:,} recall@5")
+        axes[3].plot(sigmas, [r.exact_acc for r in at_size], "-o", color=colour,
+                     label=f"{n_rows:,} exact")
+        axes[3].plot(sigmas, [r.approx_acc for r in at_size], "--x", color=colour,
+                     label=f"{n_rows:,} {at_size[0].index}")
+        axes[3].plot(sigmas, [r.recall_at_5 for r in at_size], ":s", color=colour,
+                     label=f"{n_rows:,} recall@5")
     axes[3].set_xlabel("synthetic noise σ (per dimension)")
     axes[3].set_title("synthetic: accuracy and recall@5 against σ")
     axes[3].set_ylim(-0.02, 1.02)

@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from ocrr.ledger.merkle import InclusionProof, leaf_hash
+from ocrr.ledger.audit import check_inclusion
+from ocrr.ledger.merkle import InclusionProof
+from ocrr.ledger.signing import TreeHead
 from ocrr.server.console.access import (
     PageError,
     api_namespace,
@@ -93,10 +95,14 @@ def _proof_view(namespace: Namespace, seq: int) -> dict[str, Any]:
         raise PageError(404, f"No entry {seq} (the ledger has {page.size}).")
     entry = page.entries[0]
     proof = namespace.prove(seq, head.size)
-    checked = InclusionProof.from_dict(proof.model_dump())
-    leaf_ok = leaf_hash(bytes.fromhex(entry.entry_hash)) == checked.leaf_hash
-    return {"entry": entry, "proof": proof, "head": head,
-            "proof_ok": checked.verify() and leaf_ok and proof.root_hash == head.root_hash}
+    # the same check `ocrr ledger check-proof` makes, on what the page shows
+    problems = check_inclusion(
+        InclusionProof.from_dict(proof.model_dump()),
+        entry_hash=bytes.fromhex(entry.entry_hash),
+        head=TreeHead(head.size, bytes.fromhex(head.root_hash), head.timestamp_ns),
+    )
+    return {"entry": entry, "proof": proof, "head": head, "proof_ok": not problems,
+            "proof_problems": problems}
 
 
 @router.get("/ns/{ns}/ledger/{seq}")

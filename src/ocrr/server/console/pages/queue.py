@@ -101,7 +101,7 @@ async def review(request: Request, ns: NsPath, item_id: int) -> JSONResponse:
     try:
         label = item.label if action == "accept" else body.get("label")
         try:
-            correction = CorrectionItem(text=item.text, label=label)
+            correction = CorrectionItem.model_validate({"text": item.text, "label": label})
         except ValidationError as err:
             raise InvalidRequest(f"label: {problem(err)}") from None
         receipt = (await run_in_threadpool(
@@ -129,7 +129,7 @@ async def try_text(request: Request, ns: NsPath) -> JSONResponse:
     viewer, namespace = await api_namespace(request, ns, "read")
     body = await read_json(request)
     try:
-        text = CorrectionItem(text=body.get("text"), label="x").text
+        text = CorrectionItem.model_validate({"text": body.get("text"), "label": "x"}).text
     except ValidationError as err:
         raise InvalidRequest(f"text: {problem(err)}") from None
     vectors = await state_of(request).batcher.encode([text])
