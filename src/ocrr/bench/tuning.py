@@ -178,15 +178,15 @@ def tune(
     ]
     results = run_grid(dict(data), cells, workers=workers, on_done=on_done)
     rows = {
-        (setting_name(r["scenario"], r["dataset"], r["policy"]), r["system"]): r  # type: ignore[arg-type]
+        (setting_name(r["scenario"], r["dataset"], r["policy"]), r["system"]): r
         for r in summarise(results)
     }
     settings = list(dict.fromkeys(setting_name(c.scenario, c.dataset, c.policy) for c in cells))
     ranked = []
     for params, name in zip(options, names, strict=True):
         per = {
-            s: (float(rows[(s, name)]["final_novel_mean"]),  # type: ignore[arg-type]
-                float(rows[(s, name)]["final_orig_mean"]))  # type: ignore[arg-type]
+            s: (float(rows[(s, name)]["final_novel_mean"]),
+                float(rows[(s, name)]["final_orig_mean"]))
             for s in settings
         }
         score = float(np.mean([(novel + orig) / 2 for novel, orig in per.values()]))
