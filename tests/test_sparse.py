@@ -17,7 +17,8 @@ ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9
 
 def test_the_default_balances_and_debiases_and_the_options_are_checked():
     rule = HybridVote()  # chosen on validation splits (docs/results.md, "Sparse corrections")
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 1, 0.35, 0)
+    assert (rule.correction_weight, rule.balance, rule.debias) == (1.0, 1, 0.35)
+    assert (rule.direct, rule.direct_agree) == (0.6, 2)
     assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
@@ -81,7 +82,7 @@ def test_direct_lets_the_nearest_correction_decide_over_the_head():
     # a known class phrased where the fit examples (and the head) say another class
     x = unit(centres[1] + 0.05 * np.random.default_rng(4).standard_normal(16))
     for direct, expected in ((0.0, "c01"), (0.95, "c00")):
-        clf = Substrate(direct=direct, head_lr=0).fit(X, y)
+        clf = Substrate(direct=direct, direct_agree=1, head_lr=0).fit(X, y)
         clf.correct(x, "c00")
         near = unit(x + 0.02 * np.random.default_rng(5).standard_normal(16))
         assert clf.predict_one(near) == expected

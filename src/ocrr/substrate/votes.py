@@ -161,9 +161,9 @@ class HybridVote:
 
     Four options for sparse corrections (docs/results.md, "Sparse corrections"), each a
     function of the ledger like the rest; chosen on validation splits, the default uses
-    ``balance=1`` and ``debias=0.35`` (``balance=0, debias=0``: the rule before them) and
-    leaves the other two off (``direct`` helps drifting phrasing but follows wrong
-    corrections too):
+    ``balance=1``, ``debias=0.35``, ``direct=0.6`` and ``direct_agree=2``
+    (``balance=0, debias=0, direct=0``: the rule before them) and leaves
+    ``correction_weight`` at 1:
 
     - ``correction_weight``: a correction (an example not written by ``fit``) weighs this
       many seed rows, in the neighbours' vote and in its class's mean;
@@ -209,8 +209,8 @@ class HybridVote:
     correction_weight: float = 1.0
     balance: float = 1.0
     debias: float = 0.35
-    direct: float = 0.0
-    direct_agree: int = 1
+    direct: float = 0.6
+    direct_agree: int = 2
 
     def __post_init__(self) -> None:
         _check_k(self.k)
