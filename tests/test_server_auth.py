@@ -34,6 +34,15 @@ ROUTES: dict[tuple[str, str], tuple[str, object]] = {
     ("GET", "/v1/namespaces/{ns}/proofs/inclusion/{seq}"): ("read", None),
     ("GET", "/v1/namespaces/{ns}/proofs/consistency?old_size=1"): ("read", None),
     ("GET", "/v1/namespaces/{ns}/stats"): ("read", None),
+    # the lifecycle routes (issue 18)
+    ("POST", "/v1/namespaces/{ns}/examples"): (
+        "write", {"items": [{"text": "t", "label": "l"}]}),
+    ("GET", "/v1/namespaces/{ns}/uploads/{upload}"): ("read", None),
+    ("GET", "/v1/namespaces/{ns}/changes"): ("read", None),
+    ("POST", "/v1/namespaces/{ns}/relabels"): ("write", {"old": "l", "new": "m"}),
+    ("POST", "/v1/namespaces/{ns}/retirements"): ("write", {"label": "m"}),
+    ("GET", "/v1/namespaces/{ns}/vote"): ("read", None),
+    ("PUT", "/v1/namespaces/{ns}/vote"): ("admin", {"rule": "hybrid"}),
 }
 PUBLIC = {("GET", "/v1/health")}
 
@@ -49,7 +58,7 @@ KEYS = ["admin", "write", "read", "other", "metrics"]
 
 def _concrete(template: str) -> str:
     return (template.replace("{ns}", "demo").replace("{seq}", "1")
-            .replace("{key_id}", "0000000000000000"))
+            .replace("{key_id}", "0000000000000000").replace("{upload}", "u1"))
 
 
 def test_the_table_covers_every_route_of_the_spec(shared: Service) -> None:

@@ -189,7 +189,7 @@ def test_lifecycle_entries_name_their_key_too(service) -> None:  # noqa: ANN001
                           json={"label": "card_lost"})
     assert retired.status_code == 201, retired.text
     voted = client.put(f"{ns}/vote", headers=service.auth("admin"),
-                       json={"rule": "band", "params": {}})
+                       json={"rule": "band"})
     assert voted.status_code == 200, voted.text
     entries = client.get(f"{ns}/entries?start=0&limit=500",
                          headers=service.auth("admin")).json()["entries"]

@@ -208,7 +208,7 @@ def import_namespace(registry: Registry, lines: IO[str], name: str | None = None
         raise BackupError(f"namespace {name!r} already exists: import under another name "
                           "(--name)")
     where, _ = registry.ledger_location(name)
-    ledger = Ledger(registry.open_store(name))
+    ledger = Ledger(registry.open_store(name, create=True))  # a new namespace's ledger
     try:
         # the ledger's lines: its own header and its entries; the subject keys after them
         import_jsonl(ledger, itertools.islice(lines, int(header["size"]) + 1))
