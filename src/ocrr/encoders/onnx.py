@@ -83,7 +83,8 @@ def _check_layout(folder: Path) -> int:
     return max_length
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256 (hex), read a MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -97,8 +98,8 @@ def _export_key(folder: Path) -> str:
     for name in sorted(os.listdir(folder)):
         path = folder / name
         if path.is_file() and (name.endswith((".json", ".safetensors", ".bin", ".txt"))):
-            parts.append(f"{name}={_file_digest(path)}")
-    parts.append(f"pooling={_file_digest(folder / '1_Pooling' / 'config.json')}")
+            parts.append(f"{name}={file_sha256(path)}")
+    parts.append(f"pooling={file_sha256(folder / '1_Pooling' / 'config.json')}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 

@@ -140,27 +140,29 @@ def _memory_child(rows: int, dim: int) -> dict[str, Any]:
             "rss_before": before, "peak_rss": peak, "held_bytes": held}
 
 
+def _in_child(call: str) -> dict[str, Any]:
+    """``call`` (a function of this module) in a fresh Python process, so its peak RSS is
+    its own; the JSON it returns."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import json; import ocrr.server.loadbench as bench; "
+         f"print(json.dumps(bench.{call}))"],
+        capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def memory(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000),
            dim: int = 16) -> list[dict[str, Any]]:
     """Peak RSS of reading growing files as chunks, then of loading them into a namespace,
     each in a fresh process."""
     mib = 1 << 20
     for rows in sizes:
-        done = subprocess.run(
-            [sys.executable, "-c", "import json; from ocrr.server.loadbench import "
-             f"_reader_child; print(json.dumps(_reader_child({rows})))"],
-            capture_output=True, text=True, check=True)
-        got = json.loads(done.stdout.strip().splitlines()[-1])
+        got = _in_child(f"_reader_child({rows})")
         print(f"  reading {rows:>9,} rows as chunks: peak RSS {got['peak_rss'] / mib:,.0f} MiB"
               f" (before reading {got['rss_before'] / mib:,.0f} MiB)")
     print(f"TF-IDF encoder (dimension {dim}); load average {_load_average()}")
     results = []
     for rows in sizes:
-        done = subprocess.run(
-            [sys.executable, "-c", "import json, sys; from ocrr.server.loadbench import "
-             f"_memory_child; print(json.dumps(_memory_child({rows}, {dim})))"],
-            capture_output=True, text=True, check=True)
-        got = json.loads(done.stdout.strip().splitlines()[-1])
+        got = _in_child(f"_memory_child({rows}, {dim})")
         held, peak = got["held_bytes"] / mib, got["peak_rss"] / mib
         print(f"  {rows:>9,} rows ({got['file_bytes'] / mib:,.1f} MiB file): peak RSS "
               f"{peak:,.0f} MiB, of which held state {held:,.0f} MiB; rest "
