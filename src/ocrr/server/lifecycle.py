@@ -225,16 +225,9 @@ class Lifecycle:
             return receipt(entry, len(self.substrate.ledger))
 
     def vote_setting(self) -> VoteSettingOut:
-        from ocrr.ledger import SETTING
-        from ocrr.substrate.settings import VOTE_SETTING
-
         with self._lock:
             self._catch_up()
-            rule = self.substrate.rule
-            seq = None
-            for entry in self.substrate.ledger:
-                if entry.kind == SETTING and entry.label == VOTE_SETTING:
-                    seq = entry.seq
+            rule, seq = self.substrate.rule, self.substrate.vote_seq
         params: dict[str, Any] = (
             dataclasses.asdict(rule) if dataclasses.is_dataclass(rule) else {})
         params.pop("rule", None)

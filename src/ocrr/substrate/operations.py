@@ -34,7 +34,7 @@ class Operations:
 
     ledger: Ledger
     _state: DerivedState
-    _rebuild: Callable[[], None]  # derive everything again from the ledger
+    _rebuild: Callable[..., None]  # derive everything again from the ledger
     _follow_ledger: bool  # whether the vote rule is the ledger's (its setting entries)
 
     def set_vote(self, vote: str | Vote, *, actor: str | None = None,
@@ -47,15 +47,21 @@ class Operations:
             provenance=provenance_of(
                 "setting", {**(provenance or {}), "value": vote_to_json(rule)}, actor))
         self._follow_ledger = True
-        self._rebuild()
+        self._rebuild(audit=False)  # checked when opened; only the rule's state is new
         return entry
+
+    @property
+    def vote_seq(self) -> int | None:
+        """Sequence number of the ledger's last vote setting entry (``None``: the rule was
+        never recorded, so the constructor's, or the hybrid default, is in force)."""
+        return self._state.settings.get(VOTE_SETTING)
 
     def _absorb(self) -> None:
         """Apply, in order, what other processes appended to a shared ledger (a setting
         among it, another process's ``set_vote``, means deriving everything again)."""
         foreign = self.ledger.take_foreign()
         if any(entry.kind == SETTING for entry in foreign):
-            self._rebuild()
+            self._rebuild(audit=False)
             return
         for entry in foreign:
             self._state.take(entry)

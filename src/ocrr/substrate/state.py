@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import Index, IndexChoice
-from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION, Entry, LedgerError
+from ocrr.ledger import (
+    ERASURE,
+    EXAMPLE,
+    RELABEL,
+    RETIRE,
+    REVOCATION,
+    SETTING,
+    Entry,
+    LedgerError,
+)
 from ocrr.substrate.head import SEED_SOURCE
 from ocrr.vectors import LabelTable
 
@@ -64,6 +73,7 @@ class DerivedState:
         self.revoked: set[int] = set()
         self.retired: set[int] = set()  # examples whose label was retired
         self.erased: set[int] = set()  # examples whose subject was erased (crypto-shredded)
+        self.settings: dict[str, int] = {}  # setting name -> sequence number of its last entry
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -144,6 +154,8 @@ class DerivedState:
                 self._record_row(entry)
             elif entry.kind == EXAMPLE:
                 self.erased.add(entry.seq)
+            elif entry.kind == SETTING:
+                self.settings[entry.label] = entry.seq
             elif not self._targets_erased(entry):
                 self.apply(entry)
 

@@ -127,10 +127,11 @@ class Substrate(Operations):
             self.ledger = ledger
             self._rebuild()
 
-    def _rebuild(self, entries: list[Entry] | None = None) -> None:
-        """Derive everything again from the ledger (``entries``: already read; else read and
-        checked, ``Ledger.audited``), under its recorded vote rule unless one was given."""
-        entries = list(self.ledger.audited()) if entries is None else entries
+    def _rebuild(self, *, audit: bool = True) -> None:
+        """Derive everything again from the ledger, under its recorded vote rule unless one
+        was given: read and checked (``Ledger.audited``) when first opened; re-derived
+        later (a new vote rule) from a plain read, the entries having been checked once."""
+        entries = list(self.ledger.audited() if audit else self.ledger)
         recorded = recorded_vote(entries) if self._follow_ledger else None
         self.rule = recorded or self._base_rule
         self._state = DerivedState(self._index_choice, self.rule.derived())
