@@ -19,16 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.index import Index, IndexChoice
-from ocrr.ledger import (
-    ERASURE,
-    EXAMPLE,
-    RELABEL,
-    RETIRE,
-    REVOCATION,
-    SETTING,
-    Entry,
-    LedgerError,
-)
+from ocrr.ledger import ERASURE, EXAMPLE, RELABEL, RETIRE, REVOCATION, SETTING, Entry, LedgerError
 from ocrr.substrate.head import SEED_SOURCE
 from ocrr.vectors import LabelTable
 
