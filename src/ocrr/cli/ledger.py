@@ -48,6 +48,11 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                 "--ledger", "-l", default=os.environ.get("OCRR_LEDGER"),
                 help="SQLite file or postgresql:// URL (default: $OCRR_LEDGER)",
             )
+            parser.add_argument(
+                "--keys", "-k", default=os.environ.get("OCRR_KEYS"),
+                help="the ledger's separate key store, if it keeps its subject keys apart: "
+                     "SQLite file or postgresql:// URL (default: $OCRR_KEYS)",
+            )
         parser.set_defaults(handler=lambda args, _parser: _run(handler, args))
         return parser
 
@@ -94,6 +99,12 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                       "and link (resumes an interrupted import)")
     import_.add_argument("--in", "-i", dest="source", default="-",
                          help="file (default: standard input)")
+
+    erase = command("erase", _erase, "crypto-shred a subject: write its tombstone, then "
+                    "destroy its key (in the separate key store with --keys)")
+    erase.add_argument("subject")
+    erase.add_argument("--reason", help="why (stored in clear: no personal data)")
+    erase.add_argument("--actor", help="who asked (stored in clear)")
 
     adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
                     "records (or whose record was lost), or sign an unsigned one with "
@@ -173,7 +184,7 @@ def _open(args: argparse.Namespace, *, create: bool = False,  # noqa: ANN202
 
     where = _location(args)
     try:
-        return Ledger.open(where, create=create, read_only=read_only)
+        return Ledger.open(where, create=create, read_only=read_only, keys=args.keys)
     except LedgerMissingError as err:
         raise _CliError(f"no ledger at {where}: {err.reason}") from None
     except LedgerIntegrityError:
@@ -346,12 +357,26 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from ocrr.ledger import LedgerError
+
+    with _open(args) as ledger:
+        try:
+            tombstone = ledger.erase(args.subject, reason=args.reason, actor=args.actor)
+        except LedgerError as err:
+            raise _CliError(str(err)) from None
+    print(f"erased: tombstone entry {tombstone.seq}, key {tombstone.provenance['erases']} "
+          "destroyed")
+    return EXIT_OK
+
+
 def _adopt(args: argparse.Namespace) -> int:
     from ocrr.ledger import Ledger
     from ocrr.ledger.signing import load_private_key
 
     signer = load_private_key(args.sign) if args.sign else None
-    with Ledger.open(_location(args), create=False, read_only=True, signer=signer) as ledger:
+    with Ledger.open(_location(args), create=False, read_only=True, signer=signer,
+                     keys=args.keys) as ledger:
         head = ledger.adopt()
     print(f"adopted: head record of {head.size} entries, root {head.root.hex()}")
     return EXIT_OK

@@ -55,19 +55,28 @@ def open_store(where: str | os.PathLike[str], *, create: bool = True,
         from ocrr.ledger.sqlite import SQLiteStore
 
         store = SQLiteStore(sqlite_path(text), create=create, signer=signer)
+    return with_keys(store, keys, read_only=read_only)
+
+
+def with_keys(store: EntryStore, keys: str | os.PathLike[str] | None, *,
+              read_only: bool = False) -> EntryStore:
+    """``store`` with its subject keys in the key store at ``keys`` (None: beside its
+    entries, refused for a ledger whose keys are kept apart unless ``read_only``). A key
+    store is made only for a ledger that never kept its keys apart. ``store`` is closed
+    if this raises."""
     from ocrr.ledger.split import SplitStore, binding, refuse_if_split
 
     if keys is None:
         if not read_only:
             refuse_if_split(store)  # closes it
         return store
-    try:  # a key store is made only for a ledger that never kept its keys apart
+    try:
         key_store = open_keys(keys, create=binding(store) is None and not read_only)
         return SplitStore(store, key_store, read_only=read_only)
     except LedgerMissingError as err:
         store.close()
-        raise LedgerMissingError(text, None, f"its key store {err.where}: {err.reason}"
-                                 ) from None
+        raise LedgerMissingError(repr(store), None, f"its key store {err.where}: "
+                                 f"{err.reason}") from None
     except BaseException:
         store.close()
         raise
