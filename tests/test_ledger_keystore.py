@@ -250,3 +250,89 @@ def test_kill_9_between_tombstone_and_key_destruction(tmp_path: Path):
     with Ledger.open(entries, keys=keys, create=False) as ledger:
         assert ledger.store.finished == [alice] and ledger[len(ledger) - 1].kind == "erasure"
         assert not ledger[0].readable and ledger.verify().ok
+
+
+# -- the CLI, the server and backups ----------------------------------------------------------
+
+
+def test_cli_verify_and_erase_take_the_key_store(tmp_path: Path, capsys):
+    from ocrr.cli.main import main
+
+    entries, keys = str(tmp_path / "e.db"), str(tmp_path / "e.keys.db")
+    alice = build(entries, keys)
+    assert main(["ledger", "verify", entries, "--keys", keys]) == 0
+    assert main(["ledger", "erase", "alice", "--ledger", entries, "--keys", keys,
+                 "--reason", "request"]) == 0
+    assert f"key {alice} destroyed" in capsys.readouterr().out
+    conn, table, _ = raw_keys(keys)
+    conn.execute(f"DELETE FROM {table}")  # bob's key, gone without a tombstone
+    conn.close()
+    assert main(["ledger", "verify", entries, "--keys", keys]) == 1
+    assert "first bad sequence number: 1" in capsys.readouterr().out
+
+
+def _served(data: Path, keys_dir: Path):  # noqa: ANN202
+    from fastapi.testclient import TestClient
+
+    from ocrr.server.app import create_app
+    from ocrr.server.config import ServerSettings
+    from ocrr.server.registry import Registry
+    from server_fakes import HashingEncoder
+
+    registry = Registry(data, keys_dir=keys_dir)
+    return registry, TestClient(create_app(registry, encoder=HashingEncoder(), settings=
+                                           ServerSettings(rate_limit=0, auth_failure_rate=0)))
+
+
+def test_the_server_keeps_each_namespaces_keys_in_the_keys_dir(tmp_path: Path):
+    from ocrr.server.backup import backup, restore
+
+    data, keys_dir = tmp_path / "data", tmp_path / "keys"
+    registry, client = _served(data, keys_dir)
+    registry.create_namespace("support")
+    admin, _ = registry.create_key("admin")
+    auth = {"Authorization": f"Bearer {admin}"}
+    with client:
+        for text, label, subject in [("my card 42", "card", "c42"), ("euro rate", "fx", None),
+                                     ("card lost", "card", "c43")]:
+            body = {"text": text, "label": label, **({"subject": subject} if subject else {})}
+            assert client.post("/v1/namespaces/support/corrections", json=body,
+                               headers=auth).status_code == 201
+        assert client.post("/v1/namespaces/support/erasures", json={"subject": "c42"},
+                           headers=auth).status_code == 201
+    key_file = keys_dir / "support.keys.db"
+    assert oct(keys_dir.stat().st_mode & 0o777) == "0o700"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert [s for s in SQLiteKeys(key_file).export()][0].subject == "c43"
+    with sqlite3.connect(data / "namespaces" / "support.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM subject_keys").fetchone() == (0,)
+    copies = backup(data, tmp_path / "bk", keys_dir=keys_dir)
+    assert (tmp_path / "bk" / "keys" / "support.keys.db").is_file()
+    with pytest.raises(Exception, match="--keys-dir"):
+        restore(tmp_path / "bk", tmp_path / "again")
+    assert restore(tmp_path / "bk", tmp_path / "again", keys_dir=tmp_path / "k2") == copies
+    with Ledger.open(tmp_path / "again" / "namespaces" / "support.db", create=False,
+                     keys=tmp_path / "k2" / "support.keys.db") as ledger:
+        assert ledger[2].text == "card lost" and not ledger[0].readable
+
+
+def test_a_namespace_whose_key_file_is_gone_is_quarantined(tmp_path: Path):
+    data, keys_dir = tmp_path / "data", tmp_path / "keys"
+    registry, client = _served(data, keys_dir)
+    registry.create_namespace("a")
+    registry.create_namespace("b")
+    admin, _ = registry.create_key("admin")
+    auth = {"Authorization": f"Bearer {admin}"}
+    with client:
+        for name in ("a", "b"):
+            assert client.post(f"/v1/namespaces/{name}/corrections", headers=auth, json={
+                "text": "my card", "label": "card", "subject": "s"}).status_code == 201
+    for path in keys_dir.glob("a.keys.db*"):
+        path.unlink()
+    _, again = _served(data, keys_dir)
+    with again:
+        answer = again.post("/v1/namespaces/a/predict", json={"text": "card"}, headers=auth)
+        assert answer.status_code == 503 and "a.keys.db" in answer.json()["message"]
+        assert again.post("/v1/namespaces/b/predict", json={"text": "card"},
+                          headers=auth).status_code == 200
+    assert not (keys_dir / "a.keys.db").exists()
