@@ -134,6 +134,9 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--open-only", action="store_true",
                        help="only time the check at open (full, fast, fast with 10,000 "
                        "entries to re-hash) of the existing ledger at --path or --dsn")
+    bench.add_argument("--keys-open", type=int, metavar="N", default=0,
+                       help="instead, time opening an N-entry ledger with its subject keys "
+                       "beside the entries and in a separate key file")
     bench.add_argument("--tamper", action="store_true",
                        help="instead, the tamper-at-rest suite: alter stored ledgers every "
                        "way it knows and print where each was caught, then count false "
@@ -421,6 +424,15 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.tamper:
         return _tamper(args)
+    if args.keys_open:
+        from ocrr.bench.keys_open import measure
+
+        folder = tempfile.mkdtemp(prefix="ocrr-keys-open-")
+        try:
+            measure(args.keys_open, folder, dim=args.dim)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return EXIT_OK
     if args.open_only:
         from ocrr.bench.ledger_perf import measure_checks
 
