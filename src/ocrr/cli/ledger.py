@@ -427,11 +427,11 @@ def _bench(args: argparse.Namespace) -> int:
     if args.keys_open:
         from ocrr.bench.keys_open import measure
 
-        folder = tempfile.mkdtemp(prefix="ocrr-keys-open-")
+        scratch = tempfile.mkdtemp(prefix="ocrr-keys-open-")
         try:
-            measure(args.keys_open, folder, dim=args.dim)
+            measure(args.keys_open, scratch, dim=args.dim)
         finally:
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(scratch, ignore_errors=True)
         return EXIT_OK
     if args.open_only:
         from ocrr.bench.ledger_perf import measure_checks
