@@ -10,9 +10,9 @@ The ledger itself stores only ``key_id``, a random 128-bit name, never the subje
 erasure nothing in the ledger links the remaining ciphertext to the person. The subject ↔ key
 mapping lives in the key store: by default a table beside the entries (for SQLite and
 PostgreSQL, so a key's creation and destruction commit atomically with the entries that use
-it), or, optionally, a separate :class:`KeyStore` (another file or database, see
-:mod:`ocrr.ledger.keystores` and :mod:`ocrr.ledger.split`), which every implementation
-here, on SQLite and on PostgreSQL follows.
+it), or, optionally, a separate :class:`KeyStore` (another file or database: one protocol,
+implemented here in memory and in :mod:`ocrr.ledger.keystores` on SQLite and PostgreSQL;
+:mod:`ocrr.ledger.split` orders writes across the two).
 """
 
 from __future__ import annotations
