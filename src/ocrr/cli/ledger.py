@@ -137,6 +137,9 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--keys-open", type=int, metavar="N", default=0,
                        help="instead, time opening an N-entry ledger with its subject keys "
                        "beside the entries and in a separate key file")
+    bench.add_argument("--key-store-only", action="store_true",
+                       help="--tamper: only the cases of a ledger whose subject keys live in "
+                       "a separate key store")
     bench.add_argument("--tamper", action="store_true",
                        help="instead, the tamper-at-rest suite: alter stored ledgers every "
                        "way it knows and print where each was caught, then count false "
@@ -410,7 +413,8 @@ def _tamper(args: argparse.Namespace) -> int:
         places["postgresql"] = postgres_places(args.dsn)
     try:
         ok = run_suite(places, trials=args.trials, opens=args.clean_opens,
-                       say=lambda line: print(line, flush=True))
+                       say=lambda line: print(line, flush=True),
+                       key_store_only=args.key_store_only)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return EXIT_OK if ok else EXIT_FAILED
