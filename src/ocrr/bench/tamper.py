@@ -48,20 +48,24 @@ class Target:
     >>> target.close(); folder.cleanup()
     """
 
-    def __init__(self, where: str, schema: str | None = None, *, signer=None) -> None:  # noqa: ANN001
+    def __init__(self, where: str, schema: str | None = None, *, signer=None,  # noqa: ANN001
+                 keys: bool = False) -> None:
         self.where, self.schema, self.signer = where, schema, signer
         self.postgres = where.startswith(("postgresql://", "postgres://"))
         self._conn = None
         self._saved: dict[str, list[tuple]] = {}
+        self.keys = KeyPlace.beside(self) if keys else None
+        """Where the subject keys live apart from the entries (None: beside them)."""
 
     @classmethod
     def build(cls, where: str, schema: str | None = None, *, signer=None,  # noqa: ANN001
-              seed: int = 0) -> Target:
+              seed: int = 0, keys: bool = False) -> Target:
         """A genuine ledger of :data:`SIZE` entries of every shape (plain, with text,
-        sealed, a revocation, an erasure) at ``where``, opened once by a substrate (so its
-        head's checked mark covers every entry, as a served ledger's does), and
-        snapshotted for :meth:`restore`."""
-        target = cls(where, schema, signer=signer)
+        sealed, a revocation, an erasure) at ``where`` (with ``keys``, its subject keys in
+        a separate key store), opened once by a substrate (so its head's checked mark
+        covers every entry, as a served ledger's does), and snapshotted for
+        :meth:`restore`."""
+        target = cls(where, schema, signer=signer, keys=keys)
         ledger = Ledger(target.store(create=True))
         rng = np.random.default_rng(seed)
         for i in range(SIZE - 2):
@@ -79,14 +83,25 @@ class Target:
         return target
 
     def store(self, *, create: bool = False) -> EntryStore:
+        entries: EntryStore
         if self.postgres:
             from ocrr.ledger.postgres import PostgresStore
 
-            return PostgresStore(self.where, schema=self.schema, create=create,
-                                 signer=self.signer)
-        from ocrr.ledger.sqlite import SQLiteStore
+            entries = PostgresStore(self.where, schema=self.schema, create=create,
+                                    signer=self.signer)
+        else:
+            from ocrr.ledger.sqlite import SQLiteStore
 
-        return SQLiteStore(self.where, create=create, signer=self.signer)
+            entries = SQLiteStore(self.where, create=create, signer=self.signer)
+        if self.keys is None:
+            return entries
+        from ocrr.ledger.split import SplitStore
+
+        try:
+            return SplitStore(entries, self.keys.open(create=create))
+        except BaseException:
+            entries.close()
+            raise
 
     # -- raw access ------------------------------------------------------------------------
     @property
@@ -148,9 +163,14 @@ class Target:
     def snapshot(self) -> None:
         self._saved = {t: self.query(f"SELECT * FROM {{{t}}}")
                        for t in ("entries", "subject_keys", "head", "meta")}
+        if self.keys is not None:
+            self.keys.snapshot()
 
     def restore(self) -> None:
-        """Back to the genuine ledger (recreated first if an attack removed it)."""
+        """Back to the genuine ledger (recreated first if an attack removed it), its key
+        store first (a ledger opens only with its own)."""
+        if self.keys is not None:
+            self.keys.restore()
         if self.postgres:
             self.close()
             self.store(create=True).close()
@@ -161,6 +181,90 @@ class Target:
             self.store(create=True).close()
         for table, rows in self._saved.items():
             self._replace(table, rows)
+
+    def keys_sql(self, statement: str, params: tuple = ()) -> None:
+        """``statement`` on the table of subject keys, wherever it lives."""
+        (self.keys or self).sql(statement, params)
+
+    def keys_query(self, statement: str, params: tuple = ()) -> list[tuple]:
+        return (self.keys or self).query(statement, params)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.keys is not None:
+            self.keys.close()
+
+
+class KeyPlace:
+    """A target's separate key store and a raw connection to its tables: a SQLite file
+    beside the ledger's (``x.keys.db``), or the ``<schema>_keys`` schema."""
+
+    def __init__(self, where: str, schema: str | None, postgres: bool) -> None:
+        self.where, self.schema, self.postgres = where, schema, postgres
+        self._conn = None
+        self._saved: dict[str, list[tuple]] = {}
+
+    @classmethod
+    def beside(cls, target: Target) -> KeyPlace:
+        if target.postgres:
+            return cls(target.where, f"{target.schema}_keys", True)
+        return cls(target.where.removesuffix(".db") + ".keys.db", None, False)
+
+    def open(self, *, create: bool = False):  # noqa: ANN201 - a KeyStore
+        from ocrr.ledger.keystores import PostgresKeys, SQLiteKeys
+
+        if self.postgres:
+            return PostgresKeys(self.where, schema=self.schema, create=create)
+        return SQLiteKeys(self.where, create=create)
+
+    @property
+    def conn(self):  # noqa: ANN201
+        if self._conn is None:
+            if self.postgres:
+                import psycopg
+
+                self._conn = psycopg.connect(self.where, autocommit=True)
+            else:
+                import sqlite3
+
+                self._conn = sqlite3.connect(self.where, isolation_level=None)
+        return self._conn
+
+    def _q(self, statement: str) -> str:
+        if self.postgres:
+            prefix = f'"{self.schema}".'
+            statement = statement.format(subject_keys=prefix + "ocrr_subject_keys",
+                                         keys_meta=prefix + "ocrr_keys_meta")
+            return statement.replace("?", "%s")
+        return statement.format(subject_keys="subject_keys", keys_meta="meta")
+
+    def sql(self, statement: str, params: tuple = ()) -> None:
+        self.conn.execute(self._q(statement), params)
+
+    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
+        rows = self.conn.execute(self._q(statement), params).fetchall()
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+
+    def snapshot(self) -> None:
+        self._saved = {t: self.query(f"SELECT * FROM {{{t}}}")
+                       for t in ("subject_keys", "keys_meta")}
+
+    def restore(self) -> None:
+        """Back to the genuine key store (made anew first if an attack removed it)."""
+        self.close()
+        if not self.postgres:
+            for suffix in ("", "-wal", "-shm"):  # the file may have been swapped
+                Path(self.where + suffix).unlink(missing_ok=True)
+        else:
+            self.sql("DROP TABLE IF EXISTS {subject_keys}, {keys_meta}")
+            self.close()
+        self.open(create=True).close()
+        for table, rows in self._saved.items():
+            self.sql(f"DELETE FROM {{{table}}}")
+            for row in rows:
+                self.sql(f"INSERT INTO {{{table}}} VALUES ({', '.join('?' * len(row))})", row)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -260,21 +364,60 @@ def emptied(target: Target, rng: random.Random) -> tuple[str, int | None]:
     return "file truncated to 0 bytes", None
 
 
-def key_deleted(target: Target, rng: random.Random) -> tuple[str, int | None]:
-    live = [r[0] for r in target.query("SELECT key_id FROM {subject_keys} ORDER BY key_id")]
+def _a_live_key(target: Target, rng: random.Random) -> tuple[str, int]:
+    live = [r[0] for r in target.keys_query("SELECT key_id FROM {subject_keys} "
+                                            "ORDER BY key_id")]
     key_id = rng.choice(live)
-    first = target.query("SELECT MIN(seq) FROM {entries} WHERE key_id = ?", (key_id,))[0][0]
-    target.sql("DELETE FROM {subject_keys} WHERE key_id = ?", (key_id,))
+    return key_id, target.query("SELECT MIN(seq) FROM {entries} WHERE key_id = ?",
+                                (key_id,))[0][0]
+
+
+def key_deleted(target: Target, rng: random.Random) -> tuple[str, int | None]:
+    key_id, first = _a_live_key(target, rng)
+    target.keys_sql("DELETE FROM {subject_keys} WHERE key_id = ?", (key_id,))
     return f"key of {first} deleted", first
 
 
 def key_overwritten(target: Target, rng: random.Random) -> tuple[str, int | None]:
-    live = [r[0] for r in target.query("SELECT key_id FROM {subject_keys} ORDER BY key_id")]
-    key_id = rng.choice(live)
-    first = target.query("SELECT MIN(seq) FROM {entries} WHERE key_id = ?", (key_id,))[0][0]
-    target.sql("UPDATE {subject_keys} SET key = ? WHERE key_id = ?", (rng.randbytes(32),
-                                                                      key_id))
+    key_id, first = _a_live_key(target, rng)
+    target.keys_sql("UPDATE {subject_keys} SET key = ? WHERE key_id = ?",
+                    (rng.randbytes(32), key_id))
     return f"key of {first} overwritten", first
+
+
+def key_store_deleted(target: Target, rng: random.Random) -> tuple[str, int | None]:
+    place = target.keys
+    assert place is not None, "a target with a separate key store"
+    target.close()
+    if place.postgres:
+        place.sql("DROP TABLE {subject_keys}, {keys_meta}")
+        return "key tables dropped", None
+    for suffix in ("", "-wal", "-shm"):
+        Path(place.where + suffix).unlink(missing_ok=True)
+    return "key file deleted", None
+
+
+def key_store_swapped(target: Target, rng: random.Random) -> tuple[str, int | None]:
+    """The key store replaced by another genuine ledger's (built once, kept beside)."""
+    place = target.keys
+    assert place is not None, "a target with a separate key store"
+    target.close()
+    other_where = (target.where if target.postgres
+                   else target.where.removesuffix(".db") + "-other.db")
+    other = Target(other_where, f"{target.schema}_other" if target.postgres else None,
+                   keys=True)
+    assert other.keys is not None
+    if not other.keys.postgres and not Path(other.keys.where).is_file() or \
+            other.keys.postgres and not other.keys.query(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = ?",
+                (other.keys.schema,)):
+        Target.build(other.where, other.schema, keys=True, seed=1).close()
+    other.keys.snapshot()
+    other.close()
+    place._saved, saved = other.keys._saved, place._saved
+    place.restore()  # its tables now hold the other ledger's keys and binding
+    place._saved = saved
+    return "key store swapped for another ledger's", None
 
 
 def field_edit(target: Target, rng: random.Random) -> tuple[str, int | None]:
@@ -372,6 +515,13 @@ ATTACKS: dict[str, Attack] = {
     "suffix + head record rewrite (signed ledger)": suffix_and_head_rewrite,
 }
 SIGNED_ONLY = {"suffix + head record rewrite (signed ledger)"}
+KEY_STORE_ATTACKS: dict[str, Attack] = {
+    "separate key store: key row deleted": key_deleted,
+    "separate key store: key overwritten": key_overwritten,
+    "separate key store: key file deleted / key tables dropped": key_store_deleted,
+    "separate key store: swapped for another ledger's": key_store_swapped,
+}
+"""Run on a ledger whose subject keys live in a separate key store."""
 
 
 # -- where an alteration is caught ---------------------------------------------------------
@@ -438,14 +588,16 @@ class SuiteRow:
         return self.trials - self.stages.get("missed", 0)
 
 
-def run_attacks(target: Target, backend: str, trials: int, *, seed: int = 0,
-                fresh: Callable[[], Ledger], signed: Target | None = None) -> list[SuiteRow]:
+def run_attacks(target: Target | None, backend: str, trials: int, *, seed: int = 0,
+                fresh: Callable[[], Ledger] | None = None, signed: Target | None = None,
+                split: Target | None = None) -> list[SuiteRow]:
     """Every attack ``trials`` times on ``target`` (restored after each), the signed-only
-    ones on ``signed``; the truncated export into ``fresh`` ledgers."""
+    ones on ``signed``, the key-store ones on ``split`` (each only where given); the
+    truncated export into ``fresh`` ledgers."""
     rng = random.Random(f"tamper-{backend}-{seed}")
     table = []
-    for name, attack in ATTACKS.items():
-        on = signed if name in SIGNED_ONLY else target
+    for name, attack in {**ATTACKS, **KEY_STORE_ATTACKS}.items():
+        on = signed if name in SIGNED_ONLY else split if name in KEY_STORE_ATTACKS else target
         if on is None:
             continue
         row = SuiteRow(name, backend)
@@ -456,6 +608,8 @@ def run_attacks(target: Target, backend: str, trials: int, *, seed: int = 0,
             on.restore()
             _count(row, what, expected, result)
         table.append(row)
+    if target is None or fresh is None:
+        return table
     row = SuiteRow("truncated export (issue 5)", backend)
     for _ in range(trials):
         result = truncated_export(target, rng, fresh)
@@ -520,24 +674,36 @@ Places = Callable[[str], tuple[str, str | None]]
 
 
 def run_suite(backends: dict[str, Places], *, trials: int, opens: int,
-              say: Callable[[str], None]) -> bool:
+              say: Callable[[str], None], key_store_only: bool = False) -> bool:
     """The suite on each backend; prints the table and the false alarms; True if every
-    alteration was caught and no genuine open was refused."""
+    alteration was caught and no genuine open was refused. ``key_store_only``: only the
+    attacks on, and the genuine opens of, a ledger with a separate key store."""
     from ocrr.ledger.signing import generate_key
 
     rows: list[SuiteRow] = []
     alarms: dict[str, int] = {}
     for name, place in backends.items():
+        if key_store_only:
+            split = Target.build(*place("split"), keys=True)
+            rows += run_attacks(None, name, trials, split=split)
+            split_clean = Target.build(*place("splitclean"), keys=True)
+            alarms[f"{name}, separate key store"] = clean_opens(split_clean, opens)
+            for t in (split, split_clean):
+                t.close()
+            continue
         target = Target.build(*place("plain"))
         signed = Target.build(*place("signed"), signer=generate_key())
 
         def fresh(place: Places = place) -> Ledger:
             return Ledger(Target(*place(uuid.uuid4().hex[:8])).store(create=True))
 
-        rows += run_attacks(target, name, trials, fresh=fresh, signed=signed)
+        split = Target.build(*place("split"), keys=True)
+        rows += run_attacks(target, name, trials, fresh=fresh, signed=signed, split=split)
         clean = Target.build(*place("clean"))
         alarms[name] = clean_opens(clean, opens)
-        for t in (target, signed, clean):
+        split_clean = Target.build(*place("splitclean"), keys=True)
+        alarms[f"{name}, separate key store"] = clean_opens(split_clean, opens)
+        for t in (target, signed, clean, split, split_clean):
             t.close()
     for line in format_table(rows):
         say(line)

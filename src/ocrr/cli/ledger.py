@@ -48,6 +48,11 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
                 "--ledger", "-l", default=os.environ.get("OCRR_LEDGER"),
                 help="SQLite file or postgresql:// URL (default: $OCRR_LEDGER)",
             )
+            parser.add_argument(
+                "--keys", "-k", default=os.environ.get("OCRR_KEYS"),
+                help="the ledger's separate key store, if it keeps its subject keys apart: "
+                     "SQLite file or postgresql:// URL (default: $OCRR_KEYS)",
+            )
         parser.set_defaults(handler=lambda args, _parser: _run(handler, args))
         return parser
 
@@ -95,6 +100,12 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     import_.add_argument("--in", "-i", dest="source", default="-",
                          help="file (default: standard input)")
 
+    erase = command("erase", _erase, "crypto-shred a subject: write its tombstone, then "
+                    "destroy its key (in the separate key store with --keys)")
+    erase.add_argument("subject")
+    erase.add_argument("--reason", help="why (stored in clear: no personal data)")
+    erase.add_argument("--actor", help="who asked (stored in clear)")
+
     adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
                     "records (or whose record was lost), or sign an unsigned one with "
                     "--sign, after a full verification passes")
@@ -123,6 +134,12 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--open-only", action="store_true",
                        help="only time the check at open (full, fast, fast with 10,000 "
                        "entries to re-hash) of the existing ledger at --path or --dsn")
+    bench.add_argument("--keys-open", type=int, metavar="N", default=0,
+                       help="instead, time opening an N-entry ledger with its subject keys "
+                       "beside the entries and in a separate key file")
+    bench.add_argument("--key-store-only", action="store_true",
+                       help="--tamper: only the cases of a ledger whose subject keys live in "
+                       "a separate key store")
     bench.add_argument("--tamper", action="store_true",
                        help="instead, the tamper-at-rest suite: alter stored ledgers every "
                        "way it knows and print where each was caught, then count false "
@@ -173,7 +190,7 @@ def _open(args: argparse.Namespace, *, create: bool = False,  # noqa: ANN202
 
     where = _location(args)
     try:
-        return Ledger.open(where, create=create, read_only=read_only)
+        return Ledger.open(where, create=create, read_only=read_only, keys=args.keys)
     except LedgerMissingError as err:
         raise _CliError(f"no ledger at {where}: {err.reason}") from None
     except LedgerIntegrityError:
@@ -346,12 +363,26 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from ocrr.ledger import LedgerError
+
+    with _open(args) as ledger:
+        try:
+            tombstone = ledger.erase(args.subject, reason=args.reason, actor=args.actor)
+        except LedgerError as err:
+            raise _CliError(str(err)) from None
+    print(f"erased: tombstone entry {tombstone.seq}, key {tombstone.provenance['erases']} "
+          "destroyed")
+    return EXIT_OK
+
+
 def _adopt(args: argparse.Namespace) -> int:
     from ocrr.ledger import Ledger
     from ocrr.ledger.signing import load_private_key
 
     signer = load_private_key(args.sign) if args.sign else None
-    with Ledger.open(_location(args), create=False, read_only=True, signer=signer) as ledger:
+    with Ledger.open(_location(args), create=False, read_only=True, signer=signer,
+                     keys=args.keys) as ledger:
         head = ledger.adopt()
     print(f"adopted: head record of {head.size} entries, root {head.root.hex()}")
     return EXIT_OK
@@ -382,7 +413,8 @@ def _tamper(args: argparse.Namespace) -> int:
         places["postgresql"] = postgres_places(args.dsn)
     try:
         ok = run_suite(places, trials=args.trials, opens=args.clean_opens,
-                       say=lambda line: print(line, flush=True))
+                       say=lambda line: print(line, flush=True),
+                       key_store_only=args.key_store_only)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return EXIT_OK if ok else EXIT_FAILED
@@ -396,6 +428,15 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.tamper:
         return _tamper(args)
+    if args.keys_open:
+        from ocrr.bench.keys_open import measure
+
+        scratch = tempfile.mkdtemp(prefix="ocrr-keys-open-")
+        try:
+            measure(args.keys_open, scratch, dim=args.dim)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return EXIT_OK
     if args.open_only:
         from ocrr.bench.ledger_perf import measure_checks
 

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ocrr.cli.serve import _location_options, _where, factory
+from ocrr.cli.serve import _location_options, _where, factory, registry_of
 
 if TYPE_CHECKING:
     from ocrr.client import Client
@@ -60,12 +60,11 @@ def _client(args: argparse.Namespace, name: str) -> Client:
     """A client of namespace ``name``: remote with --url, else on the data folder."""
     from ocrr.client import Client, _Local
     from ocrr.server.namespaces import Namespaces
-    from ocrr.server.registry import Registry
 
     remote = _remote(args)
     if remote is not None:
         return Client.remote(remote[0], key=remote[1], namespace=name, timeout=300.0)
-    registry = Registry(_where(args))
+    registry = registry_of(args)
     namespace = Namespaces(registry, _encoder(args)).get(name)
     return Client(_Local(namespace, owned=True))
 
@@ -86,9 +85,8 @@ def _create(args: argparse.Namespace) -> int:
                                            vote=args.vote))
         return EXIT_OK
     from ocrr.server.namespaces import Namespaces
-    from ocrr.server.registry import Registry
 
-    registry = Registry(_where(args))
+    registry = registry_of(args)
     namespaces = Namespaces(registry, _encoder(args))
     record = namespaces.create(args.name, threshold=args.threshold, vote=args.vote)
     namespaces.close()
@@ -153,9 +151,8 @@ def _vote(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from ocrr.server.backup import export_namespace
-    from ocrr.server.registry import Registry
 
-    registry = Registry(_where(args))
+    registry = registry_of(args)
     with open(args.output, "w", encoding="utf-8") as out:
         header = export_namespace(registry, args.name, out, with_keys=args.with_keys)
     print(json.dumps({"exported": args.name, "size": header["size"],
@@ -165,9 +162,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from ocrr.server.backup import import_namespace
-    from ocrr.server.registry import Registry
 
-    registry = Registry(_where(args))
+    registry = registry_of(args)
     with open(args.input, encoding="utf-8") as lines:
         header = import_namespace(registry, lines, args.name)
     print(json.dumps({"imported": args.name or header["namespace"]["name"],
@@ -192,7 +188,7 @@ def _backup(args: argparse.Namespace) -> int:
     where = _sqlite_folder(args)
     if where is None:
         return EXIT_USAGE
-    copies = backup(where, args.dest)
+    copies = backup(where, args.dest, keys_dir=args.keys_dir)
     print(json.dumps({"backup": args.dest, "ledgers": [c.__dict__ for c in copies]}, indent=2))
     return EXIT_OK
 
@@ -203,7 +199,7 @@ def _restore(args: argparse.Namespace) -> int:
     where = _sqlite_folder(args)
     if where is None:
         return EXIT_USAGE
-    copies = restore(args.source, where, force=args.force)
+    copies = restore(args.source, where, force=args.force, keys_dir=args.keys_dir)
     print(json.dumps({"restored": where, "verified": [c.__dict__ for c in copies]}, indent=2))
     return EXIT_OK
 

@@ -26,6 +26,10 @@ def _location_options(parser: argparse.ArgumentParser) -> None:
                        "or ./ocrr-data)")
     where.add_argument("--database", default=None,
                        help="a postgresql:// URL instead (default: $OCRR_DATABASE)")
+    parser.add_argument("--keys-dir", default=os.environ.get("OCRR_KEYS_DIR"),
+                        help="keep each namespace's subject keys apart from its ledger, in "
+                        "DIR/<namespace>.keys.db (0600, DIR 0700); back DIR up with the data "
+                        "(default: $OCRR_KEYS_DIR; none: keys beside the entries)")
 
 
 def _where(args: argparse.Namespace) -> str:
@@ -34,6 +38,13 @@ def _where(args: argparse.Namespace) -> str:
     if args.data:
         return args.data
     return os.environ.get("OCRR_DATABASE") or os.environ.get("OCRR_DATA") or "ocrr-data"
+
+
+def registry_of(args: argparse.Namespace):  # noqa: ANN201 - a Registry
+    """The registry the location options name, with its ``--keys-dir``."""
+    from ocrr.server.registry import Registry
+
+    return Registry(_where(args), keys_dir=args.keys_dir)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -184,7 +195,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ocrr.server.app import create_app
 
     try:
-        app = create_app(_where(args), encoder=encoder, settings=settings,
+        app = create_app(registry_of(args), encoder=encoder, settings=settings,
                          signing_key=signing_key)
     except (ValueError, OSError) as err:
         print(f"ocrr serve: error: {err}", file=sys.stderr)
@@ -217,9 +228,7 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _registry(args: argparse.Namespace):  # noqa: ANN202
-    from ocrr.server.registry import Registry
-
-    return Registry(_where(args))
+    return registry_of(args)
 
 
 def _keys_create(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -4,10 +4,11 @@ crypto-shredding.
 
 In layers, each importing only those below it: entries (``entry``, ``keys``, ``sealing``);
 the store protocol and stores (``store``, ``memory``, ``sqlite``, ``postgres``, ``rows``,
-``location``); the log (``validation``, ``keyring``, ``log``: validate, chain, seal,
-append, sync); the tree (``merkle``, ``signing``, ``tree``: heads and proofs); the audit
-(``audit``: verification, proof checks); and ``ledger``, which joins them in
-:class:`Ledger`. ``transfer`` (export and import) sits on top."""
+``location``; separate key stores in ``keystores`` and ``split``); the log
+(``validation``, ``keyring``, ``log``: validate, chain, seal, append, sync); the tree
+(``merkle``, ``signing``, ``tree``: heads and proofs); the audit (``audit``: verification,
+proof checks); and ``ledger``, which joins them in :class:`Ledger`. ``transfer`` (export
+and import) sits on top."""
 
 from ocrr.ledger.entry import GENESIS_HASH, Entry, Provenance
 from ocrr.ledger.ledger import (

@@ -300,7 +300,9 @@ def key_problems(store: EntryStore) -> Problem | None:
             continue
         if key_id in erased and key_id in live:
             return erased[key_id], (f"erasure entry {erased[key_id]} destroyed key "
-                                    f"{key_id}, but the key is still stored")
+                                    f"{key_id}, but the key is still stored (with a separate "
+                                    "key store: an interrupted erase, or an older key backup; "
+                                    "opening the ledger for writing destroys it)")
         if key_id not in erased and key_id not in live:
             return seq, (f"the key of sealed entry {seq} is gone and no erasure entry "
                          "records it: it was deleted outside erase()")

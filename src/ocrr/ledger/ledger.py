@@ -114,14 +114,18 @@ class Ledger(Log):
     def open(cls, where: str | os.PathLike[str], *, create: bool = True,
              read_only: bool = False, check: Check = "fast",
              signer: Ed25519PrivateKey | None = None,
-             public_key: Ed25519PublicKey | None = None) -> Self:
+             public_key: Ed25519PublicKey | None = None,
+             keys: str | os.PathLike[str] | None = None) -> Self:
         """A ledger on a SQLite file path, a ``postgresql://`` URL, or ``":memory:"``.
 
         ``create=True`` makes a new ledger where there is none (never over an empty or
         damaged file); pass ``create=False`` where the ledger must already exist.
         ``signer`` (an Ed25519 private key) signs each head record written, and the head
-        read at open must verify under its public key (or ``public_key``)."""
-        store = open_store(where, create=create and not read_only, signer=signer)
+        read at open must verify under its public key (or ``public_key``). ``keys`` keeps
+        the subject keys in a separate key store, named the same ways
+        (:mod:`ocrr.ledger.split`: back the two up together)."""
+        store = open_store(where, create=create and not read_only, signer=signer, keys=keys,
+                           read_only=read_only)
         return cls(store, check=check, read_only=read_only, public_key=public_key)
 
     def audited(self) -> Iterator[Entry]:

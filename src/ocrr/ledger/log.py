@@ -101,7 +101,8 @@ class Log:
     def open(cls, where: str | os.PathLike[str], *, create: bool = True,
              read_only: bool = False) -> Self:
         """A ledger on a SQLite file path, a ``postgresql://`` URL, or ``":memory:"``."""
-        return cls(open_store(where, create=create and not read_only), read_only=read_only)
+        return cls(open_store(where, create=not read_only and create, read_only=read_only),
+                   read_only=read_only)
 
     @property
     def store(self) -> EntryStore:
@@ -267,17 +268,8 @@ class Log:
         return len(self._commit(prepare))
 
     # -- chaining and sealing ------------------------------------------------------------
-    def _build(
-        self,
-        seq: int,
-        prev: bytes,
-        kind: str,
-        label: str,
-        vec: np.ndarray,
-        text: str | None,
-        prov: Mapping[str, str],
-        key: SubjectKey | None,
-    ) -> Entry:
+    def _build(self, seq: int, prev: bytes, kind: str, label: str, vec: np.ndarray,
+               text: str | None, prov: Mapping[str, str], key: SubjectKey | None) -> Entry:
         """Entry ``seq`` on ``prev``: hashed in clear, or sealed under ``key`` and hashed in
         its stored form (the plaintext fields kept for the caller)."""
         created = time.time_ns()

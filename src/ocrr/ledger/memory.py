@@ -62,6 +62,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.subject_keys = MemoryKeys()
+        self.meta: dict[str, str] = {}  # what SQLite and PostgreSQL keep in a meta table
         self._dim: int | None = None
         self._view = _View(self)  # refreshed by each write
 
@@ -120,6 +121,12 @@ class MemoryStore:
 
     def live_keys(self) -> dict[str, bytes]:
         return {key.key_id: key.key for key in self.subject_keys}
+
+    def meta_value(self, name: str) -> str | None:
+        return self.meta.get(name)
+
+    def set_meta(self, name: str, value: str) -> None:
+        self.meta[name] = value
 
     def head_record(self) -> StoredHead | None:
         """None: a memory ledger keeps no head record (nothing of it outlives the process)."""

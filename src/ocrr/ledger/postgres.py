@@ -210,10 +210,19 @@ class PostgresStore:
         return tip
 
     def dim(self) -> int | None:
+        found = self.meta_value("dim")
+        return None if found is None else int(found)
+
+    def meta_value(self, name: str) -> str | None:
         with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT value FROM {meta} WHERE name = 'dim'"))
+            cur.execute(self._q("SELECT value FROM {meta} WHERE name = %s"), (name,))
             row = cur.fetchone()
-        return None if row is None else int(row[0])
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._q("INSERT INTO {meta} VALUES (%s, %s) ON CONFLICT (name) DO "
+                                "UPDATE SET value = EXCLUDED.value"), (name, value))
 
     def __len__(self) -> int:
         return self._size

@@ -212,10 +212,18 @@ class SQLiteStore:
         return tip
 
     def dim(self) -> int | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE name = 'dim'").fetchone()
-        self._dim = None if row is None else int(row[0])
+        found = self.meta_value("dim")
+        self._dim = None if found is None else int(found)
         return self._dim
+
+    def meta_value(self, name: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
     def __len__(self) -> int:
         return self._size
@@ -257,10 +265,8 @@ class SQLiteStore:
 
     def hashes(self, start: int, stop: int) -> list[bytes]:
         with self._lock:
-            cur = self._conn.execute(
-                "SELECT entry_hash FROM entries WHERE seq >= ? AND seq < ? ORDER BY seq",
-                (start, stop),
-            )
+            cur = self._conn.execute("SELECT entry_hash FROM entries WHERE seq >= ? AND "
+                                     "seq < ? ORDER BY seq", (start, stop))
             return [bytes(r[0]) for r in cur]
 
     def key(self, key_id: str) -> bytes | None:
@@ -350,14 +356,10 @@ class SQLiteStore:
                                  (e.entry_hash for e in batch.entries), self.signer,
                                  str(self.path), imported=batch.imported)
                 if batch.new_keys:
-                    conn.executemany(
-                        "INSERT INTO subject_keys (key_id, subject, key) VALUES (?, ?, ?)",
-                        [(k.key_id, k.subject, k.key) for k in batch.new_keys],
-                    )
-                conn.executemany(
-                    "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [rows.encode(e) for e in batch.entries],
-                )
+                    conn.executemany("INSERT INTO subject_keys VALUES (?, ?, ?)",
+                                     [(k.key_id, k.subject, k.key) for k in batch.new_keys])
+                conn.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [rows.encode(e) for e in batch.entries])
                 if batch.dim is not None and dim_row is None:
                     conn.execute("INSERT INTO meta VALUES ('dim', ?)", (str(batch.dim),))
                 for key_id in batch.destroyed:

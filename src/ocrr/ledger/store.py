@@ -200,6 +200,14 @@ class EntryStore(Protocol):
         """Every live subject key by id (read once when a ledger opens)."""
         ...
 
+    def meta_value(self, name: str) -> str | None:
+        """A named setting kept beside the entries (None: not set), such as ``dim``."""
+        ...
+
+    def set_meta(self, name: str, value: str) -> None:
+        """Set a named setting (the id of the separate key store the keys are bound to)."""
+        ...
+
     def head_record(self) -> StoredHead | None:
         """The head record written with the last write (None: there is none)."""
         ...

@@ -9,6 +9,13 @@ copy are written to ``MANIFEST.json`` beside the copies, and a restore checks th
 
 PostgreSQL deployments back up with the database's own tools (``pg_dump``; see
 docs/architecture.md, "Backups"): this module handles the data folder.
+
+With subject keys in a separate folder (``--keys-dir``), each namespace's key file is copied
+into ``keys/`` of the backup while that ledger's write lock is held, then the ledger: so
+every sealed entry in the copy has its key in the copy (keys are written before their
+entries), and a key an erasure destroys later is shredded again when the restored ledger
+opens (its tombstone is in the copy). Writers wait for the two copies (a few ms to seconds;
+their busy timeout is 30 s). The two must be restored together to read sealed texts.
 """
 
 from __future__ import annotations
@@ -67,49 +74,91 @@ def _copy(source: Path, target: Path) -> None:
         src.close()
 
 
-def backup(data: str | os.PathLike[str], dest: str | os.PathLike[str]) -> list[LedgerCopy]:
+def _key_file(folder: Path | None, ledger_name: str) -> Path | None:
+    """A namespace's key file in ``folder`` (``namespaces/x.db`` -> ``x.keys.db``)."""
+    return None if folder is None else folder / f"{Path(ledger_name).stem}.keys.db"
+
+
+def _copy_with_keys(path: Path, target: Path, keys: Path, keys_target: Path) -> None:
+    """The key file, then the ledger, both while the ledger's write lock is held."""
+    lock = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    try:
+        lock.execute("BEGIN IMMEDIATE")  # no write starts (its keys come first) until done
+        _copy(keys, keys_target)
+        keys_target.chmod(0o600)
+        _copy(path, target)
+        lock.execute("ROLLBACK")
+    finally:
+        lock.close()
+
+
+def backup(data: str | os.PathLike[str], dest: str | os.PathLike[str], *,
+           keys_dir: str | os.PathLike[str] | None = None) -> list[LedgerCopy]:
     """Copy a data folder (the registry and every namespace's ledger) into ``dest`` with
-    SQLite's online backup API, safe while a server writes to it. Returns each ledger's
-    size and root in the copy (also in ``dest/MANIFEST.json``)."""
+    SQLite's online backup API, safe while a server writes to it; with ``keys_dir``, each
+    namespace's separate key file too (into ``dest/keys``). Returns each ledger's size and
+    root in the copy (also in ``dest/MANIFEST.json``)."""
     data, dest = Path(data), Path(dest)
+    keys = None if keys_dir is None else Path(keys_dir)
     if not (data / "registry.db").is_file():
         raise BackupError(f"{data} is not an OCRR data folder (no registry.db)")
     if dest.exists() and any(dest.iterdir()):
         raise BackupError(f"{dest} exists and is not empty: back up into a new folder")
     copies = []
     for name, path in _databases(data):
-        _copy(path, dest / name)
+        key_file, key_copy = _key_file(keys, name), _key_file(dest / "keys", name)
+        if name.startswith("namespaces/") and key_file is not None and key_file.is_file():
+            assert key_copy is not None
+            _copy_with_keys(path, dest / name, key_file, key_copy)
+        else:
+            _copy(path, dest / name)
+            key_copy = None
         if name.startswith("namespaces/"):
-            with Ledger.open(dest / name, create=False) as ledger:
+            with Ledger.open(dest / name, create=False, keys=key_copy) as ledger:
                 head = ledger.tree_head()
             copies.append(LedgerCopy(Path(name).stem, head.size, head.root_hash.hex()))
     manifest = {"format": "ocrr-backup", "version": 1, "created_at_ns": time.time_ns(),
-                "ledgers": [c.__dict__ for c in copies]}
+                "keys": keys is not None, "ledgers": [c.__dict__ for c in copies]}
     (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return copies
 
 
 def restore(source: str | os.PathLike[str], data: str | os.PathLike[str], *,
-            force: bool = False) -> list[LedgerCopy]:
-    """Restore a backup into data folder ``data`` (stop the server first), then check that
-    every ledger verifies and has the size and root the manifest recorded."""
+            force: bool = False, keys_dir: str | os.PathLike[str] | None = None
+            ) -> list[LedgerCopy]:
+    """Restore a backup into data folder ``data`` (stop the server first), its key files
+    into ``keys_dir`` where it holds them, then check that every ledger verifies and has the
+    size and root the manifest recorded."""
     source, data = Path(source), Path(data)
+    keys = None if keys_dir is None else Path(keys_dir)
     manifest_path = source / MANIFEST
     if not manifest_path.is_file():
         raise BackupError(f"{source} holds no {MANIFEST}: not a backup made by ocrr")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("keys") and keys is None:
+        raise BackupError(f"{source} holds the namespaces' separate key files: say where "
+                          "they go (--keys-dir DIR), or no sealed text can be read")
     if (data / "registry.db").exists() and not force:
         raise BackupError(f"{data} already holds a data folder: restore into a new folder, or "
                           "pass --force to replace it (stop the server first)")
-    for name, path in _databases(source):
-        target = data / name
+    pairs = list(_databases(source))
+    if keys is not None:
+        keys.mkdir(parents=True, mode=0o700, exist_ok=True)
+        pairs += [(f"keys/{p.name}", p) for p in sorted((source / "keys").glob("*.keys.db"))]
+    for name, path in pairs:
+        target = keys / Path(name).name if keys is not None and name.startswith("keys/") \
+            else data / name
         for leftover in (target, Path(f"{target}-wal"), Path(f"{target}-shm")):
             leftover.unlink(missing_ok=True)
         _copy(path, target)
+        if name.startswith("keys/"):
+            target.chmod(0o600)
     copies = []
     for recorded in manifest["ledgers"]:
         path = data / "namespaces" / f"{recorded['namespace']}.db"
-        with Ledger.open(path, create=False) as ledger:
+        key_file = _key_file(keys, path.name) if manifest.get("keys") else None
+        key_file = key_file if key_file is not None and key_file.is_file() else None
+        with Ledger.open(path, create=False, keys=key_file) as ledger:
             check = ledger.verify()
             head = ledger.tree_head()
         if not check.ok:
@@ -218,8 +267,10 @@ def import_namespace(registry: Registry, lines: IO[str], name: str | None = None
         _add_keys(ledger, _read_keys(lines, int(header.get("keys") or 0)))
     except LedgerError as err:
         ledger.close()
-        for leftover in (where, f"{where}-wal", f"{where}-shm"):
-            Path(leftover).unlink(missing_ok=True)
+        key_file = registry.keys_location(name)
+        for base in (where, key_file) if key_file is not None else (where,):
+            for leftover in (base, f"{base}-wal", f"{base}-shm"):
+                Path(leftover).unlink(missing_ok=True)
         raise BackupError(f"import refused, nothing kept: {err}") from None
     ledger.close()
     registry.create_namespace(name, threshold=settings.get("threshold"),

@@ -122,8 +122,14 @@ def check_key_name(name: str | None) -> str | None:
 class Registry:
     """Namespaces and keys on SQLite (a data folder) or PostgreSQL (a URL)."""
 
-    def __init__(self, where: str | os.PathLike[str]) -> None:
+    def __init__(self, where: str | os.PathLike[str], *,
+                 keys_dir: str | os.PathLike[str] | None = None) -> None:
         self.where = os.fspath(where)
+        self.keys_dir = None if keys_dir is None else Path(keys_dir)
+        """Where each namespace's subject keys live apart from its ledger (``<ns>.keys.db``,
+        0600, the folder 0700); None: beside the entries."""
+        if self.keys_dir is not None:
+            private_folder(self.keys_dir, tighten=True)
         self._lock = threading.Lock()
         self.postgres = is_postgres(self.where)
         self._conn: Any = None
@@ -258,14 +264,24 @@ class Registry:
         """The namespace's ledger store. It must exist (made by :meth:`create_namespace`):
         a missing or empty file raises, so a deleted ledger is never silently replaced by
         an empty one; ``create=True`` is for :meth:`create_ledger`."""
+        from ocrr.ledger.location import with_keys
+        from ocrr.ledger.store import EntryStore
+
         where, schema = self.ledger_location(name)
+        store: EntryStore
         if schema is not None:
             from ocrr.ledger.postgres import PostgresStore
 
-            return PostgresStore(where, schema=schema, create=create)
-        from ocrr.ledger.sqlite import SQLiteStore
+            store = PostgresStore(where, schema=schema, create=create)
+        else:
+            from ocrr.ledger.sqlite import SQLiteStore
 
-        return SQLiteStore(where, create=create)
+            store = SQLiteStore(where, create=create)
+        return with_keys(store, self.keys_location(name))
+
+    def keys_location(self, name: str) -> Path | None:
+        """The namespace's separate key file (``--keys-dir``), or None: keys beside entries."""
+        return None if self.keys_dir is None else self.keys_dir / f"{name}.keys.db"
 
     # -- keys ------------------------------------------------------------------------------
     def create_key(self, scope: str, namespace: str | None = None,

@@ -160,7 +160,7 @@ class Substrate(Operations):
     def open(
         cls, where: str, *, encoder: Encoder | str | None = None, create: bool = True,
         read_only: bool = False, signer: Ed25519PrivateKey | None = None,
-        **params: object,
+        keys: str | None = None, **params: object,
     ) -> Substrate:
         """Open (or create) a durable substrate: a SQLite file path or a ``postgresql://``
         URL. The index and label table are rebuilt from the stored entries, each re-hashed
@@ -168,12 +168,12 @@ class Substrate(Operations):
         either raises :class:`~ocrr.errors.LedgerIntegrityError` naming the first bad
         entry. ``create=False`` where the ledger must exist (a missing file is then an
         error, never a new ledger); ``read_only=True`` opens a failing one for inspection
-        (no check, no writes); ``signer`` signs head records and checks the one found."""
+        (no check, no writes); ``signer`` signs head records and checks the one found;
+        ``keys`` names a separate key store (:mod:`ocrr.ledger.split`)."""
         if isinstance(encoder, str):
             from ocrr.encoders import get_encoder
-
             encoder = get_encoder(encoder)
-        ledger = Ledger.open(where, create=create, read_only=read_only, signer=signer)
+        ledger = Ledger.open(where, create=create, read_only=read_only, signer=signer, keys=keys)
         try:
             return cls(ledger=ledger, encoder=encoder, **params)  # type: ignore[arg-type]
         except BaseException:
