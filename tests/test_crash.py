@@ -22,8 +22,11 @@ from crash_writer import BATCH, run_writer, subject_for, vector_for
 from ocrr import Substrate
 from ocrr.ledger import ERASURE, EXAMPLE, Ledger
 
-FORKED_KILLS = 55
-INTERPRETER_KILLS = 5  # a few with a fresh interpreter, not just a fork
+# CI's run kills 22 times (about a third of the time of 60: each check replays the whole
+# ledger); the full study of 60 is `OCRR_CRASH_KILLS=60 python -m pytest tests/test_crash.py -s`
+# (docs/architecture.md, "CI time")
+KILLS = int(os.environ.get("OCRR_CRASH_KILLS", "22"))
+INTERPRETER_KILLS = 2 if KILLS < 40 else 5  # the first few: a fresh interpreter, not a fork
 LABEL = re.compile(r"^c(\d+)(?:-b(\d+)x(\d+))?$")
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
@@ -110,9 +113,13 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path):
     next_id = 0
     kills = 0
     here = Path(__file__).parent
-    for run in range(FORKED_KILLS + INTERPRETER_KILLS):
+    run = 0
+    # past KILLS only while no erasure was acknowledged yet (a loaded machine writes less
+    # before each kill), up to three times as many kills
+    while run < KILLS or (not erased and run < 3 * KILLS):
+        run += 1
         read_fd, write_fd = os.pipe()
-        if run < FORKED_KILLS:
+        if run > INTERPRETER_KILLS:
             pid = _start_forked(db, next_id, write_fd, read_fd)
             delay = rng.uniform(0.005, 0.12)
         else:
@@ -138,7 +145,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path):
             else:
                 erased[a] = int(b)
         next_id = _check(db, acked, erased)
-    assert kills == FORKED_KILLS + INTERPRETER_KILLS >= 50
-    assert len(acked) > 100 and erased, (len(acked), len(erased))
+    assert kills == run >= KILLS
+    assert len(acked) > 40 and erased, (len(acked), len(erased))
     print(f"\n{kills} SIGKILLs, {len(acked)} acknowledged corrections and {len(erased)} "
           f"erasures, all present after every restart; {len(Ledger.open(db))} entries")
