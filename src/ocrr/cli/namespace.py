@@ -175,6 +175,20 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reencode(args: argparse.Namespace) -> int:
+    from ocrr.server.move import move_namespace
+    from ocrr.server.registry import Registry
+
+    if not args.encoder and not args.encoder_factory:
+        raise SystemExit("ocrr namespace reencode: say the new encoder: --encoder NAME")
+    registry = Registry(_where(args))
+    moved = move_namespace(registry, args.name, _encoder(args), batch=args.batch,
+                           actor=args.actor)
+    registry.close()
+    print(json.dumps(moved.__dict__, indent=2))
+    return EXIT_OK
+
+
 def _sqlite_folder(args: argparse.Namespace) -> str | None:
     """The data folder to copy, or None (said on stderr) for PostgreSQL: pg_dump's job."""
     from ocrr.server.backup import PG_DUMP_HINT
@@ -228,13 +242,14 @@ def _run(handler: Any) -> Any:
         from ocrr.ledger import LedgerError
         from ocrr.server.backup import BackupError
         from ocrr.server.errors import ApiError
+        from ocrr.server.move import MoveError
 
         try:
             return int(handler(args))
         except ApiError as err:
             print(f"ocrr namespace {args.namespace_command}: {err.message} "
                   f"({err.status} {err.code})", file=sys.stderr)
-        except (DatasetError, LedgerError, BackupError, OSError) as err:
+        except (DatasetError, LedgerError, BackupError, MoveError, OSError) as err:
             print(f"ocrr namespace {args.namespace_command}: {err}", file=sys.stderr)
         return EXIT_FAIL
 
@@ -317,6 +332,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "every hash and the Merkle root", target=False)
     imported.add_argument("input")
     imported.add_argument("--name", default=None, help="import under another name")
+
+    move = command("reencode", _reencode, "move a namespace to another encoder (--encoder): "
+                   "a new ledger from the old one's texts, each entry citing the old one's "
+                   "hash; the old ledger kept as NAME.before-reencode-TIME.db. Stop the "
+                   "server first (refused while it holds the namespace); resumable",
+                   target=False)
+    move.add_argument("name")
+    move.add_argument("--encoder", default=None,
+                      help="the new encoder (minilm, minilm-int8, wordllama, ...)")
+    move.add_argument("--encoder-factory", metavar="MODULE:FUNCTION", default=None,
+                      help="build the new encoder by calling this instead")
+    move.add_argument("--batch", type=int, default=256, help="texts encoded per commit")
+    move.add_argument("--actor", default=None, help="who moves (stored in the record)")
 
     back = command("backup", _backup, "copy the data folder with SQLite's online backup "
                    "API (safe while the server runs)", target=False)
