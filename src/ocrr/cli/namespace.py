@@ -227,6 +227,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.what == "speed":
         loadbench.speed(args.rows or 10_000, args.encoder, full=not args.no_full)
+    elif args.what == "reencode":
+        from ocrr.server.loadbench import reencode
+
+        reencode(args.rows or 10_000, args.encoder, args.to)
     elif args.what == "memory":
         loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
     else:
@@ -355,13 +359,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rest.add_argument("--force", action="store_true", help="replace an existing data folder")
 
     bench = command("bench", _bench, "figures: load speed against encoding alone, memory "
-                    "of loads of growing files, latency of predictions as of a past size",
+                    "of loads of growing files, latency of predictions as of a past size, "
+                    "moving a namespace to another encoder",
                     target=False)
-    bench.add_argument("what", choices=["speed", "memory", "asof"])
+    bench.add_argument("what", choices=["speed", "memory", "asof", "reencode"])
     bench.add_argument("--rows", type=int, default=None,
-                       help="speed: rows loaded (10000); asof: ledger entries (20000)")
+                       help="speed, reencode: rows loaded (10000); asof: ledger entries (20000)")
     bench.add_argument("--sizes", type=int, nargs="+", default=None,
                        help="memory: rows of each file (10000 100000 1000000)")
-    bench.add_argument("--encoder", default="default", help="speed: the encoder")
+    bench.add_argument("--encoder", default="default",
+                       help="speed: the encoder; reencode: the one moved from")
+    bench.add_argument("--to", default="wordllama", help="reencode: the encoder moved to")
     bench.add_argument("--no-full", action="store_true",
                        help="speed: leave out the load that encodes (minutes on 2 cores)")
