@@ -151,4 +151,13 @@ def test_a_served_namespace_moved_with_the_cli_predicts_with_the_new_encoder(
     served = Namespaces(registry, SMALL).get("support")
     assert served.substrate.ledger.dim == 32
     assert served.substrate.predict_one(SMALL.encode(["rate for euros"])[0]) == "rate"
+    # the moved classifier is the one fitted on the same rows with the new encoder
+    fresh = Substrate.from_encoder(SMALL).fit([t for t, _ in TEXTS], [y for _, y in TEXTS])
+    queries = SMALL.encode(["card please", "euro rate", "refund it", "hello"])
+    assert list(served.substrate.predict_many(queries)) == list(fresh.predict_many(queries))
     assert main(move) == 1  # moved already
+    # killed after the swap, before the registry's update: running again finishes it
+    registry.set_encoder("support", "test-hashing-64")
+    capsys.readouterr()
+    assert main(move) == 1 and "already moved" in capsys.readouterr().err
+    assert registry.require_namespace("support").encoder == "test-small-32"

@@ -137,7 +137,7 @@ class MoveRecord(NamedTuple):
     encoder: str
 
 
-def _record(entry: Entry) -> MoveRecord | None:
+def move_record(entry: Entry) -> MoveRecord | None:
     """The value of a ``reencode`` record, or None for any other entry."""
     if entry.kind != SETTING or entry.label != MOVE_SETTING:
         return None
@@ -161,7 +161,7 @@ def _reason(entry: Entry, moved: dict[int, int]) -> str | None:
         return TOMBSTONE
     if entry.kind == REVOCATION and int(entry.provenance["revokes"]) not in moved:
         return WITHDRAWS_UNMOVED
-    if _record(entry) is not None:
+    if move_record(entry) is not None:
         return EARLIER_MOVE
     return None
 
@@ -178,7 +178,7 @@ def _moved_so_far(old: Ledger, new: Ledger, identity: str) -> tuple[dict[int, in
     moved: dict[int, int] = {}
     recorded = -1
     for entry in new:
-        record = _record(entry)
+        record = move_record(entry)
         if record is not None:
             if record.old_size > len(old) or (
                     old.root(record.old_size).hex() != record.old_root):
@@ -288,7 +288,7 @@ def verify_move(old: Ledger, new: Ledger) -> MoveCheck:
     records, recorded, unreadable, after = 0, 0, 0, 0
     cited: dict[int, int] = {}  # old seq -> new seq
     for entry in new:
-        record = _record(entry)
+        record = move_record(entry)
         if record is not None:
             records += 1
             size = record.old_size

@@ -92,6 +92,14 @@ def move_namespace(registry: Registry, name: str, encoder: Encoder, *,
     moving = registry.data_dir / "moving"
     private_folder(moving)
     old_copy, new_path = moving / f"{name}.old.db", moving / f"{name}.db"
+    if _moved_to(live) == identity:  # killed after the swap, before the registry's update
+        kept = _kept(live, name)
+        if old_copy.exists():
+            os.replace(old_copy, kept)
+        registry.set_encoder(name, identity)
+        raise MoveError(f"namespace {name!r} was already moved to {identity!r} (a move "
+                        f"stopped before its last step): the registry now says so; the old "
+                        f"ledger is {kept if kept.exists() else 'beside it'}")
     lock = _exclusive(live)
     try:
         live_root = _root_under_lock(lock)
@@ -118,8 +126,7 @@ def move_namespace(registry: Registry, name: str, encoder: Encoder, *,
                 if not check.ok or not new.verify().ok:
                     raise MoveError(f"the new ledger does not check: {check.problems[:3]}; "
                                     f"nothing was changed ({new_path} kept for inspection)")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        kept = live.with_name(f"{name}.before-reencode-{stamp}.db")
+        kept = _kept(live, name)
         os.replace(new_path, live)  # the lock's connection keeps the old file open
         os.replace(old_copy, kept)
         registry.set_encoder(name, identity)
@@ -145,3 +152,17 @@ def _root_under_lock(conn: sqlite3.Connection) -> str:
 def _root_of(path: Path) -> str:
     with Ledger.open(path, create=False, read_only=True) as ledger:
         return ledger.root().hex()
+
+
+def _kept(live: Path, name: str) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return live.with_name(f"{name}.before-reencode-{stamp}.db")
+
+
+def _moved_to(live: Path) -> str | None:
+    """The encoder a ledger was moved to, if its first entry records a move."""
+    from ocrr.ledger.move import move_record
+
+    with Ledger.open(live, create=False, read_only=True) as ledger:
+        record = move_record(ledger[0]) if len(ledger) else None
+    return None if record is None else record.encoder
