@@ -161,3 +161,19 @@ def test_a_served_namespace_moved_with_the_cli_predicts_with_the_new_encoder(
     capsys.readouterr()
     assert main(move) == 1 and "already moved" in capsys.readouterr().err
     assert registry.require_namespace("support").encoder == "test-small-32"
+
+
+def test_ocrr_ledger_reencode_and_verify_move(tmp_path, capsys) -> None:  # noqa: ANN001
+    pytest.importorskip("wordllama")
+    from ocrr.cli.main import main
+
+    _old(tmp_path / "old.db").close()
+    old, new = str(tmp_path / "old.db"), str(tmp_path / "new.db")
+    capsys.readouterr()
+    assert main(["ledger", "reencode", old, new, "--encoder", "wordllama"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["moved"] == 11 and report["not_moved"] == 3
+    assert main(["ledger", "verify-move", old, new]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"]
+    assert Ledger.open(new, create=False).dim == 256
+    assert main(["ledger", "verify-move", new, old]) == 1  # not a move of it
