@@ -6,9 +6,9 @@ go on appending corrections to the old file (its connection keeps the old file o
 it is replaced), and those would be lost to the new ledger. So the move first takes the
 ledger's SQLite file in exclusive locking mode, which SQLite grants only when no other
 connection has the file open: a server serving the namespace makes the move refuse at once
-(stop it first), and a server that tries to open the namespace during the move finds it
-locked and quarantines it (503), trying again 30 s later and then refusing it (409) for as
-long as it runs the old encoder.
+(stop it first), and a server that tries to open the namespace during the move waits out
+SQLite's busy timeout (30 s), finds it still locked and quarantines it (503), trying again
+30 s later and then refusing it (409) for as long as it runs the old encoder.
 
 Under the lock: the old ledger is copied with SQLite's backup API into
 ``DATA/moving/<name>.old.db`` (its root checked equal), moved from that copy into
