@@ -46,3 +46,19 @@ class HashingEncoder:
 
 def hashing_encoder() -> HashingEncoder:
     return HashingEncoder()
+
+
+class SmallHashingEncoder(HashingEncoder):
+    """Another encoder for moves between encoders (issue 19): the first 32 dimensions of
+    the hashing encoder's, shifted, so every moved vector is visibly new."""
+
+    identity = "test-small-32"
+    dim = 32
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        rows = super().encode(texts)[:, :32] + 1e-3
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def small_encoder() -> SmallHashingEncoder:
+    return SmallHashingEncoder()

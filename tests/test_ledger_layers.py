@@ -24,7 +24,7 @@ LAYERS = {
     # the audit: verification, proof checks
     "audit": 4, "integrity": 4,
     # the ledger, and what is built on it
-    "ledger": 5, "transfer": 6, "__init__": 7,
+    "ledger": 5, "transfer": 6, "move": 6, "__init__": 7,
 }
 
 

@@ -105,6 +105,22 @@ def add_ledger_commands(sub: argparse._SubParsersAction) -> None:
     erase.add_argument("subject")
     erase.add_argument("--reason", help="why (stored in clear: no personal data)")
     erase.add_argument("--actor", help="who asked (stored in clear)")
+    move = command("reencode", _reencode, "move a ledger to another encoder: a new ledger "
+                   "(NEW, empty or an interrupted move's, which resumes) from OLD's texts, "
+                   "each entry citing the old one's hash; OLD is only read. Erased and "
+                   "vector-only examples cannot move: counted", location=False)
+    move.add_argument("old", help="the ledger to move (SQLite file or postgresql:// URL)")
+    move.add_argument("new", help="where the moved ledger goes")
+    move.add_argument("--encoder", required=True,
+                      help="the new encoder (minilm, minilm-int8, wordllama, or a "
+                      "sentence-transformers name or folder)")
+    move.add_argument("--batch", type=int, default=256, help="texts encoded per commit")
+    checked = command("verify-move", _verify_move, "check that NEW is a faithful move of "
+                      "OLD: the roots recorded, every citation (hash, kind, label, text "
+                      "SHA-256), and every old entry moved or with a reason not to",
+                      location=False)
+    checked.add_argument("old")
+    checked.add_argument("new")
 
     adopt = command("adopt", _adopt, "record a head record for a ledger made before head "
                     "records (or whose record was lost), or sign an unsigned one with "
@@ -373,6 +389,31 @@ def _erase(args: argparse.Namespace) -> int:
             raise _CliError(str(err)) from None
     print(f"erased: tombstone entry {tombstone.seq}, key {tombstone.provenance['erases']} "
           "destroyed")
+    return EXIT_OK
+
+
+def _reencode(args: argparse.Namespace) -> int:
+    from ocrr.encoders import get_encoder
+    from ocrr.ledger import Ledger, reencode
+
+    encoder = get_encoder(args.encoder, cache=False, backend="auto")  # as ocrr serve
+    with Ledger.open(args.old, create=False) as old, Ledger.open(args.new) as new:
+        report = reencode(old, new, encoder.encode, identity=encoder.identity,
+                          batch=args.batch)
+    print(json.dumps(report.as_dict(), indent=2))
+    return EXIT_OK
+
+
+def _verify_move(args: argparse.Namespace) -> int:
+    from ocrr.ledger import Ledger, verify_move
+
+    with Ledger.open(args.old, create=False, read_only=True) as old, \
+            Ledger.open(args.new, create=False, read_only=True) as new:
+        check = verify_move(old, new)
+        ok = check.ok and old.verify().ok and new.verify().ok
+    print(json.dumps({**check.as_dict(), "ok": ok}, indent=2))
+    if not ok:
+        raise _CheckFailed
     return EXIT_OK
 
 

@@ -171,6 +171,20 @@ def _import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reencode(args: argparse.Namespace) -> int:
+    from ocrr.server.move import move_namespace
+    from ocrr.server.registry import Registry
+
+    if not args.encoder and not args.encoder_factory:
+        raise SystemExit("ocrr namespace reencode: say the new encoder: --encoder NAME")
+    registry = Registry(_where(args))
+    moved = move_namespace(registry, args.name, _encoder(args), batch=args.batch,
+                           actor=args.actor)
+    registry.close()
+    print(json.dumps(moved.__dict__, indent=2))
+    return EXIT_OK
+
+
 def _sqlite_folder(args: argparse.Namespace) -> str | None:
     """The data folder to copy, or None (said on stderr) for PostgreSQL: pg_dump's job."""
     from ocrr.server.backup import PG_DUMP_HINT
@@ -209,6 +223,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     if args.what == "speed":
         loadbench.speed(args.rows or 10_000, args.encoder, full=not args.no_full)
+    elif args.what == "reencode":
+        from ocrr.server.loadbench import reencode
+
+        reencode(args.rows or 10_000, args.encoder, args.to)
     elif args.what == "memory":
         loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
     else:
@@ -224,13 +242,14 @@ def _run(handler: Any) -> Any:
         from ocrr.ledger import LedgerError
         from ocrr.server.backup import BackupError
         from ocrr.server.errors import ApiError
+        from ocrr.server.move import MoveError
 
         try:
             return int(handler(args))
         except ApiError as err:
             print(f"ocrr namespace {args.namespace_command}: {err.message} "
                   f"({err.status} {err.code})", file=sys.stderr)
-        except (DatasetError, LedgerError, BackupError, OSError) as err:
+        except (DatasetError, LedgerError, BackupError, MoveError, OSError) as err:
             print(f"ocrr namespace {args.namespace_command}: {err}", file=sys.stderr)
         return EXIT_FAIL
 
@@ -314,6 +333,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     imported.add_argument("input")
     imported.add_argument("--name", default=None, help="import under another name")
 
+    move = command("reencode", _reencode, "move a namespace to another encoder (--encoder): "
+                   "a new ledger from the old one's texts, each entry citing the old one's "
+                   "hash; the old ledger kept as NAME.before-reencode-TIME.db. Stop the "
+                   "server first (refused while it holds the namespace); resumable",
+                   target=False)
+    move.add_argument("name")
+    move.add_argument("--encoder", default=None,
+                      help="the new encoder (minilm, minilm-int8, wordllama, ...)")
+    move.add_argument("--encoder-factory", metavar="MODULE:FUNCTION", default=None,
+                      help="build the new encoder by calling this instead")
+    move.add_argument("--batch", type=int, default=256, help="texts encoded per commit")
+    move.add_argument("--actor", default=None, help="who moves (stored in the record)")
+
     back = command("backup", _backup, "copy the data folder with SQLite's online backup "
                    "API (safe while the server runs)", target=False)
     back.add_argument("dest", help="a new folder for the copy")
@@ -323,13 +355,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     rest.add_argument("--force", action="store_true", help="replace an existing data folder")
 
     bench = command("bench", _bench, "figures: load speed against encoding alone, memory "
-                    "of loads of growing files, latency of predictions as of a past size",
+                    "of loads of growing files, latency of predictions as of a past size, "
+                    "moving a namespace to another encoder",
                     target=False)
-    bench.add_argument("what", choices=["speed", "memory", "asof"])
+    bench.add_argument("what", choices=["speed", "memory", "asof", "reencode"])
     bench.add_argument("--rows", type=int, default=None,
-                       help="speed: rows loaded (10000); asof: ledger entries (20000)")
+                       help="speed, reencode: rows loaded (10000); asof: ledger entries (20000)")
     bench.add_argument("--sizes", type=int, nargs="+", default=None,
                        help="memory: rows of each file (10000 100000 1000000)")
-    bench.add_argument("--encoder", default="default", help="speed: the encoder")
+    bench.add_argument("--encoder", default="default",
+                       help="speed: the encoder; reencode: the one moved from")
+    bench.add_argument("--to", default="wordllama", help="reencode: the encoder moved to")
     bench.add_argument("--no-full", action="store_true",
                        help="speed: leave out the load that encodes (minutes on 2 cores)")

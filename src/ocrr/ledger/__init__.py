@@ -8,7 +8,8 @@ the store protocol and stores (``store``, ``memory``, ``sqlite``, ``postgres``, 
 (``validation``, ``keyring``, ``log``: validate, chain, seal, append, sync); the tree
 (``merkle``, ``signing``, ``tree``: heads and proofs); the audit (``audit``: verification,
 proof checks); and ``ledger``, which joins them in :class:`Ledger`. ``transfer`` (export
-and import) sits on top."""
+and import) and ``move`` (a ledger moved to another encoder: :func:`reencode`,
+:func:`verify_move`) sit on top."""
 
 from ocrr.ledger.entry import GENESIS_HASH, Entry, Provenance
 from ocrr.ledger.ledger import (
@@ -29,6 +30,7 @@ from ocrr.ledger.ledger import (
     Verification,
 )
 from ocrr.ledger.merkle import ConsistencyProof, InclusionProof
+from ocrr.ledger.move import MoveCheck, MoveReport, reencode, verify_move
 from ocrr.ledger.signing import SignedTreeHead, TreeHead
 from ocrr.ledger.store import CorruptLedgerError, DurableStore
 
@@ -49,6 +51,8 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "MemoryStore",
+    "MoveCheck",
+    "MoveReport",
     "Provenance",
     "RELABEL",
     "RETIRE",
@@ -57,4 +61,6 @@ __all__ = [
     "SignedTreeHead",
     "TreeHead",
     "Verification",
+    "reencode",
+    "verify_move",
 ]

@@ -5,6 +5,9 @@
 - ``memory``: peak RSS of a load of N rows of short texts on the TF-IDF encoder, each size
   in a fresh process, beside the bytes of what the namespace must hold (the index and its
   columns), to show that reading the file adds nothing that grows with it;
+- ``reencode``: moving a namespace loaded from Banking77's training rows to another
+  encoder (``ocrr namespace reencode``): entries moved and not, seconds, and the test
+  split's accuracy (the namespace's rule, the hybrid = ``substrate_plus``) before and after;
 - ``asof``: the latency of a prediction ``as_of`` a past ledger size on a ledger of N
   entries (the first at a size rebuilds the classifier from the prefix; later ones reuse it).
 
@@ -97,6 +100,57 @@ def speed(rows: int = 10_000, encoder_name: str = "default",
                   f"{100 * (loaded / alone - 1):+.1f} % against encoding alone "
                   f"(load average {_load_average()})")
             out["load_s"] = loaded
+    return out
+
+
+def reencode(rows: int = 10_000, source: str = "default",
+             target: str = "wordllama") -> dict[str, Any]:
+    """Load ``rows`` of Banking77's training set into a namespace with ``source`` (its
+    vectors from the embedding cache), then time ``ocrr namespace reencode`` to ``target``
+    (no cache: every text encoded) and score Banking77's test split before and after."""
+    from ocrr.datasets import load_dataset
+    from ocrr.encoders import get_encoder
+    from ocrr.server.app import resolve_encoder
+    from ocrr.server.move import move_namespace
+    from ocrr.server.namespaces import Namespaces
+    from ocrr.server.registry import Registry
+
+    ds = load_dataset("banking77")
+    texts, labels = list(ds.train.texts)[:rows], list(ds.train.labels)[:rows]
+    test_texts, test_labels = list(ds.test.texts), np.asarray(ds.test.labels)
+
+    def accuracy(registry: Registry, encoder: Any) -> float:
+        namespaces = Namespaces(registry, encoder)
+        try:
+            substrate = namespaces.get("bench").substrate
+            predicted = substrate.predict_many(encoder.encode(test_texts))
+        finally:
+            namespaces.close()
+        return float(np.mean(np.asarray(predicted) == test_labels))
+
+    out: dict[str, Any] = {"rows": len(texts), "source": source, "target": target}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train.csv"
+        _write_csv(path, texts, labels)
+        before_encoder = get_encoder(source)
+        _load_folder(Path(folder) / "data", path, before_encoder)
+        registry = Registry(Path(folder) / "data")
+        out["before"] = accuracy(registry, before_encoder)
+        print(f"{len(texts)} Banking77 training rows with {source}: test accuracy "
+              f"{out['before']:.4f} (load average {_load_average()})")
+        encoder = resolve_encoder(target)
+        encoder.encode(texts[:16])  # load the model before timing
+        started = time.perf_counter()
+        moved = move_namespace(registry, "bench", encoder)
+        out["seconds"] = time.perf_counter() - started
+        out["moved"], out["not_moved"] = moved.report["moved"], moved.report["not_moved"]
+        out["after"] = accuracy(registry, get_encoder(target))
+        print(f"  ocrr namespace reencode --encoder {target}: {out['moved']} entries moved, "
+              f"{out['not_moved']} not moved, {out['seconds']:.1f} s "
+              f"({len(texts) / out['seconds']:,.0f} entries/s); check ok: "
+              f"{moved.check['ok']}; test accuracy after {out['after']:.4f} "
+              f"(load average {_load_average()})")
+        registry.close()
     return out
 
 

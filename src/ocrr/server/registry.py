@@ -254,6 +254,14 @@ class Registry:
                   (encoder, name))
         return self.require_namespace(name).encoder or encoder
 
+    def set_encoder(self, name: str, encoder: str) -> NamespaceRecord:
+        """Record that the namespace's vectors now come from ``encoder`` (after its ledger
+        was moved to it: :mod:`ocrr.server.move`)."""
+        if not self._run("UPDATE {p}namespaces SET encoder = ? WHERE name = ?",
+                         (encoder, name)):
+            raise NotFound(f"no namespace {name!r}")
+        return self.require_namespace(name)
+
     def ledger_location(self, name: str) -> tuple[str, str | None]:
         """(where, schema): a SQLite file, or the PostgreSQL URL and the namespace's schema."""
         if self.postgres:
