@@ -248,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--encoder",
         default="default",
-        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', 'wordllama' "
+        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', "
+        "'use-multilingual', 'wordllama', 'mpnet' "
         "(named encoders, each behind an extra: ocrr encoders --info), 'tfidf' (no torch), "
         "or a sentence-transformers model name or local path",
     )
