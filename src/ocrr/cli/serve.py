@@ -58,8 +58,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "(default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--encoder", default="default",
-                       help="'default' (offline all-MiniLM-L6-v2), 'minilm-int8' or "
-                       "'wordllama' (ocrr encoders --info), or a sentence-transformers "
+                       help="'default' (offline all-MiniLM-L6-v2), 'minilm-int8', "
+                       "'use-multilingual', 'wordllama' or 'mpnet' (ocrr encoders --info), "
+                       "or a sentence-transformers "
                        "name or folder; every namespace uses it")
     serve.add_argument("--encoder-factory", metavar="MODULE:FUNCTION", default=None,
                        help="build the encoder by calling this instead (any object with "

@@ -1,5 +1,6 @@
 """Text encoders: the offline default (all-MiniLM-L6-v2), the named optional ones that ship
-offline in packages (``minilm-int8``, ``wordllama``: :mod:`ocrr.encoders.named`), any
+offline in packages (``minilm-int8``, ``use-multilingual``, ``wordllama``, ``mpnet``:
+:mod:`ocrr.encoders.named`), any
 sentence-transformers model, and TF-IDF for machines without torch; all wrapped in an
 on-disk cache.
 
@@ -36,16 +37,18 @@ def get_encoder(
     """Resolve an ``--encoder`` argument.
 
     ``default`` (or ``minilm``, ``all-MiniLM-L6-v2``) is the offline packaged model;
-    ``minilm-int8`` and ``wordllama`` are the named optional encoders
+    ``minilm-int8``, ``use-multilingual``, ``wordllama`` and ``mpnet`` are the named
+    optional encoders
     (:data:`NAMED_ENCODERS`, each behind an extra); ``tfidf`` is TF-IDF + LSA (fit it
     before use); anything else is a sentence-transformers hub name or local folder.
     ``backend`` (``torch``, ``onnx``, ``auto``): what runs a sentence-transformers model
-    (see :class:`SentenceTransformerEncoder`); the named optional encoders have one each.
+    (see :class:`SentenceTransformerEncoder`), and ``mpnet``'s; the other named optional
+    encoders have one each.
     """
     if name in (DEFAULT_ENCODER, DEFAULT_MODEL_NAME, "minilm"):
         encoder: Encoder = SentenceTransformerEncoder(backend=backend, cache_dir=cache_dir)
     elif name in NAMED_ENCODERS:
-        encoder = named_encoder(name)
+        encoder = named_encoder(name, cache_dir=cache_dir, backend=backend)
     elif name == "tfidf":
         encoder = TfidfEncoder()
     else:
