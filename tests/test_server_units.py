@@ -190,6 +190,7 @@ def test_two_workers_encode_batches_side_by_side() -> None:
 def test_predict_now_answers_as_predict_vectors_or_defers_to_a_held_lock() -> None:
     from ocrr.ledger import Ledger, MemoryStore
     from ocrr.server.namespace import PREDICT_CHUNK, Namespace
+    from ocrr.server.schemas import Prediction
     from ocrr.substrate import Substrate
 
     encoder = HashingEncoder()
@@ -202,6 +203,11 @@ def test_predict_now_answers_as_predict_vectors_or_defers_to_a_held_lock() -> No
     now = namespace.predict_now(texts, vectors)
     assert now == namespace.predict_vectors(texts, vectors)
     assert [p.best_label for p in now] == ["card", "bill"]
+    for answer in now:  # built unvalidated: exactly what validation would have made
+        assert answer.neighbours
+        assert Prediction.model_validate(answer.model_dump()) == answer
+        assert answer.model_dump_json() == Prediction.model_validate_json(
+            answer.model_dump_json()).model_dump_json()
     assert namespace.predictions == 4
     with namespace._lock:  # a correction in progress: the loop must not wait for it
         assert namespace.predict_now(texts, vectors) is None

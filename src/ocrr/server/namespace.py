@@ -157,14 +157,19 @@ class Namespace(Lifecycle):
         confidence = float(p.confidence)
         abstained = threshold is not None and (p.label is None or confidence < threshold)
         neighbours = []
+        # built without validation (model_construct: a tenth of a request's loop time), so
+        # every value is cast here to its field's type; tests compare with validated models
         for n in p.neighbours:
             actor, source, created_at_ns = self._who(n.seq)
-            neighbours.append(Neighbour(
-                seq=n.seq, label=n.label, similarity=float(n.similarity), voted=bool(n.voted),
-                actor=actor, source=source, created_at_ns=created_at_ns))
-        return Prediction(label=UNKNOWN if abstained else p.label, confidence=confidence,
-                          abstained=abstained, best_label=p.label, threshold=threshold,
-                          neighbours=neighbours)
+            neighbours.append(Neighbour.model_construct(
+                seq=int(n.seq), label=str(n.label), similarity=float(n.similarity),
+                voted=bool(n.voted), actor=actor, source=source,
+                created_at_ns=None if created_at_ns is None else int(created_at_ns)))
+        label = None if p.label is None else str(p.label)
+        return Prediction.model_construct(
+            label=UNKNOWN if abstained else label, confidence=confidence,
+            abstained=bool(abstained), best_label=label,
+            threshold=None if threshold is None else float(threshold), neighbours=neighbours)
 
     def _who(self, seq: int) -> tuple[str | None, str | None, int]:
         """Who taught entry ``seq``, how and when (it votes, so it is not erased)."""
