@@ -219,8 +219,22 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     ``--forwarded-allow-ips`` (``ServerSettings.forwarded_allow_ips``)."""
     return {"host": args.host, "port": args.port, "log_level": args.log_level,
             "access_log": False, "timeout_graceful_shutdown": 5, "proxy_headers": False,
-            "server_header": False, "http": getattr(args, "http", "auto"),
+            "server_header": False, "http": _http(getattr(args, "http", "auto")),
             "loop": getattr(args, "loop", "auto")}
+
+
+def _http(choice: str) -> Any:
+    """uvicorn's ``http``: httptools (where installed, unless h11 is asked for) writing each
+    response in one socket write (:mod:`ocrr.server.coalesce`), or h11."""
+    if choice == "h11":
+        return "h11"
+    try:
+        from ocrr.server.coalesce import CoalescingHttpToolsProtocol
+    except ImportError:
+        if choice == "httptools":
+            raise
+        return "h11"
+    return CoalescingHttpToolsProtocol
 
 
 def _registry(args: argparse.Namespace):  # noqa: ANN202
