@@ -345,3 +345,57 @@ def test_concurrent_predictions_are_encoded_together(tmp_path) -> None:  # noqa:
     assert codes == [200] * 48
     predicted = [b for b in slow.batches[1:] if b]  # the first is the warm-up
     assert sum(predicted) == 48 and max(predicted) > 1 and len(predicted) < 48
+
+
+def test_the_fast_path_answers_as_the_route_and_passes_refusals_on(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ocrr.server.fastpath as fastpath
+
+    taken: list[str] = []
+    real = fastpath._predict
+
+    async def spy(request, namespace, texts, as_of=None):  # noqa: ANN001, ANN202
+        taken.extend(texts)
+        return await real(request, namespace, texts, as_of)
+
+    monkeypatch.setattr(fastpath, "_predict", spy)
+    post = service.client.post
+    body = {"text": "my card has not come"}
+    first = post(f"{DEMO}/predict", json=body, headers=service.auth("read"))
+    assert first.status_code == 200 and taken == []  # the key was not cached: the route
+    fast = post(f"{DEMO}/predict", json=body, headers=service.auth("read"))
+    assert taken == [body["text"]]
+    routed = post(f"{DEMO}/predict", json=body, headers={"X-API-Key": service.keys["read"]})
+    assert len(taken) == 1  # another key header: the route
+    assert fast.status_code == routed.status_code == 200
+    assert fast.content == routed.content == first.content
+    assert fast.headers["content-type"] == routed.headers["content-type"]
+    # refusals are the route's: scope, namespace, body, two keys; nothing taken here
+    refused = [
+        post("/v1/namespaces/other/predict", json=body, headers=service.auth("read")),
+        post(f"{DEMO}/predict", json={**body, "extra": 1}, headers=service.auth("read")),
+        post(f"{DEMO}/predict", content=b"{not json", headers={
+            **service.auth("read"), "Content-Type": "application/json"}),
+        post(f"{DEMO}/predict", json=body, headers={
+            **service.auth("read"), "X-API-Key": service.keys["write"]}),
+        post(f"{DEMO}/predict", json={"text": ""}, headers=service.auth("read")),
+    ]
+    assert [r.status_code for r in refused] == [403, 422, 400, 401, 422]
+    assert len(taken) == 1
+    metrics = service.client.get("/v1/metrics", headers=service.auth("metrics")).text
+    assert ('ocrr_http_requests_total{method="POST",route="/v1/namespaces/{ns}/predict",'
+            'status="200"} 3') in metrics
+
+
+def test_the_fast_path_keeps_the_rate_limit_and_the_work_budget(tmp_path) -> None:  # noqa: ANN001
+    service, _ = make_service(tmp_path, ServerSettings(rate_limit=1, auth_failure_rate=0,
+                                                       text_rate=1))
+    with service.client:
+        service.seed()
+        post = service.client.post
+        body = {"text": "my card has not come"}
+        answers = [post(f"{DEMO}/predict", json=body, headers=service.auth("read"))
+                   for _ in range(4)]
+        assert 429 in [a.status_code for a in answers]
+        refused = next(a for a in answers if a.status_code == 429)
+        assert refused.json()["error"] == "rate_limited" and "Retry-After" in refused.headers

@@ -245,3 +245,16 @@ def test_secure_cookies_when_told_even_over_http(tmp_path: Path) -> None:
         assert "secure" not in client.get("/login").headers["set-cookie"].lower()
     with _app_client(tmp_path / "b", secure_cookies=True) as client:
         assert "secure" in client.get("/login").headers["set-cookie"].lower()
+
+
+def test_ocrr_serve_writes_each_response_once_over_httptools() -> None:
+    import argparse
+
+    from ocrr.cli.serve import uvicorn_options
+    from ocrr.server.coalesce import CoalescingHttpToolsProtocol
+
+    args = argparse.Namespace(host="127.0.0.1", port=8000, log_level="warning",
+                              http="auto", loop="auto")
+    assert uvicorn_options(args)["http"] is CoalescingHttpToolsProtocol
+    args.http = "h11"
+    assert uvicorn_options(args)["http"] == "h11"

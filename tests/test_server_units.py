@@ -185,3 +185,46 @@ def test_two_workers_encode_batches_side_by_side() -> None:
     with pytest.raises(ValueError):
         BatchingEncoder(MemoEncoder(first), [type("Other", (HashingEncoder,),
                                                   {"identity": "another"})()])
+
+
+def test_predict_now_answers_as_predict_vectors_or_defers_to_a_held_lock() -> None:
+    from ocrr.ledger import Ledger, MemoryStore
+    from ocrr.server.namespace import PREDICT_CHUNK, Namespace
+    from ocrr.server.schemas import Prediction
+    from ocrr.substrate import Substrate
+
+    encoder = HashingEncoder()
+    substrate = Substrate(ledger=Ledger(MemoryStore()), encoder=encoder)
+    substrate.correct_many(["card lost", "card stolen", "pay bill", "bill due"],
+                           ["card", "card", "bill", "bill"], actor="seed")
+    namespace = Namespace("t", substrate, threshold=0.2)
+    texts = ["card lost today", "bill due today"]
+    vectors = encoder.encode(texts)
+    now = namespace.predict_now(texts, vectors)
+    assert now == namespace.predict_vectors(texts, vectors)
+    assert [p.best_label for p in now] == ["card", "bill"]
+    for answer in now:  # built unvalidated: exactly what validation would have made
+        assert answer.neighbours
+        assert Prediction.model_validate(answer.model_dump()) == answer
+        assert answer.model_dump_json() == Prediction.model_validate_json(
+            answer.model_dump_json()).model_dump_json()
+    assert namespace.predictions == 4
+    with namespace._lock:  # a correction in progress: the loop must not wait for it
+        assert namespace.predict_now(texts, vectors) is None
+    many = encoder.encode(["card"] * (PREDICT_CHUNK + 1))
+    assert namespace.predict_now(["card"] * (PREDICT_CHUNK + 1), many) is None
+    assert namespace.predictions == 4
+
+
+def test_json_body_sends_the_bytes_fastapi_would() -> None:
+    from pydantic import TypeAdapter
+
+    from ocrr.server.routes.common import json_body
+    from ocrr.server.schemas import Neighbour, Prediction
+
+    answer = Prediction(label="unknown", confidence=0.25, abstained=True, best_label="é\"x",
+                        threshold=0.5, neighbours=[Neighbour(
+                            seq=3, label="é\"x", similarity=0.1 + 0.2, voted=True)])
+    sent = json_body(answer)
+    assert sent.body == TypeAdapter(Prediction).dump_json(answer, by_alias=True)
+    assert sent.media_type == "application/json"

@@ -105,6 +105,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          "unless listening on loopback only)")
     cookies.add_argument("--no-secure-cookies", dest="secure_cookies", action="store_false",
                          help="Secure only on requests that came by https")
+    serve.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
+                       help="uvicorn's HTTP parser (default auto: httptools where installed, "
+                       "the 'server' extra installs it; h11 is pure Python)")
+    serve.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                       help="the event loop (default auto: uvloop where installed, the "
+                       "'server' extra installs it)")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
@@ -225,7 +231,22 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     ``--forwarded-allow-ips`` (``ServerSettings.forwarded_allow_ips``)."""
     return {"host": args.host, "port": args.port, "log_level": args.log_level,
             "access_log": False, "timeout_graceful_shutdown": 5, "proxy_headers": False,
-            "server_header": False}
+            "server_header": False, "http": _http(getattr(args, "http", "auto")),
+            "loop": getattr(args, "loop", "auto")}
+
+
+def _http(choice: str) -> Any:
+    """uvicorn's ``http``: httptools (where installed, unless h11 is asked for) writing each
+    response in one socket write (:mod:`ocrr.server.coalesce`), or h11."""
+    if choice == "h11":
+        return "h11"
+    try:
+        from ocrr.server.coalesce import CoalescingHttpToolsProtocol
+    except ImportError:
+        if choice == "httptools":
+            raise
+        return "h11"
+    return CoalescingHttpToolsProtocol
 
 
 def _registry(args: argparse.Namespace):  # noqa: ANN202

@@ -28,12 +28,13 @@ from ocrr.server.auth import KeyCache, limiters
 from ocrr.server.batching import BatchingEncoder, MemoEncoder, available_cores
 from ocrr.server.config import ServerSettings
 from ocrr.server.errors import ApiError
+from ocrr.server.fastpath import FastPredict
 from ocrr.server.limits import BodyLimit
 from ocrr.server.metrics import Metrics, RequestMetrics
 from ocrr.server.namespaces import Namespaces
 from ocrr.server.ratelimit import WorkBudget
 from ocrr.server.registry import Registry
-from ocrr.server.routes import ROUTERS
+from ocrr.server.routes import ROUTERS, classify
 from ocrr.server.state import ServerState
 
 if TYPE_CHECKING:
@@ -149,10 +150,13 @@ def create_app(
     app.state.ocrr = state
     for router in ROUTERS:
         app.include_router(router)
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ApiError, api_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(FastPredict, on_error=api_error_response,  # innermost: see fastpath
+                       route=next(r for r in classify.router.routes
+                                  if getattr(r, "endpoint", None) is classify.predict))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=metrics)
     if settings.forwarded_allow_ips:  # outermost: limits and logs see the client's address
@@ -180,7 +184,7 @@ def _error(status: int, code: str, message: str,
                         headers=headers)
 
 
-async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+async def api_error_response(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     headers = None
     if exc.retry_after is not None:

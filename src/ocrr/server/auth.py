@@ -36,11 +36,18 @@ class KeyCache:
         self.seconds = seconds
         self._seen: dict[str, tuple[ApiKey, float]] = {}
 
-    async def lookup(self, token: str) -> ApiKey | None:
-        now = time.monotonic()
+    def cached(self, token: str) -> ApiKey | None:
+        """The key if it was found valid within the cache's seconds, else None."""
         hit = self._seen.get(token)
-        if hit is not None and now - hit[1] < self.seconds:
+        if hit is not None and time.monotonic() - hit[1] < self.seconds:
             return hit[0]
+        return None
+
+    async def lookup(self, token: str) -> ApiKey | None:
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
+        now = time.monotonic()
         key = await run_in_threadpool(self.registry.find_key, token)
         if key is None:
             self._seen.pop(token, None)

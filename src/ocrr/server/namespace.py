@@ -112,15 +112,36 @@ class Namespace(Lifecycle):
             if start:
                 time.sleep(0)  # let a thread waiting for the lock take it
             with self._lock:
-                self._catch_up()
-                chunk = [self._explain(self._answer(v))
-                         for v in vectors[start : start + PREDICT_CHUNK]]
-                self.predictions += len(chunk)
-                self.abstentions += sum(p.abstained for p in chunk)
-            out.extend(chunk)
-        for text, answer in zip(texts, out, strict=True):
-            self.outcomes.predicted(text, answer.label)
+                out.extend(self._predict_locked(vectors[start : start + PREDICT_CHUNK]))
+        self._record(texts, out)
         return out
+
+    def predict_now(self, texts: Sequence[str], vectors: np.ndarray) -> list[Prediction] | None:
+        """:meth:`predict_vectors` for at most :data:`PREDICT_CHUNK` vectors if the lock is
+        free at once, else ``None`` (the caller then waits for it on a worker thread). The
+        server calls this on its event loop: a free namespace answers a single text with no
+        thread hop (about 0.3 ms of server CPU a request less), and the loop never waits
+        for a lock a correction holds. The answers are :meth:`predict_vectors`'s."""
+        if len(vectors) > PREDICT_CHUNK or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            out = self._predict_locked(vectors)
+        finally:
+            self._lock.release()
+        self._record(texts, out)
+        return out
+
+    def _predict_locked(self, vectors: np.ndarray) -> list[Prediction]:
+        """Answers for a few vectors (the caller holds the lock)."""
+        self._catch_up()
+        chunk = [self._explain(self._answer(v)) for v in vectors]
+        self.predictions += len(chunk)
+        self.abstentions += sum(p.abstained for p in chunk)
+        return chunk
+
+    def _record(self, texts: Sequence[str], answers: Sequence[Prediction]) -> None:
+        for text, answer in zip(texts, answers, strict=True):
+            self.outcomes.predicted(text, answer.label)
 
     def _answer(self, vector: np.ndarray):  # noqa: ANN202 - a substrate Prediction
         """The substrate's explained answer; an empty namespace answers no label."""
@@ -136,14 +157,19 @@ class Namespace(Lifecycle):
         confidence = float(p.confidence)
         abstained = threshold is not None and (p.label is None or confidence < threshold)
         neighbours = []
+        # built without validation (model_construct: a tenth of a request's loop time), so
+        # every value is cast here to its field's type; tests compare with validated models
         for n in p.neighbours:
             actor, source, created_at_ns = self._who(n.seq)
-            neighbours.append(Neighbour(
-                seq=n.seq, label=n.label, similarity=float(n.similarity), voted=bool(n.voted),
-                actor=actor, source=source, created_at_ns=created_at_ns))
-        return Prediction(label=UNKNOWN if abstained else p.label, confidence=confidence,
-                          abstained=abstained, best_label=p.label, threshold=threshold,
-                          neighbours=neighbours)
+            neighbours.append(Neighbour.model_construct(
+                seq=int(n.seq), label=str(n.label), similarity=float(n.similarity),
+                voted=bool(n.voted), actor=actor, source=source,
+                created_at_ns=None if created_at_ns is None else int(created_at_ns)))
+        label = None if p.label is None else str(p.label)
+        return Prediction.model_construct(
+            label=UNKNOWN if abstained else label, confidence=confidence,
+            abstained=bool(abstained), best_label=label,
+            threshold=None if threshold is None else float(threshold), neighbours=neighbours)
 
     def _who(self, seq: int) -> tuple[str | None, str | None, int]:
         """Who taught entry ``seq``, how and when (it votes, so it is not erased)."""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from ocrr.server.auth import charge_work, key_of
 from ocrr.server.errors import TooLarge, Unavailable
 from ocrr.server.review import log_predictions
-from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer
+from ocrr.server.routes.common import API_PREFIX, ERRORS, Reader, Writer, json_body
 from ocrr.server.schemas import (
     CorrectionBatchRequest,
     CorrectionItem,
@@ -63,7 +63,9 @@ async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN00
         vectors = await _encode(request, texts, key.key_id)
         return await run_in_threadpool(namespace.predict_as_of, vectors, size)
     vectors = await _encode(request, texts, key.key_id)
-    answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
+    answers = namespace.predict_now(texts, vectors)  # on the loop if the lock is free
+    if answers is None:
+        answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
     log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
     state.metrics.predictions.inc(namespace.name, by=len(answers))
     abstained = sum(a.abstained for a in answers)
@@ -74,19 +76,19 @@ async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN00
 
 @router.post("/namespaces/{ns}/predict", response_model=Prediction, responses=ERRORS,
              summary="predict one text, with the neighbours that decided it")
-async def predict(request: Request, body: PredictRequest, namespace: Reader) -> Prediction:
-    return (await _predict(request, namespace, [body.text], body.as_of))[0]
+async def predict(request: Request, body: PredictRequest, namespace: Reader) -> Response:
+    return json_body((await _predict(request, namespace, [body.text], body.as_of))[0])
 
 
 @router.post("/namespaces/{ns}/predict/batch", response_model=PredictionBatch,
              responses=ERRORS, summary="predict several texts")
 async def predict_batch(request: Request, body: PredictBatchRequest,
-                        namespace: Reader) -> PredictionBatch:
+                        namespace: Reader) -> Response:
     limit = state_of(request).settings.max_batch_texts
     if len(body.texts) > limit:
         raise TooLarge(f"a batch of {len(body.texts)} texts; the limit is {limit}")
-    return PredictionBatch(predictions=await _predict(request, namespace, body.texts,
-                                                      body.as_of))
+    return json_body(PredictionBatch(predictions=await _predict(request, namespace,
+                                                                body.texts, body.as_of)))
 
 
 async def _correct(request: Request, namespace, items: list[CorrectionItem],  # noqa: ANN001
