@@ -101,6 +101,7 @@ class Substrate(Operations):
     debias = _rule_parameter("debias")
     direct = _rule_parameter("direct")
     direct_agree = _rule_parameter("direct_agree")
+    dense_at = _rule_parameter("dense_at")
 
     def __init__(
         self,

@@ -211,6 +211,7 @@ class HybridVote:
     debias: float = 0.0
     direct: float = 0.0
     direct_agree: int = 2
+    dense_at: float = 0.0
 
     def __post_init__(self) -> None:
         _check_k(self.k)
@@ -230,6 +231,8 @@ class HybridVote:
             raise ValueError(f"direct must be in [0, 1] (0: off), got {self.direct}")
         if self.direct_agree < 1:
             raise ValueError(f"direct_agree must be at least 1, got {self.direct_agree}")
+        if self.dense_at < 0:
+            raise ValueError(f"dense_at must be non-negative (0: off), got {self.dense_at}")
 
     @property
     def name(self) -> str:
@@ -239,6 +242,7 @@ class HybridVote:
         return HybridState(
             self.shrinkage, SeedHead(lr=self.head_lr) if self.head else None,
             correction_weight=self.correction_weight, debias=self.debias,
+            dense_at=self.dense_at,
         )
 
     def choose(
@@ -268,7 +272,11 @@ class HybridVote:
         scale = None
         if self.correction_weight != 1.0:
             scale = np.where(corrected, self.correction_weight, 1.0)
-        if self.balance:
+        if self.balance and self.dense_at:  # only classes below dense_at are weighed up
+            mass = np.maximum(self.dense_at / np.maximum(counts[codes], 1e-12), 1.0)
+            mass = mass**self.balance
+            scale = mass if scale is None else scale * mass
+        elif self.balance:
             mass = np.maximum(counts[codes], 1e-12) ** -self.balance
             scale = mass if scale is None else scale * mass
         direct = None
@@ -296,11 +304,12 @@ class HybridState:
 
     def __init__(
         self, shrinkage: float, head: SeedHead | None, *, correction_weight: float = 1.0,
-        debias: float = 0.0,
+        debias: float = 0.0, dense_at: float = 0.0,
     ) -> None:
         self.shrinkage = shrinkage
         self.correction_weight = correction_weight
         self.debias = debias
+        self.dense_at = dense_at
         self.stats: DiscriminantStatistics | None = None
         self.head = head
 
@@ -310,7 +319,9 @@ class HybridState:
 
     def add(self, row: int, code: int, vector: np.ndarray, from_fit: bool) -> None:
         if self.stats is None:
-            self.stats = DiscriminantStatistics(len(vector), self.shrinkage, debias=self.debias)
+            self.stats = DiscriminantStatistics(
+                len(vector), self.shrinkage, debias=self.debias, dense_at=self.dense_at
+            )
         self.stats.add(code, vector, 1.0 if from_fit else self.correction_weight)
         if self.head is not None and from_fit:
             self.head.add(row, code)
@@ -338,7 +349,7 @@ def _check_k(k: int) -> None:
 _BAND_KEYWORDS = ("k", "margin")
 _HYBRID_KEYWORDS = (
     "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
-    "balance", "debias", "direct", "direct_agree",
+    "balance", "debias", "direct", "direct_agree", "dense_at",
 )
 
 
