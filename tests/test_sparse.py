@@ -17,18 +17,22 @@ ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9
 SMALL_ONLY = {"balance": 2.0, "debias": 0.7, "dense_at": 16.0, "direct": 0.9}
 
 
-def test_the_options_are_off_by_default_sparse_turns_them_on_and_they_are_checked():
-    rule = HybridVote()  # the default keeps the rule every other table measured
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 0, 0, 0)
-    # chosen on validation splits (docs/results.md, "Sparse corrections"): substrate_sparse
+def test_the_default_acts_on_small_classes_only_and_the_options_are_checked():
+    rule = HybridVote()  # chosen on validation splits (docs/results.md, "Sparse corrections")
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.dense_at) == (1.0, 2, 0.5, 16)
+    assert (rule.direct, rule.direct_agree) == (0.6, 2)
+    assert Substrate().rule == rule == make_system("substrate_plus", 0).rule  # type: ignore[attr-defined]
+    # the rule before the sparse options, and the earlier opt-in setting substrate_sparse
+    before = HybridVote(balance=0, debias=0, direct=0, dense_at=0)
+    assert (before.balance, before.debias, before.direct, before.dense_at) == (0, 0, 0, 0)
     sparse = HybridVote(**SPARSE)
-    assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree) == (
-        1, 0.35, 0.6, 2)
+    assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree, sparse.dense_at) == (
+        1, 0.35, 0.6, 2, 0)
     assert make_system("substrate_sparse", 0).rule == sparse  # type: ignore[attr-defined]
-    assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
+    assert Substrate(debias=0.25).rule == HybridVote(debias=0.25)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
-                       ({"direct": 1.5}, "direct")):
+                       ({"direct": 1.5}, "direct"), ({"dense_at": -1}, "dense_at")):
         with pytest.raises(ValueError, match=match):
             HybridVote(**bad)  # type: ignore[arg-type]
 

@@ -207,11 +207,11 @@ class HybridVote:
     head: bool = True
     head_lr: float = 0.05
     correction_weight: float = 1.0
-    balance: float = 0.0
-    debias: float = 0.0
-    direct: float = 0.0
+    balance: float = 2.0
+    debias: float = 0.5
+    direct: float = 0.6
     direct_agree: int = 2
-    dense_at: float = 0.0
+    dense_at: float = 16.0
 
     def __post_init__(self) -> None:
         _check_k(self.k)
@@ -292,7 +292,9 @@ class HybridVote:
 
 
 
-SPARSE: dict[str, Any] = {"balance": 1.0, "debias": 0.35, "direct": 0.6, "direct_agree": 2}
+SPARSE: dict[str, Any] = {
+    "balance": 1.0, "debias": 0.35, "direct": 0.6, "direct_agree": 2, "dense_at": 0.0,
+}
 """The sparse-correction options chosen on validation splits (docs/results.md, "Sparse
 corrections"): ``Substrate(vote=HybridVote(**SPARSE))``, the benchmark's
 ``substrate_sparse``. Under random10 it learns new classes 4.6–6.1 points faster than the
