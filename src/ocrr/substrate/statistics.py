@@ -17,7 +17,8 @@ bit-identical predictions and a revoked or erased example leaves no trace:
 Both depend only on which examples are live and their order, not on sequence numbers: a
 ledger whose wrong corrections were all revoked predicts exactly as one that never had them.
 
-Two options, both off by default (the hybrid rule passes them on, :mod:`ocrr.substrate.votes`):
+Two options, both off here by default (the hybrid rule passes its own on,
+:mod:`ocrr.substrate.votes`):
 
 - an example may weigh more than one (a correction ``w`` x a seed row): a class's sum and
   count are then weighted sums (its mean a weighted mean); the shared covariance stays

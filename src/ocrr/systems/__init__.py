@@ -31,10 +31,11 @@ _REGISTRY: dict[str, SystemFactory] = {
     # the paper's rule: k=5, margin band 0.05, ties by count, max similarity, recency
     "substrate": lambda seed: Substrate(k=5, margin=0.05, vote="band"),
     # OCRR's recommended classifier (the library's default Substrate): the neighbours'
-    # distribution mixed with a ledger-derived streaming-LDA posterior
+    # distribution mixed with a ledger-derived streaming-LDA posterior; small classes weighed
+    # up and credited (dense_at), agreeing corrections decide: docs/results.md
     "substrate_plus": lambda seed: Substrate(),
-    # the hybrid rule with the sparse-correction options chosen on validation splits
-    # (class-balanced vote, debiased discriminant, agreeing corrections decide):
+    # the hybrid rule with the earlier sparse-correction setting (class-balanced vote and
+    # debiased discriminant over every class, agreeing corrections decide):
     # docs/results.md, "Sparse corrections"
     "substrate_sparse": lambda seed: Substrate(vote=HybridVote(**SPARSE)),
     # the paper's vote-rule ablations: nearest neighbour only, similarity-weighted vote
