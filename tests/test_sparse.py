@@ -9,27 +9,26 @@ import pytest
 
 from conftest import make_clusters, unit
 from ocrr import Substrate
-from ocrr.substrate import SPARSE, HybridVote
+from ocrr.substrate import SMALL, SPARSE, HybridVote
 from ocrr.substrate.statistics import DiscriminantStatistics
 from ocrr.systems import make_system
 
 ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9, "direct_agree": 2}
-SMALL_ONLY = {"balance": 2.0, "debias": 0.7, "dense_at": 16.0, "direct": 0.9}
 
 
-def test_the_default_acts_on_small_classes_only_and_the_options_are_checked():
-    rule = HybridVote()  # chosen on validation splits (docs/results.md, "Sparse corrections")
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.dense_at) == (1.0, 2, 0.5, 16)
-    assert (rule.direct, rule.direct_agree) == (0.6, 2)
-    assert Substrate().rule == rule == make_system("substrate_plus", 0).rule  # type: ignore[attr-defined]
-    # the rule before the sparse options, and the earlier opt-in setting substrate_sparse
-    before = HybridVote(balance=0, debias=0, direct=0, dense_at=0)
-    assert (before.balance, before.debias, before.direct, before.dense_at) == (0, 0, 0, 0)
-    sparse = HybridVote(**SPARSE)
+def test_the_options_are_off_by_default_the_named_settings_turn_them_on_and_are_checked():
+    rule = HybridVote()  # the default keeps the rule every other table measured
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct, rule.dense_at) == (
+        1.0, 0, 0, 0, 0)
+    # chosen on validation splits (docs/results.md, "Sparse corrections"), both opt-in
+    sparse, small = HybridVote(**SPARSE), HybridVote(**SMALL)
     assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree, sparse.dense_at) == (
         1, 0.35, 0.6, 2, 0)
+    assert (small.balance, small.debias, small.direct, small.direct_agree, small.dense_at) == (
+        2, 0.5, 0.6, 2, 16)
     assert make_system("substrate_sparse", 0).rule == sparse  # type: ignore[attr-defined]
-    assert Substrate(debias=0.25).rule == HybridVote(debias=0.25)
+    assert make_system("substrate_small", 0).rule == small  # type: ignore[attr-defined]
+    assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
                        ({"direct": 1.5}, "direct"), ({"dense_at": -1}, "dense_at")):
@@ -150,7 +149,7 @@ def test_direct_agree_keeps_one_correction_from_taking_over():
 
 @pytest.mark.parametrize(
     "params",
-    [{}, ALL_ON, SMALL_ONLY, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
+    [{}, ALL_ON, SMALL, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
 )
 def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
     X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)
@@ -177,7 +176,7 @@ def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
                                [clf.predict(q).probability for q in queries[:40]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("params", [ALL_ON, SMALL_ONLY])
+@pytest.mark.parametrize("params", [ALL_ON, SMALL])
 def test_with_the_options_revoke_and_erase_leave_no_trace(params):
     X, y, centres = make_clusters(10, 40, 24, noise=0.6, seed=8)
     rng = np.random.default_rng(9)
