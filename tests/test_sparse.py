@@ -9,25 +9,29 @@ import pytest
 
 from conftest import make_clusters, unit
 from ocrr import Substrate
-from ocrr.substrate import SPARSE, HybridVote
+from ocrr.substrate import SMALL, SPARSE, HybridVote
 from ocrr.substrate.statistics import DiscriminantStatistics
 from ocrr.systems import make_system
 
 ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9, "direct_agree": 2}
 
 
-def test_the_options_are_off_by_default_sparse_turns_them_on_and_they_are_checked():
+def test_the_options_are_off_by_default_the_named_settings_turn_them_on_and_are_checked():
     rule = HybridVote()  # the default keeps the rule every other table measured
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct) == (1.0, 0, 0, 0)
-    # chosen on validation splits (docs/results.md, "Sparse corrections"): substrate_sparse
-    sparse = HybridVote(**SPARSE)
-    assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree) == (
-        1, 0.35, 0.6, 2)
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct, rule.dense_at) == (
+        1.0, 0, 0, 0, 0)
+    # chosen on validation splits (docs/results.md, "Sparse corrections"), both opt-in
+    sparse, small = HybridVote(**SPARSE), HybridVote(**SMALL)
+    assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree, sparse.dense_at) == (
+        1, 0.35, 0.6, 2, 0)
+    assert (small.balance, small.debias, small.direct, small.direct_agree, small.dense_at) == (
+        2, 0.5, 0.6, 2, 16)
     assert make_system("substrate_sparse", 0).rule == sparse  # type: ignore[attr-defined]
+    assert make_system("substrate_small", 0).rule == small  # type: ignore[attr-defined]
     assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
-                       ({"direct": 1.5}, "direct")):
+                       ({"direct": 1.5}, "direct"), ({"dense_at": -1}, "dense_at")):
         with pytest.raises(ValueError, match=match):
             HybridVote(**bad)  # type: ignore[arg-type]
 
@@ -66,6 +70,41 @@ def test_debias_is_the_expected_excess_distance_of_a_noisy_mean():
     trace = debiased._trace
     assert 0 < trace <= dim + 1e-6
     np.testing.assert_allclose(gap, np.tile([trace / 2 / 296, trace / 2 / 4], (5, 1)))
+
+
+def test_dense_at_limits_the_debias_credit_to_small_classes_fading_at_dense_at():
+    rng = np.random.default_rng(1)
+    dim = 8
+    rows = unit(rng.standard_normal((300, dim)))
+    codes = [0] * 280 + [1] * 4 + [2] * 16
+    plain = DiscriminantStatistics(dim)
+    faded = DiscriminantStatistics(dim, debias=0.7, dense_at=10)
+    for stats in (plain, faded):
+        for code, x in zip(codes, rows, strict=True):
+            stats.add(code, x)
+    q = rows[:5]
+    gap = faded.scores(q, lambda: rows) - plain.scores(q, lambda: rows)
+    # the class of 4 gains 0.7 * tr / 2 * (1/4 - 1/10); classes of 16 and 280 gain nothing
+    expected = [0.0, 0.7 * faded._trace / 2 * (1 / 4 - 1 / 10), 0.0]
+    np.testing.assert_allclose(gap, np.tile(expected, (5, 1)), atol=1e-12)
+    with pytest.raises(ValueError, match="dense_at"):
+        HybridVote(dense_at=-1)
+
+
+def test_dense_at_weighs_up_only_the_neighbours_of_small_classes():
+    X, y, _ = make_clusters(3, 40, 8, noise=0.5, seed=2)
+    clf = Substrate(balance=2.0, dense_at=10.0).fit(X, y)
+    for x in X[:4]:
+        clf.correct(x, "small")  # a class of 4 corrections beside three of 40 (c00: 36)
+    state = clf._state
+    rows = np.arange(len(state.row_codes))[None, :]
+    sims = np.zeros(rows.shape)
+    counts = state.extra.stats.counts
+    scale, _ = clf.rule._sparse_terms(rows, sims, state.row_codes[rows], state, counts)
+    by_class = {label: set(np.round(scale[0][state.row_codes == code], 9))
+                for label, code in clf._codes.items() if counts[code] > 0}
+    # dense classes (36 and 40 examples) weigh 1 each; the class of 4, (10 / 4) ** 2
+    assert by_class == {"c00": {1.0}, "c01": {1.0}, "c02": {1.0}, "small": {6.25}}
 
 
 def test_a_weighted_correction_moves_its_class_mean_further():
@@ -109,7 +148,8 @@ def test_direct_agree_keeps_one_correction_from_taking_over():
 
 
 @pytest.mark.parametrize(
-    "params", [{}, ALL_ON, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}]
+    "params",
+    [{}, ALL_ON, SMALL, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
 )
 def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
     X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)
@@ -136,12 +176,13 @@ def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
                                [clf.predict(q).probability for q in queries[:40]], rtol=1e-6)
 
 
-def test_with_the_options_revoke_and_erase_leave_no_trace():
+@pytest.mark.parametrize("params", [ALL_ON, SMALL])
+def test_with_the_options_revoke_and_erase_leave_no_trace(params):
     X, y, centres = make_clusters(10, 40, 24, noise=0.6, seed=8)
     rng = np.random.default_rng(9)
     stream = [(unit(centres[i % 10] + 0.5 * rng.standard_normal(24) / 5), f"c{i % 10:02d}")
               for i in range(150)]
-    noisy, clean = Substrate(**ALL_ON).fit(X, y), Substrate(**ALL_ON).fit(X, y)
+    noisy, clean = Substrate(**params).fit(X, y), Substrate(**params).fit(X, y)
     wrong = []
     for i, (x, label) in enumerate(stream):
         if i % 5 == 0:  # a slip, revoked later

@@ -11,9 +11,10 @@ Modules: :mod:`~ocrr.substrate.substrate` (the public class), :mod:`~ocrr.substr
 from ocrr.substrate.explain import Neighbour, Prediction, Suspect
 from ocrr.substrate.substrate import Substrate
 from ocrr.substrate.vote import band_mask, band_vote
-from ocrr.substrate.votes import SPARSE, BandVote, HybridVote, Vote, make_vote
+from ocrr.substrate.votes import SMALL, SPARSE, BandVote, HybridVote, Vote, make_vote
 
 __all__ = [
+    "SMALL",
     "SPARSE",
     "BandVote",
     "HybridVote",

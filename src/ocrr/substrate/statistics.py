@@ -17,7 +17,8 @@ bit-identical predictions and a revoked or erased example leaves no trace:
 Both depend only on which examples are live and their order, not on sequence numbers: a
 ledger whose wrong corrections were all revoked predicts exactly as one that never had them.
 
-Two options, both off by default (the hybrid rule passes them on, :mod:`ocrr.substrate.votes`):
+Two options, both off here by default (the hybrid rule passes its own on,
+:mod:`ocrr.substrate.votes`):
 
 - an example may weigh more than one (a correction ``w`` x a seed row): a class's sum and
   count are then weighted sums (its mean a weighted mean); the shared covariance stays
@@ -27,6 +28,9 @@ Two options, both off by default (the hybrid rule passes them on, :mod:`ocrr.sub
   ``(sum w)^2 / sum w^2``): the expected excess squared Mahalanobis distance from a mean
   estimated from ``n_c`` examples. Without it a class taught by a few corrections is far
   from its own queries simply because its mean is noisy, and loses to the dense classes.
+  With ``dense_at`` = m > 0 the credit is ``debias * tr(P S) / 2 * max(1/n_c - 1/m, 0)``:
+  only classes with fewer than m examples gain, and the gain fades to nothing as a class
+  reaches m (classes taught by many corrections, and the seed classes, score as without).
 """
 
 from __future__ import annotations
@@ -66,14 +70,19 @@ class DiscriminantStatistics:
     again or the covariance recomputed.
     """
 
-    def __init__(self, dim: int, shrinkage: float = 1e-4, *, debias: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, shrinkage: float = 1e-4, *, debias: float = 0.0, dense_at: float = 0.0
+    ) -> None:
         if not 0 < shrinkage <= 1:
             raise ValueError(f"shrinkage must be in (0, 1], got {shrinkage}")
         if debias < 0:
             raise ValueError(f"debias must be non-negative, got {debias}")
+        if dense_at < 0:
+            raise ValueError(f"dense_at must be non-negative (0: off), got {dense_at}")
         self.dim = dim
         self.shrinkage = shrinkage
         self.debias = debias
+        self.dense_at = dense_at
         self._sums = np.zeros((0, dim))
         self._counts = np.zeros(0)  # weighted: the sum of the live examples' weights
         self._squares = np.zeros(0)  # the sum of their squared weights
@@ -200,6 +209,8 @@ class DiscriminantStatistics:
                 self._b[code] = -0.5 * float(mean @ self._W[code])
                 if self.debias:  # the expected excess distance of a noisy mean
                     inverse_n = self._squares[code] / self._counts[code] ** 2
+                    if self.dense_at:  # only classes below dense_at examples, fading to 0
+                        inverse_n = max(inverse_n - 1.0 / self.dense_at, 0.0)
                     self._b[code] += 0.5 * self.debias * self._trace * inverse_n
         self._stale.clear()
 

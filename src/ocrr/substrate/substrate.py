@@ -63,8 +63,8 @@ class Substrate(Operations):
         examples and an inverted file above by default; ``exact=True`` stays exact.
     **shortcuts
         The hybrid rule's ``mix``, ``tau``, ``temperature``, ``shrinkage``, ``head``,
-        ``head_lr``, ``correction_weight``, ``balance``, ``debias``, ``direct`` and
-        ``direct_agree``
+        ``head_lr``, ``correction_weight``, ``balance``, ``debias``, ``direct``,
+        ``direct_agree`` and ``dense_at``
         (``Substrate(mix=0.5)`` is ``Substrate(vote=HybridVote(mix=0.5))``).
 
     Vectors are L2-normalised on the way in. Predicting before any example raises
@@ -101,6 +101,7 @@ class Substrate(Operations):
     debias = _rule_parameter("debias")
     direct = _rule_parameter("direct")
     direct_agree = _rule_parameter("direct_agree")
+    dense_at = _rule_parameter("dense_at")
 
     def __init__(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import cast
 
-from ocrr.substrate import SPARSE, HybridVote, Substrate
+from ocrr.substrate import SMALL, SPARSE, HybridVote, Substrate
 from ocrr.systems.base import Frozen, System, storage_of
 from ocrr.systems.bounded import BoundedSubstrate
 from ocrr.systems.closed_form import RandomFeatureLDA, RandomProjectionRidge
@@ -33,10 +33,12 @@ _REGISTRY: dict[str, SystemFactory] = {
     # OCRR's recommended classifier (the library's default Substrate): the neighbours'
     # distribution mixed with a ledger-derived streaming-LDA posterior
     "substrate_plus": lambda seed: Substrate(),
-    # the hybrid rule with the sparse-correction options chosen on validation splits
-    # (class-balanced vote, debiased discriminant, agreeing corrections decide):
+    # the hybrid rule with the earlier sparse-correction setting (class-balanced vote and
+    # debiased discriminant over every class, agreeing corrections decide):
     # docs/results.md, "Sparse corrections"
     "substrate_sparse": lambda seed: Substrate(vote=HybridVote(**SPARSE)),
+    # the same options acting only on classes of fewer than 16 examples (dense_at)
+    "substrate_small": lambda seed: Substrate(vote=HybridVote(**SMALL)),
     # the paper's vote-rule ablations: nearest neighbour only, similarity-weighted vote
     # with no band, band count without tie-breakers, band without recency
     "substrate_k1": lambda seed: Substrate(k=1, vote="band"),
