@@ -1,10 +1,8 @@
 """The substrate: a classifier whose whole state is its ledger.
 
-A correction appends one entry; a prediction retrieves the k nearest entries by cosine and
-lets a vote rule decide (:mod:`ocrr.substrate.votes`). Everything else is derived from the
-ledger (:mod:`ocrr.substrate.state`) and rebuilt from it by :meth:`Substrate.from_ledger`,
-so every prediction is a deterministic function of the verified entries.
-"""
+A correction appends one entry; a prediction lets a vote rule (:mod:`.votes`) weigh the k
+nearest entries. All else is derived from the ledger (:mod:`.state`), rebuilt from it by
+:meth:`Substrate.from_ledger`: a prediction is a function of the verified entries."""
 
 from __future__ import annotations
 
@@ -129,9 +127,8 @@ class Substrate(Operations):
             self._rebuild()
 
     def _rebuild(self, *, audit: bool = True) -> None:
-        """Derive everything again from the ledger, under its recorded vote rule unless one
-        was given: read and checked (``Ledger.audited``) when first opened; re-derived
-        later (a new vote rule) from a plain read, the entries having been checked once."""
+        """Derive all from the ledger under its recorded rule (unless one was given), checked
+        as read (``Ledger.audited``) at open; a later re-derivation reads plainly."""
         entries = list(self.ledger.audited() if audit else self.ledger)
         recorded = recorded_vote(entries) if self._follow_ledger else None
         self.rule = recorded or self._base_rule
