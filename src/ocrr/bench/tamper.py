@@ -32,7 +32,45 @@ SIZE = 30
 DIM = 6
 
 
-class Target:
+class RawTables:
+    """A raw connection to a ledger's or a key store's tables (the attacker's access):
+    ``where`` a SQLite file or a ``postgresql://`` URL; statements name tables as
+    ``{table}`` and parameters as ``?``, which :meth:`_q` resolves for the store."""
+
+    where: str
+    postgres: bool
+    _conn = None
+
+    def _q(self, statement: str) -> str:
+        raise NotImplementedError
+
+    @property
+    def conn(self):  # noqa: ANN201
+        if self._conn is None:
+            if self.postgres:
+                import psycopg
+
+                self._conn = psycopg.connect(self.where, autocommit=True)
+            else:
+                import sqlite3
+
+                self._conn = sqlite3.connect(self.where, isolation_level=None)
+        return self._conn
+
+    def sql(self, statement: str, params: tuple = ()) -> None:
+        self.conn.execute(self._q(statement), params)
+
+    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
+        rows = self.conn.execute(self._q(statement), params).fetchall()
+        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+class Target(RawTables):
     """One stored ledger and a raw connection to its tables (the attacker's access).
 
     ``where`` is a SQLite file path, or a ``postgresql://`` URL with ``schema``.
@@ -104,18 +142,6 @@ class Target:
             raise
 
     # -- raw access ------------------------------------------------------------------------
-    @property
-    def conn(self):  # noqa: ANN201
-        if self._conn is None:
-            if self.postgres:
-                import psycopg
-
-                self._conn = psycopg.connect(self.where, autocommit=True)
-            else:
-                import sqlite3
-
-                self._conn = sqlite3.connect(self.where, isolation_level=None)
-        return self._conn
 
     def _q(self, statement: str) -> str:
         prefix = f'"{self.schema}".' if self.schema else ""
@@ -123,12 +149,6 @@ class Target:
         statement = statement.format(**tables)
         return statement.replace("?", "%s") if self.postgres else statement
 
-    def sql(self, statement: str, params: tuple = ()) -> None:
-        self.conn.execute(self._q(statement), params)
-
-    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
-        rows = self.conn.execute(self._q(statement), params).fetchall()
-        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
 
     def rows(self) -> list[dict]:
         found = self.query(f"SELECT {', '.join(COLUMNS)} FROM {{entries}} ORDER BY seq")
@@ -190,14 +210,12 @@ class Target:
         return (self.keys or self).query(statement, params)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        super().close()
         if self.keys is not None:
             self.keys.close()
 
 
-class KeyPlace:
+class KeyPlace(RawTables):
     """A target's separate key store and a raw connection to its tables: a SQLite file
     beside the ledger's (``x.keys.db``), or the ``<schema>_keys`` schema."""
 
@@ -219,18 +237,6 @@ class KeyPlace:
             return PostgresKeys(self.where, schema=self.schema, create=create)
         return SQLiteKeys(self.where, create=create)
 
-    @property
-    def conn(self):  # noqa: ANN201
-        if self._conn is None:
-            if self.postgres:
-                import psycopg
-
-                self._conn = psycopg.connect(self.where, autocommit=True)
-            else:
-                import sqlite3
-
-                self._conn = sqlite3.connect(self.where, isolation_level=None)
-        return self._conn
 
     def _q(self, statement: str) -> str:
         if self.postgres:
@@ -240,12 +246,6 @@ class KeyPlace:
             return statement.replace("?", "%s")
         return statement.format(subject_keys="subject_keys", keys_meta="meta")
 
-    def sql(self, statement: str, params: tuple = ()) -> None:
-        self.conn.execute(self._q(statement), params)
-
-    def query(self, statement: str, params: tuple = ()) -> list[tuple]:
-        rows = self.conn.execute(self._q(statement), params).fetchall()
-        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
 
     def snapshot(self) -> None:
         self._saved = {t: self.query(f"SELECT * FROM {{{t}}}")
@@ -265,11 +265,6 @@ class KeyPlace:
             self.sql(f"DELETE FROM {{{table}}}")
             for row in rows:
                 self.sql(f"INSERT INTO {{{table}}} VALUES ({', '.join('?' * len(row))})", row)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 # -- the attacks --------------------------------------------------------------------------
