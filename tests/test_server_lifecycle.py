@@ -234,3 +234,24 @@ def test_the_client_loads_a_csv_and_reads_the_past_on_both_backends(service: Ser
         assert local.upload_status(status.upload).rows == len(SEED)
         local.set_vote("band", k=1)
         assert local.vote().params["k"] == 1
+
+
+def test_an_actor_is_held_to_the_name_rule_in_the_spec_and_at_the_door(service: Service) -> None:
+    """The ledger refuses an actor with a control, zero-width or bidi character; the spec says
+    so (the name pattern, for the query and the bodies), and the server answers 422 before
+    anything is written. schemathesis found the query's looser pattern once: a C1 control
+    (U+008F) was valid by the spec and refused by the ledger."""
+    import re
+
+    spec = service.client.get("/openapi.json").json()
+    examples = spec["paths"]["/v1/namespaces/{ns}/examples"]["post"]["parameters"]
+    actor = next(p for p in examples if p["name"] == "actor")
+    pattern = next(s["pattern"] for s in actor["schema"]["anyOf"] if "pattern" in s)
+    for bad in ("\x8fkim", "kim\u200b", " kim"):
+        assert not re.search(pattern, bad)
+        refused = _post_csv(service, CSV, actor=bad)
+        assert refused.status_code == 422, refused.text
+        relabel = service.client.post(f"{OTHER}/relabels", headers=service.auth("other"),
+                                      json={"old": "card", "new": "cards", "actor": bad})
+        assert relabel.status_code == 422, relabel.text
+    assert re.search(pattern, "kim") and service.size("other") == 0

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from ocrr.server.schemas import Label, Short, Text, _integer, _Request, _Response
+from ocrr.server.schemas import Label, Name, Short, Text, _integer, _Request, _Response
 
 UPLOAD_PATTERN = "^[A-Za-z0-9_.-]{1,64}$"
 CHUNK_MAX = 10_000_000
@@ -33,7 +33,7 @@ class ExampleBatchRequest(_Request):
                                description="the upload this chunk belongs to")
     chunk: ChunkNumber | None = Field(default=None,
                                       description="the chunk's number within the upload")
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class UploadReceipt(_Response):
@@ -64,13 +64,13 @@ class RelabelRequest(_Request):
     old: Label = Field(description="the label to rename")
     new: Label = Field(description="its new name (an existing label: the classes merge)")
     reason: Short | None = None
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class RetireRequest(_Request):
     label: Label
     reason: Short | None = None
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 K = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_integer)]
@@ -87,7 +87,7 @@ class HybridSetting(_Request):
     shrinkage: float | None = Field(default=None, gt=0, le=1)
     head: bool | None = None
     head_lr: float | None = Field(default=None, ge=0, le=100)
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 class BandSetting(_Request):
@@ -96,7 +96,7 @@ class BandSetting(_Request):
     rule: Literal["band", "band_no_recency", "band_count_only", "sumsim"]
     k: K | None = Field(default=None, description="neighbours read (5)")
     margin: float | None = Field(default=None, ge=0, le=2, description="the band (0.05)")
-    actor: Short | None = None
+    actor: Name | None = None
 
 
 VoteSettingRequest = Annotated[HybridSetting | BandSetting, Field(discriminator="rule")]

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from starlette.concurrency import run_in_threadpool
 
+from ocrr.ledger import MAX_LABEL_CHARS
 from ocrr.server.auth import charge_work, key_of
 from ocrr.server.lifecycle_schemas import (
     CHUNK_MAX,
@@ -33,7 +34,7 @@ from ocrr.server.lifecycle_schemas import (
     vote_params,
 )
 from ocrr.server.routes.common import API_PREFIX, ERRORS, Admin, NamespacePath, Reader, Writer
-from ocrr.server.schemas import SEQ_MAX, ErrorOut, Receipt
+from ocrr.server.schemas import NAME_PATTERN, SEQ_MAX, ErrorOut, Receipt
 from ocrr.server.state import state_of
 from ocrr.server.uploads import parse_chunk
 
@@ -74,8 +75,11 @@ Upload = Annotated[str | None, Query(pattern=UPLOAD_PATTERN,
                                      description="the upload this chunk belongs to")]
 Chunk = Annotated[int | None, Query(ge=0, le=CHUNK_MAX,
                                     description="the chunk's number within the upload")]
-Actor = Annotated[str | None, Query(min_length=1, max_length=256, pattern="^[^\\u0000]*\\S",
-                                    description="who uploads (stored in clear)")]
+# an actor is a name (ocrr.names): the spec's pattern is the ledger's rule, so what the spec
+# allows is accepted
+Actor = Annotated[str | None, Query(min_length=1, max_length=MAX_LABEL_CHARS, pattern=NAME_PATTERN,
+                                    description="who uploads (stored in clear): no control, "
+                                    "zero-width or bidi characters")]
 
 
 @router.post(
