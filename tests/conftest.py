@@ -23,6 +23,10 @@ import pytest  # noqa: E402
 
 from ocrr.bench import EncodedDataset  # noqa: E402
 
+# the fixture plugins some test modules name (pytest_plugins): their asserts are rewritten even
+# when a module of the same process imported them first (pytest-xdist's workers do)
+pytest.register_assert_rewrite("server_fixtures", "stores_fixtures")
+
 
 def unit(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
