@@ -16,7 +16,7 @@ LAYERS = {
     "entry": 0, "keys": 0, "sealing": 0, "merkle": 0, "signing": 0,
     # the stores
     "store": 1, "rows": 1, "head": 1, "memory": 1, "sqlite": 1, "postgres": 1, "location": 1,
-    "keystores": 1, "split": 1,
+    "keystores": 1, "split": 1, "sqlreads": 1, "pg": 1,
     # the log: validate, chain, seal, append, sync
     "validation": 2, "keyring": 2, "log": 2,
     # the tree: heads and proofs

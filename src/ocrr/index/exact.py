@@ -18,7 +18,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ocrr.index.recall import RowIndex
+from ocrr.index.recall import RowIndex, empty_answer
 
 _BLOCK_BYTES = 64 * 2**20  # bound on one similarity block in search_many
 _REMEMBERED_BATCHES = 4
@@ -180,13 +180,8 @@ class ExactIndex(RowIndex):
 
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""
-        if not 0 <= row < self._n:
-            raise IndexError(f"no row {row} (index has {self._n})")
-        at = int(np.searchsorted(self._removed, row))
-        if at < len(self._removed) and self._removed[at] == row:
-            return
-        self._removed = np.insert(self._removed, at, row)
-        self._remembered.clear()  # remembered answers may hold the row
+        if self._remove_row(row):
+            self._remembered.clear()  # remembered answers may hold the row
 
     def _mask_removed(self, sims: np.ndarray, start: int) -> None:
         """Set the similarity of removed rows among columns ``start:`` to -inf, in place."""
@@ -233,9 +228,7 @@ class ExactIndex(RowIndex):
         exactly the full search's. This is what makes the benchmark's repeated checkpoint
         evaluations cheap.
         """
-        queries = np.asarray(queries, dtype=np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        queries = self._queries(queries)
         if not remember:
             return self._search_rows(queries, 0, k)
         # keyed by k too: an answer kept for a smaller k lacks the neighbours a larger k needs
@@ -263,8 +256,7 @@ class ExactIndex(RowIndex):
         """Top-k among rows ``start:`` of the index, in blocks of queries."""
         width = self._n - start
         kk = min(k, width)
-        out_rows = np.empty((len(queries), kk), dtype=np.int64)
-        out_sims = np.empty((len(queries), kk), dtype=np.float32)
+        out_rows, out_sims = empty_answer(len(queries), kk)
         if kk == 0:
             return out_rows, out_sims
         matrix = self._buf[start : self._n]

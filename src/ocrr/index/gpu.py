@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ocrr.index.recall import RowIndex
+from ocrr.index.recall import RowIndex, empty_answer
 
 _BLOCK_ELEMENTS = 2**28  # similarities per block (1 GiB of float32)
 
@@ -100,10 +100,7 @@ class TorchExactIndex(RowIndex):
         self._n += len(vectors)
 
     def remove(self, row: int) -> None:
-        if not 0 <= row < self._n:
-            raise IndexError(f"no row {row} (index has {self._n})")
-        if row not in self._removed:
-            self._removed = np.sort(np.append(self._removed, row))
+        self._remove_row(row)
 
     def search_many(
         self, queries: np.ndarray, k: int, *, remember: bool = False
@@ -111,12 +108,9 @@ class TorchExactIndex(RowIndex):
         """Top-k per query; ``remember`` is accepted and ignored (no incremental cache)."""
         del remember
         torch = self._torch
-        queries = np.asarray(queries, dtype=np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        queries = self._queries(queries)
         kk = min(k, self._n)
-        rows = np.empty((len(queries), kk), dtype=np.int64)
-        sims = np.empty((len(queries), kk), dtype=np.float32)
+        rows, sims = empty_answer(len(queries), kk)
         if kk == 0:
             return rows, sims
         matrix = self._buf[: self._n]

@@ -188,13 +188,7 @@ class HnswIndex(RowIndex):
 
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""
-        if not 0 <= row < len(self):
-            raise IndexError(f"no row {row} (index has {len(self)})")
-        at = int(np.searchsorted(self._removed, row))
-        if at < len(self._removed) and self._removed[at] == row:
-            return
-        self._removed = np.insert(self._removed, at, row)
-        if row < self._g:
+        if self._remove_row(row) and row < self._g:
             self._graph.mark_deleted(int(row))
 
     # -- searching -----------------------------------------------------------------------
@@ -207,9 +201,7 @@ class HnswIndex(RowIndex):
         ignored: graph search is cheap and its answers cannot be merged incrementally.
         """
         del remember
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        queries = self._queries(queries)
         kk = min(k, len(self))
         parts_rows: list[np.ndarray] = []
         parts_sims: list[np.ndarray] = []

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ocrr.index.exact import top_k
-from ocrr.index.recall import RowIndex
+from ocrr.index.recall import RowIndex, empty_answer
 from ocrr.vectors import normalise
 
 SEGMENT_ROWS = 4096  # rows of the smallest segment, and at most the exact tail's
@@ -258,12 +258,8 @@ class IvfIndex(RowIndex):
 
     def remove(self, row: int) -> None:
         """Exclude a row from every later search (idempotent)."""
-        if not 0 <= row < self._n:
-            raise IndexError(f"no row {row} (index has {self._n})")
-        if self._dead[row]:
-            return
-        self._dead[row] = True
-        self._removed = np.insert(self._removed, int(np.searchsorted(self._removed, row)), row)
+        if self._remove_row(row):
+            self._dead[row] = True
 
     # -- searching -----------------------------------------------------------------------
     def search_many(
@@ -275,12 +271,9 @@ class IvfIndex(RowIndex):
         ignored: a cell scan is cheap and its answers cannot be merged incrementally.
         """
         del remember
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if queries.ndim != 2 or queries.shape[1] != self.dim:
-            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        queries = self._queries(queries)
         kk = min(k, self._n)
-        out_rows = np.empty((len(queries), kk), dtype=np.int64)
-        out_sims = np.empty((len(queries), kk), dtype=np.float32)
+        out_rows, out_sims = empty_answer(len(queries), kk)
         if kk == 0:
             return out_rows, out_sims
         want = min(kk, self.live)

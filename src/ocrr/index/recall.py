@@ -55,6 +55,24 @@ class RowIndex:
     ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    def _remove_row(self, row: int) -> bool:
+        """Add ``row`` to the sorted removed rows; False where it already was there."""
+        if not 0 <= row < len(self):
+            raise IndexError(f"no row {row} (index has {len(self)})")
+        at = int(np.searchsorted(self._removed, row))
+        if at < len(self._removed) and self._removed[at] == row:
+            return False
+        self._removed = np.insert(self._removed, at, row)
+        return True
+
+    def _queries(self, queries: np.ndarray) -> np.ndarray:
+        """``queries`` as a contiguous float32 matrix of this index's width; a ValueError
+        that names the shape otherwise."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.dim:
+            raise ValueError(f"queries must have shape (n, {self.dim}), got {queries.shape}")
+        return queries
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (rows, similarities) for one query."""
         rows, sims = self.search_many(np.asarray(query, dtype=np.float32)[None, :], k)
@@ -70,6 +88,16 @@ class RowIndex:
         """Recall@k against exact search over the same live rows (see :func:`verify_recall`;
         1.0 by construction for an exact index)."""
         return verify_recall(cast(Index, self), sample, k, seed=seed)
+
+
+def empty_answer(queries: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Uninitialised (rows, similarities) of shape (queries, k): what a search fills in.
+
+    >>> rows, sims = empty_answer(2, 0)
+    >>> rows.shape, rows.dtype, sims.dtype
+    ((2, 0), dtype('int64'), dtype('float32'))
+    """
+    return np.empty((queries, k), dtype=np.int64), np.empty((queries, k), dtype=np.float32)
 
 
 def verify_recall(

@@ -26,6 +26,7 @@ from typing import Any
 
 from ocrr.errors import LedgerIntegrityError, LedgerMissingError
 from ocrr.ledger.keys import KeyStoreError, SubjectKey
+from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys
 
 FORMAT = "ocrr-keys-1"
 _MISSING = ("there is no key store there: it was deleted or moved. Restore it from the backup "
@@ -159,7 +160,7 @@ class SQLiteKeys:
         return f"SQLiteKeys({self.where!r})"
 
 
-class PostgresKeys:
+class PostgresKeys(PgConnection):
     """Subject keys in a PostgreSQL database (``schema``: default the search path's).
 
     Examples
@@ -173,19 +174,10 @@ class PostgresKeys:
     """
 
     def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True) -> None:
-        from ocrr.ledger.postgres import _import_psycopg
-
-        if schema is not None and not schema.replace("_", "").isalnum():
-            raise ValueError(f"schema name {schema!r}: use letters, digits and _")
+        check_schema(schema)
         self.dsn, self.schema = dsn, schema
         self.where = f"{dsn} (key tables, schema {schema or 'default'})"
-        self._lock = threading.RLock()
-        self._conn = _import_psycopg().connect(dsn, autocommit=True)
-        try:
-            self._setup(create)
-        except BaseException:
-            self._conn.close()
-            raise
+        PgConnection.__init__(self, dsn, lambda: self._setup(create))
 
     def _q(self, sql: str) -> str:
         prefix = "" if self.schema is None else f'"{self.schema}".'
@@ -233,10 +225,7 @@ class PostgresKeys:
     def destroy_many(self, key_ids: Iterable[str]) -> None:
         with self._lock:
             with self._conn.transaction(), self._conn.cursor() as cur:
-                for key_id in key_ids:
-                    cur.execute(self._q("UPDATE {keys} SET key = %s, subject = key_id "
-                                        "WHERE key_id = %s"), (bytes(32), key_id))
-                    cur.execute(self._q("DELETE FROM {keys} WHERE key_id = %s"), (key_id,))
+                destroy_keys(cur, self._q("{keys}"), key_ids)
             with self._conn.cursor() as cur:
                 cur.execute(self._q("VACUUM FULL {keys}"))
 
@@ -253,12 +242,6 @@ class PostgresKeys:
 
     def bind(self, ledger_id: str) -> None:
         self._all("INSERT INTO {meta} VALUES ('ledger', %s) RETURNING name", (ledger_id,))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def __repr__(self) -> str:
         return f"PostgresKeys({self.where!r})"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from ocrr.ledger.entry import EXAMPLE, GENESIS_HASH, SEALED_KEY, Entry
 from ocrr.ledger.head import StoredHead
 from ocrr.ledger.keys import MemoryKeys, SubjectKey
-from ocrr.ledger.store import Batch, CorruptRow, Link, Tip, WriteView, extending
+from ocrr.ledger.store import Batch, CorruptRow, Link, OverEntries, Tip, WriteView, extending
 
 
 class _View:
@@ -33,7 +33,7 @@ class _View:
         return [e.seq for e in self._store.entries if e.provenance.get(SEALED_KEY) == key_id]
 
 
-class MemoryStore:
+class MemoryStore(OverEntries):
     """Entries in a Python list, subject keys in memory: the default store.
 
     The list is ``entries`` (the test suite tampers with it directly, to check that
@@ -154,12 +154,3 @@ class MemoryStore:
 
     def close(self) -> None:
         """Nothing to release."""
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, seq: int) -> Entry:
-        return self.entries[seq]
-
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self.entries)

@@ -21,9 +21,8 @@ Needs the ``psycopg`` driver: ``pip install 'ocrr[postgres]'``.
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ocrr.errors import LedgerMissingError
 from ocrr.ledger import rows
@@ -31,10 +30,10 @@ from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.head import COLUMNS as HEAD_COLUMNS
 from ocrr.ledger.head import StoredHead, next_head
 from ocrr.ledger.keys import SubjectKey
+from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys, import_psycopg
+from ocrr.ledger.sqlreads import SQLReads
 from ocrr.ledger.store import (
     Batch,
-    CorruptLedgerError,
-    CorruptRow,
     Link,
     Tip,
     WriteView,
@@ -45,22 +44,11 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 FORMAT = "ocrr-ledger-1"
-_PAGE = 4096
 _SETUP_LOCK = 0x0C7217  # advisory lock id: concurrent first opens create the schema once
 _HEAD_SELECT = "SELECT " + ", ".join(HEAD_COLUMNS) + " FROM {head}"
 _HEAD_PUT = ("INSERT INTO {head} VALUES (1, " + ", ".join(["%s"] * len(HEAD_COLUMNS))
              + ") ON CONFLICT (id) DO UPDATE SET "
              + ", ".join(f"{c} = EXCLUDED.{c}" for c in HEAD_COLUMNS))
-
-
-def _import_psycopg():
-    try:
-        import psycopg
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "PostgreSQL ledgers need the psycopg driver: pip install 'ocrr[postgres]'"
-        ) from err
-    return psycopg
 
 
 class _View:
@@ -83,7 +71,7 @@ class _View:
         return [r[0] for r in self._cur.fetchall()]
 
 
-class PostgresStore:
+class PostgresStore(SQLReads, PgConnection):
     """Entries, subject keys and metadata in three tables of one PostgreSQL schema.
 
     ``schema`` (default: the connection's search path, usually ``public``) lets one database
@@ -105,18 +93,12 @@ class PostgresStore:
     def __init__(self, dsn: str, *, schema: str | None = None, create: bool = True,
                  vacuum_after_erase: bool = True,
                  signer: Ed25519PrivateKey | None = None) -> None:
-        psycopg = _import_psycopg()
+        check_schema(schema)
         self.dsn = dsn
         self.schema = schema
         self.signer = signer
         self.vacuum_after_erase = vacuum_after_erase
-        self._lock = threading.RLock()
-        self._conn = psycopg.connect(dsn, autocommit=True)
-        try:
-            self._setup(create)
-        except BaseException:
-            self._conn.close()
-            raise
+        PgConnection.__init__(self, dsn, lambda: self._setup(create))
         self._size = 0
         self.tip()
 
@@ -124,12 +106,15 @@ class PostgresStore:
         prefix = "" if self.schema is None else f'"{self.schema}".'
         return sql.format(
             entries=f"{prefix}entries", keys=f"{prefix}subject_keys", meta=f"{prefix}meta",
-            head=f"{prefix}head",
+            head=f"{prefix}head", p="%s",
         )
 
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock, self._conn.cursor(binary=True) as cur:  # bytea as raw bytes
+            cur.execute(sql, args)
+            return cur.fetchall()
+
     def _setup(self, create: bool) -> None:
-        if self.schema is not None and not self.schema.replace("_", "").isalnum():
-            raise ValueError(f"schema name {self.schema!r}: use letters, digits and _")
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
             cur.execute(
@@ -197,7 +182,7 @@ class PostgresStore:
     def _where(self) -> str:
         return f"{self.dsn} (schema {self.schema or 'default'})"
 
-    # -- reading ---------------------------------------------------------------------------
+    # -- reading (the queries shared with SQLite are in SQLReads) -------------------------
     def tip(self) -> Tip:
         with self._lock, self._conn.cursor() as cur:
             return self._read_tip(cur)
@@ -209,89 +194,13 @@ class PostgresStore:
         self._size = tip.size
         return tip
 
-    def dim(self) -> int | None:
-        found = self.meta_value("dim")
-        return None if found is None else int(found)
-
-    def meta_value(self, name: str) -> str | None:
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT value FROM {meta} WHERE name = %s"), (name,))
-            row = cur.fetchone()
-        return None if row is None else str(row[0])
-
     def set_meta(self, name: str, value: str) -> None:
         with self._lock, self._conn.cursor() as cur:
             cur.execute(self._q("INSERT INTO {meta} VALUES (%s, %s) ON CONFLICT (name) DO "
                                 "UPDATE SET value = EXCLUDED.value"), (name, value))
 
-    def __len__(self) -> int:
-        return self._size
-
     def _select(self) -> str:
         return self._q("SELECT " + ", ".join(rows.COLUMNS) + " FROM {entries}")
-
-    def __getitem__(self, seq: int) -> Entry:
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._select() + " WHERE seq = %s", (seq,))
-            row = cur.fetchone()
-        if row is None:
-            raise IndexError(f"no entry with sequence number {seq}")
-        entry = rows.decode(row)
-        if isinstance(entry, CorruptRow):
-            raise CorruptLedgerError(entry)
-        return entry
-
-    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
-        stop = self._size if stop is None else stop
-        return self._pages(" WHERE seq >= %s AND seq < %s ORDER BY seq LIMIT %s", start, stop)
-
-    def rows(self) -> Iterator[Entry | CorruptRow]:
-        """Every row in sequence order, strays (negative numbers) included: for verify."""
-        return self._pages(" WHERE seq >= %s ORDER BY seq LIMIT %s", -(2**63), None)
-
-    def _pages(self, where: str, start: int, stop: int | None) -> Iterator[Entry | CorruptRow]:
-        while True:
-            args = (start, _PAGE) if stop is None else (start, stop, _PAGE)
-            with self._lock, self._conn.cursor(binary=True) as cur:  # bytea as raw bytes
-                cur.execute(self._select() + where, args)
-                page = cur.fetchall()
-            for row in page:
-                yield rows.decode(row)
-            if len(page) < _PAGE or page[-1][0] >= 2**63 - 1:
-                return
-            start = page[-1][0] + 1
-
-    def __iter__(self) -> Iterator[Entry]:
-        for entry in self.read(0, self._size):
-            if isinstance(entry, CorruptRow):
-                raise CorruptLedgerError(entry)
-            yield entry
-
-    def hashes(self, start: int, stop: int) -> list[bytes]:
-        with self._lock, self._conn.cursor(binary=True) as cur:
-            cur.execute(
-                self._q("SELECT entry_hash FROM {entries} WHERE seq >= %s AND seq < %s "
-                        "ORDER BY seq"),
-                (start, stop),
-            )
-            return [bytes(r[0]) for r in cur.fetchall()]
-
-    def key(self, key_id: str) -> bytes | None:
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT key FROM {keys} WHERE key_id = %s"), (key_id,))
-            row = cur.fetchone()
-        return None if row is None else bytes(row[0])
-
-    def export_keys(self) -> list[SubjectKey]:
-        """Every live subject key with its subject (a namespace export's ``--with-keys``)."""
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT key_id, subject, key FROM {keys} ORDER BY key_id"))
-            return [SubjectKey(r[0], r[1], bytes(r[2])) for r in cur.fetchall()]
-
-    def live_keys(self) -> dict[str, bytes]:
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT key_id, key FROM {keys}"))
-            return {r[0]: bytes(r[1]) for r in cur.fetchall()}
 
     def head_record(self) -> StoredHead | None:
         with self._lock, self._conn.cursor(binary=True) as cur:
@@ -312,23 +221,10 @@ class PostgresStore:
                 return
             start = page[-1][0] + 1
 
-    def sealed_key_ids(self) -> dict[str, int]:
-        with self._lock, self._conn.cursor() as cur:
-            cur.execute(self._q("SELECT key_id, MIN(seq) FROM {entries} "
-                                "WHERE key_id IS NOT NULL GROUP BY key_id"))
-            return dict(cur.fetchall())
-
-    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
-        with self._lock, self._conn.cursor(binary=True) as cur:
-            cur.execute(self._select() + " WHERE kind = %s AND kind <> 'example' ORDER BY seq",
-                        (kind,))
-            found = cur.fetchall()
-        return [rows.decode(row) for row in found]
-
     def mark_checked(self, size: int) -> None:
         """Note that the first ``size`` entries were re-hashed (best effort: a reader
         without write access leaves the mark where it was)."""
-        psycopg = _import_psycopg()
+        psycopg = import_psycopg()
         with self._lock, self._conn.cursor() as cur, contextlib.suppress(psycopg.Error):
             cur.execute(self._q("UPDATE {head} SET checked = %s WHERE checked < %s "
                                 "AND size >= %s"), (size, size, size))
@@ -365,10 +261,7 @@ class PostgresStore:
                 if batch.dim is not None and dim_row is None:
                     cur.execute(self._q("INSERT INTO {meta} VALUES ('dim', %s)"),
                                 (str(batch.dim),))
-                for key_id in batch.destroyed:
-                    cur.execute(self._q("UPDATE {keys} SET key = %s, subject = key_id "
-                                        "WHERE key_id = %s"), (bytes(32), key_id))
-                    cur.execute(self._q("DELETE FROM {keys} WHERE key_id = %s"), (key_id,))
+                destroy_keys(cur, self._q("{keys}"), batch.destroyed)
                 cur.execute(self._q(_HEAD_PUT), head.encode())
             self._size = tip.size + len(batch.entries)
             if batch.destroyed and self.vacuum_after_erase:
@@ -383,12 +276,6 @@ class PostgresStore:
         """Rewrite the key table without its dead rows (destroyed keys)."""
         with self._lock, self._conn.cursor() as cur:
             cur.execute(self._q("VACUUM FULL {keys}"))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def __repr__(self) -> str:
         return f"PostgresStore({self._where()!r})"

@@ -36,7 +36,17 @@ from ocrr.errors import LedgerIntegrityError
 from ocrr.ledger.entry import ERASURE, Entry
 from ocrr.ledger.head import StoredHead
 from ocrr.ledger.keys import KeyStore, KeyStoreError, SubjectKey
-from ocrr.ledger.store import Batch, CorruptRow, EntryStore, Link, Run, Tip, WriteView, extending
+from ocrr.ledger.store import (
+    Batch,
+    CorruptRow,
+    EntryStore,
+    Link,
+    OverEntries,
+    Run,
+    Tip,
+    WriteView,
+    extending,
+)
 
 KEYS_META = "keys"
 """The ``meta`` name under which a ledger records the id its separate key store carries."""
@@ -79,7 +89,7 @@ class _KeyView:
         return self._view.seqs_for_key(key_id)
 
 
-class SplitStore:
+class SplitStore(OverEntries):
     """An entry store with its subject keys in a separate :class:`~ocrr.ledger.keys.KeyStore`.
 
     Parameters
@@ -107,7 +117,8 @@ class SplitStore:
     """
 
     def __init__(self, entries: EntryStore, keys: KeyStore, *, read_only: bool = False) -> None:
-        self.entries, self.keys = entries, keys
+        self.entries: EntryStore = entries
+        self.keys = keys
         self.shared, self.numbered = entries.shared, entries.numbered
         self.durable = entries.durable
         self.path = getattr(entries, "path", None)
@@ -236,14 +247,6 @@ class SplitStore:
         finally:
             self.keys.close()
 
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, seq: int) -> Entry:
-        return self.entries[seq]
-
-    def __iter__(self) -> Iterator[Entry]:
-        return iter(self.entries)
 
     def __repr__(self) -> str:
         return f"SplitStore({self.entries!r}, keys={self.keys!r})"

@@ -23,9 +23,9 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocrr.errors import LedgerIntegrityError, LedgerMissingError
 from ocrr.ledger import rows
@@ -33,10 +33,9 @@ from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.head import COLUMNS as HEAD_COLUMNS
 from ocrr.ledger.head import StoredHead, next_head
 from ocrr.ledger.keys import SubjectKey
+from ocrr.ledger.sqlreads import SQLReads
 from ocrr.ledger.store import (
     Batch,
-    CorruptLedgerError,
-    CorruptRow,
     Link,
     Run,
     Tip,
@@ -48,11 +47,12 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 FORMAT = "ocrr-ledger-1"
-_PAGE = 4096
-_SELECT = (
+_SELECT = (  # text as bytes: rows.decode checks it is UTF-8 (a corrupt row is reported)
     "SELECT seq, created_at_ns, CAST(kind AS BLOB), CAST(label AS BLOB), vector, "
     "CAST(text AS BLOB), CAST(provenance AS BLOB), prev_hash, entry_hash, key_id FROM entries"
 )
+_TABLES = {"entries": "entries", "keys": "subject_keys", "meta": "meta", "head": "head",
+           "p": "?"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     seq INTEGER PRIMARY KEY,
@@ -120,7 +120,7 @@ class _View:
         return [r[0] for r in cur]
 
 
-class SQLiteStore:
+class SQLiteStore(SQLReads):
     """Entries, subject keys and a little metadata in one SQLite database file.
 
     Examples
@@ -161,7 +161,6 @@ class SQLiteStore:
             self._conn.close()
             raise
         self._size = 0
-        self._dim: int | None = None
         self.tip()
 
     def _setup(self, create: bool) -> None:
@@ -198,7 +197,17 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
             raise
 
-    # -- reading ---------------------------------------------------------------------------
+    # -- reading (the queries shared with PostgreSQL are in SQLReads) -----------------------
+    def _q(self, sql: str) -> str:
+        return sql.format(**_TABLES)
+
+    def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._conn.execute(sql, args).fetchall()
+
+    def _select(self) -> str:
+        return _SELECT
+
     def tip(self) -> Tip:
         with self._lock:
             return self._read_tip()
@@ -211,81 +220,9 @@ class SQLiteStore:
         self._size = tip.size
         return tip
 
-    def dim(self) -> int | None:
-        found = self.meta_value("dim")
-        self._dim = None if found is None else int(found)
-        return self._dim
-
-    def meta_value(self, name: str) -> str | None:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
-        return None if row is None else str(row[0])
-
     def set_meta(self, name: str, value: str) -> None:
         with self._lock:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
-
-    def __len__(self) -> int:
-        return self._size
-
-    def __getitem__(self, seq: int) -> Entry:
-        with self._lock:
-            row = self._conn.execute(_SELECT + " WHERE seq = ?", (seq,)).fetchone()
-        if row is None:
-            raise IndexError(f"no entry with sequence number {seq}")
-        entry = rows.decode(row)
-        if isinstance(entry, CorruptRow):
-            raise CorruptLedgerError(entry)
-        return entry
-
-    def read(self, start: int = 0, stop: int | None = None) -> Iterator[Entry | CorruptRow]:
-        stop = self._size if stop is None else stop
-        return self._pages(" WHERE seq >= ? AND seq < ? ORDER BY seq LIMIT ?", start, stop)
-
-    def rows(self) -> Iterator[Entry | CorruptRow]:
-        """Every row in sequence order, strays (negative numbers) included: for verify."""
-        return self._pages(" WHERE seq >= ? ORDER BY seq LIMIT ?", -(2**63), None)
-
-    def _pages(self, where: str, start: int, stop: int | None) -> Iterator[Entry | CorruptRow]:
-        while True:
-            args = (start, _PAGE) if stop is None else (start, stop, _PAGE)
-            with self._lock:
-                page = self._conn.execute(_SELECT + where, args).fetchall()
-            for row in page:
-                yield rows.decode(row)
-            if len(page) < _PAGE or page[-1][0] >= 2**63 - 1:
-                return
-            start = page[-1][0] + 1
-
-    def __iter__(self) -> Iterator[Entry]:
-        for entry in self.read(0, self._size):
-            if isinstance(entry, CorruptRow):
-                raise CorruptLedgerError(entry)
-            yield entry
-
-    def hashes(self, start: int, stop: int) -> list[bytes]:
-        with self._lock:
-            cur = self._conn.execute("SELECT entry_hash FROM entries WHERE seq >= ? AND "
-                                     "seq < ? ORDER BY seq", (start, stop))
-            return [bytes(r[0]) for r in cur]
-
-    def key(self, key_id: str) -> bytes | None:
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT key FROM subject_keys WHERE key_id = ?", (key_id,)
-            ).fetchone()
-        return None if row is None else bytes(row[0])
-
-    def export_keys(self) -> list[SubjectKey]:
-        """Every live subject key with its subject (a namespace export's ``--with-keys``)."""
-        with self._lock:
-            return [SubjectKey(r[0], r[1], bytes(r[2])) for r in self._conn.execute(
-                "SELECT key_id, subject, key FROM subject_keys ORDER BY key_id")]
-
-    def live_keys(self) -> dict[str, bytes]:
-        with self._lock:
-            return {r[0]: bytes(r[1]) for r in self._conn.execute(
-                "SELECT key_id, key FROM subject_keys")}
 
     def head_record(self) -> StoredHead | None:
         with self._lock:
@@ -314,20 +251,6 @@ class SQLiteStore:
                 yield self._conn.execute(
                     "SELECT seq, prev_hash, entry_hash FROM entries WHERE seq >= ? AND "
                     "seq < ? ORDER BY seq", (start, stop)).fetchall()
-
-    def sealed_key_ids(self) -> dict[str, int]:
-        """Each key id sealed entries name, with the first such entry's sequence number."""
-        with self._lock:
-            return dict(self._conn.execute(
-                "SELECT key_id, MIN(seq) FROM entries WHERE key_id IS NOT NULL "
-                "GROUP BY key_id"))
-
-    def of_kind(self, kind: str) -> list[Entry | CorruptRow]:
-        """The stored entries of one kind other than examples (tombstones, revocations)."""
-        with self._lock:
-            found = self._conn.execute(_SELECT + " WHERE kind = ? AND kind <> 'example' "
-                                       "ORDER BY seq", (kind,)).fetchall()
-        return [rows.decode(row) for row in found]
 
     def mark_checked(self, size: int) -> None:
         """Record that the first ``size`` entries were re-hashed in full (never lowers it;

@@ -239,6 +239,38 @@ class EntryStore(Protocol):
     def __iter__(self) -> Iterator[Entry]: ...
 
 
+class _Entries(Protocol):
+    def __len__(self) -> int: ...
+    def __getitem__(self, seq: int) -> Entry: ...
+    def __iter__(self) -> Iterator[Entry]: ...
+
+
+class OverEntries:
+    """``len``, ``store[seq]`` and iteration for a store whose ``entries`` holds the entries
+    in order (the memory store's list, the split store's entry store).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ocrr.ledger import Ledger, MemoryStore
+    >>> store = MemoryStore()
+    >>> _ = Ledger(store).append("a", np.ones(2))
+    >>> isinstance(store, OverEntries), len(store), store[0].label, [e.seq for e in store]
+    (True, 1, 'a', [0])
+    """
+
+    entries: _Entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, seq: int) -> Entry:
+        return self.entries[seq]
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(self.entries)
+
+
 DurableStore = EntryStore
 """The former name of the on-disk stores' interface, now the one every store implements."""
 

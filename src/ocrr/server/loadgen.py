@@ -158,6 +158,18 @@ class PhaseResult:
         return out
 
 
+async def _timed(conn: Connection, path: str, body: object) -> tuple[int | None, object, float]:
+    """POST ``body`` to ``path``: (status, data, seconds). Where the connection fails the
+    status is None, after a short pause (the server is gone: a client must not spin)."""
+    started = time.perf_counter()
+    try:
+        status, data = await conn.request("POST", path, body)
+    except (OSError, asyncio.IncompleteReadError, HttpError):
+        await asyncio.sleep(0.05)
+        return None, None, 0.0
+    return status, data, time.perf_counter() - started
+
+
 def _target(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
@@ -201,16 +213,13 @@ async def run_phase(
             while more():
                 text = texts[(issued * 7919 + i) % len(texts)]
                 issued += 1
-                started = time.perf_counter()
-                try:
-                    status, _ = await conn.request("POST", base + "/predict", {"text": text})
-                except (OSError, asyncio.IncompleteReadError, HttpError):
+                status, _, seconds = await _timed(conn, base + "/predict", {"text": text})
+                if status is None:
                     result.predict_errors += 1
-                    await asyncio.sleep(0.05)  # the server is gone: do not spin
                     continue
                 result.statuses[status] = result.statuses.get(status, 0) + 1
                 if status == 200:
-                    result.predict_latencies.append(time.perf_counter() - started)
+                    result.predict_latencies.append(seconds)
                 else:
                     result.predict_errors += 1
         finally:
@@ -223,17 +232,10 @@ async def run_phase(
             while more() and next_correction < len(corrections):
                 text, label = corrections[next_correction]
                 next_correction += 1
-                started = time.perf_counter()
-                try:
-                    status, data = await conn.request(
-                        "POST", base + "/corrections",
-                        {"text": text, "label": label, "actor": actor})
-                except (OSError, asyncio.IncompleteReadError, HttpError):
-                    result.correction_errors += 1
-                    await asyncio.sleep(0.05)
-                    continue
+                status, data, seconds = await _timed(
+                    conn, base + "/corrections", {"text": text, "label": label, "actor": actor})
                 if status == 201 and isinstance(data, dict):
-                    result.correction_latencies.append(time.perf_counter() - started)
+                    result.correction_latencies.append(seconds)
                     result.acknowledged.append((int(data["seq"]), text, label))
                 else:
                     result.correction_errors += 1
@@ -406,16 +408,12 @@ async def run_flood(
         conn = Connection(host, port, flood_key)
         try:
             while not done.is_set():
-                started = time.perf_counter()
-                try:
-                    status, data = await conn.request("POST", path + "/predict/batch",
-                                                      {"texts": batch})
-                except (OSError, asyncio.IncompleteReadError, HttpError):
-                    await asyncio.sleep(0.05)
+                status, _, seconds = await _timed(conn, path + "/predict/batch", {"texts": batch})
+                if status is None:
                     continue
                 if status == 200:
                     result.batches_accepted += 1
-                    result.batch_latencies.append(time.perf_counter() - started)
+                    result.batch_latencies.append(seconds)
                 elif status == 429:
                     result.batches_refused += 1
                     await _sleep_unless(done, 1.0)  # Retry-After is whole seconds, >= 1
@@ -434,18 +432,13 @@ async def run_flood(
             while time.perf_counter() < deadline:
                 text = texts[(i * 7919) % len(texts)]
                 i += 1
-                started = time.perf_counter()
-                try:
-                    status, _ = await conn.request("POST", path + "/predict", {"text": text})
-                except (OSError, asyncio.IncompleteReadError, HttpError):
-                    result.errors += 1
-                    await asyncio.sleep(0.05)
-                    continue
+                status, _, seconds = await _timed(conn, path + "/predict", {"text": text})
                 if status == 200:
-                    result.latencies.append(time.perf_counter() - started)
+                    result.latencies.append(seconds)
                 else:
                     result.errors += 1
-                await asyncio.sleep(0.02)  # a chat user, not a second flood
+                if status is not None:  # after a failed connection _timed has paused
+                    await asyncio.sleep(0.02)  # a chat user, not a second flood
         finally:
             result.seconds = time.perf_counter() - started_all
             done.set()

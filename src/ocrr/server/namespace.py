@@ -23,7 +23,7 @@ import numpy as np
 
 from ocrr.errors import NotFittedError
 from ocrr.ledger import EXAMPLE, Ledger, LedgerError, TreeHead
-from ocrr.ledger.merkle import ProofError
+from ocrr.ledger.merkle import ConsistencyProof, InclusionProof, ProofError
 from ocrr.server.errors import Conflict, InvalidRequest, NotFound
 from ocrr.server.lifecycle import Lifecycle, by_key
 from ocrr.server.lifecycle import receipt as _receipt
@@ -311,22 +311,22 @@ class Namespace(Lifecycle):
             return TreeHeadOut.model_validate(ledger.tree_head().to_dict())
 
     def prove(self, seq: int, size: int | None = None) -> InclusionProofOut:
-        with self._lock:
-            self._catch_up(force=True)
-            try:
-                proof = self.substrate.ledger.prove(seq, size)
-            except ProofError as err:
-                raise NotFound(str(err)) from None
-        return InclusionProofOut.model_validate(proof.to_dict())
+        return InclusionProofOut.model_validate(self._proof(lambda ledger: ledger.prove(seq, size)))
 
     def prove_consistency(self, old_size: int, size: int | None = None) -> ConsistencyProofOut:
+        return ConsistencyProofOut.model_validate(
+            self._proof(lambda ledger: ledger.prove_consistency(old_size, size)))
+
+    def _proof(self, make: Callable[[Ledger], InclusionProof | ConsistencyProof]
+               ) -> dict[str, object]:
+        """``make``'s proof on the caught-up ledger, as a dict; one it cannot make (a size or
+        number past the head) is NotFound."""
         with self._lock:
             self._catch_up(force=True)
             try:
-                proof = self.substrate.ledger.prove_consistency(old_size, size)
+                return make(self.substrate.ledger).to_dict()
             except ProofError as err:
                 raise NotFound(str(err)) from None
-        return ConsistencyProofOut.model_validate(proof.to_dict())
 
     def stats(self) -> StatsOut:
         with self._lock:
