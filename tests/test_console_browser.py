@@ -13,6 +13,10 @@ saved to $OCRR_ARTIFACTS (default tests/artifacts/).
 
 Every wait is explicit and bounded (WAIT seconds); nothing sleeps. Without Chromium or
 chromedriver the module skips, saying why.
+
+Every test makes the state it looks at (its own corrections and predictions): under
+pytest-xdist the tests of this module may run in different workers, each with its own server
+and browser, and in any order, so no test may rely on what an earlier one wrote.
 """
 
 from __future__ import annotations
@@ -255,11 +259,16 @@ def test_a_keyboard_correction_changes_the_next_prediction(site: Site, browser: 
 
 
 def test_the_ledger_shows_the_new_entry_and_verifies(site: Site, browser: WebDriver) -> None:
+    text = "my card was swallowed by the machine"
+    made = site.api("write").post("/v1/namespaces/demo/corrections",
+                                  json={"text": text, "label": "swallowed_card", "actor": "Ann"})
+    assert made.status_code == 201, made.text
     login(browser, site, "write", actor="Ann")
     browser.get(site.url + "/ns/demo/ledger?actor=Ann")
     first = browser.find_element(By.CSS_SELECTOR, "#entries tbody tr")
     cells = first.find_elements(By.TAG_NAME, "td")
-    assert cells[3].text == "lost_card" and cells[4].text == "please block my stolen card"
+    assert cells[0].text == f"{made.json()['seq']}"
+    assert cells[3].text == "swallowed_card" and cells[4].text == text
     assert cells[5].text == "Ann"
     browser.find_element(By.ID, "verify").click()
     wait(browser).until(ec.text_to_be_present_in_element((By.ID, "verify-result"),
@@ -269,7 +278,7 @@ def test_the_ledger_shows_the_new_entry_and_verifies(site: Site, browser: WebDri
     cells[0].find_element(By.TAG_NAME, "a").click()
     proof = wait(browser).until(ec.presence_of_element_located((By.ID, "proof-result")))
     assert "✓" in proof.text and "ok" in proof.get_attribute("class")
-    assert browser.find_element(By.ID, "entry-label").text == "lost_card"
+    assert browser.find_element(By.ID, "entry-label").text == "swallowed_card"
     shot(browser, "entry")
 
 
@@ -372,6 +381,10 @@ def test_a_script_payload_stays_text(site: Site, browser: WebDriver) -> None:
 
 
 def test_the_dashboard_draws_its_charts(site: Site, browser: WebDriver) -> None:
+    made = site.api("write").post("/v1/namespaces/demo/corrections",
+                                  json={"text": "send money to my sister abroad",
+                                        "label": "transfer", "actor": "Ann"})
+    assert made.status_code == 201, made.text
     login(browser, site, "write", actor="Ann")
     browser.get(site.url + "/ns/demo/queue")
     wait(browser).until(lambda d: d.find_element(By.CSS_SELECTOR, "#queue li.item .text")
@@ -382,7 +395,7 @@ def test_the_dashboard_draws_its_charts(site: Site, browser: WebDriver) -> None:
     assert browser.find_elements(By.CSS_SELECTOR, "#corrections-chart rect.bar")
     assert browser.find_elements(By.CSS_SELECTOR, "#accuracy-chart circle.point")
     bars = browser.find_elements(By.CSS_SELECTOR, "#classes-chart rect.bar")
-    assert len(bars) >= 4  # card, fx, password, lost_card
+    assert len(bars) >= 4  # card, fx, password, transfer (and whatever other tests added)
     assert browser.find_element(By.ID, "review-accuracy").text.endswith("%")
     shot(browser, "dashboard")
 
