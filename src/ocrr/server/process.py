@@ -22,9 +22,29 @@ from pathlib import Path
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port that stays reserved for the next minute or so.
+
+    A port only probed free (bind to 0, close) can be handed to another process before the
+    server child binds it: another test worker's server, which would then answer this one's
+    health check. So the port is left in TIME_WAIT (one connection to it, closed from the
+    accepting side): the kernel does not hand it out to a bind to port 0 or a ``connect`` while
+    TIME_WAIT lasts (60 s on Linux), and uvicorn, binding with ``SO_REUSEADDR``, can take it.
+
+    >>> port = free_port()
+    >>> probe = socket.socket()
+    >>> probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    >>> probe.bind(("127.0.0.1", port))  # what the server does: allowed
+    >>> probe.close()
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        address = listener.getsockname()
+        with socket.create_connection(address):
+            accepted, _ = listener.accept()
+            accepted.close()  # the accepting side closes first: TIME_WAIT is on our port
+        return int(address[1])
 
 
 class ServerProcess:
