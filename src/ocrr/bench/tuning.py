@@ -8,12 +8,20 @@ settings (dataset x policy x scenario; by default the oracle policy and the ``no
 scenario), of the mean of final novel and final original accuracy (both axes count equally:
 learning new classes and keeping old ones).
 
-The ``drift-cross`` scenario has a validation split too (:func:`cross_validation_split`):
-fitted on Banking77's validation training rows, streamed CLINC150's *training* queries of the
-shared intents, evaluated on CLINC150's ``val`` queries of those intents (novel) and the
-held-out tenth of Banking77 (original). ``ocrr tune`` runs this and prints the table; the
-hybrid rule's defaults in :class:`~ocrr.substrate.Substrate` are its winner (see
-docs/results.md).
+Scenarios with a validation split (:data:`VALIDATED`): ``novel``; ``split``, ``merge`` and
+``rename``, whose transformation (:data:`~ocrr.bench.scenarios.VECTOR_SCENARIOS`, the same
+function the test scenario uses) is applied to each validation task: its confusable pairs are
+drawn from the validation training rows, streamed from them, and scored on the validation
+evaluation rows; and ``drift-cross`` (:func:`cross_validation_split`): fitted on Banking77's
+validation training rows, streamed CLINC150's *training* queries of the shared intents,
+evaluated on CLINC150's ``val`` queries of those intents (novel) and the held-out tenth of
+Banking77 (original). The drift-typo scenarios have none. ``ocrr tune`` runs these and prints
+the table; the hybrid rule's defaults in :class:`~ocrr.substrate.Substrate` are its winner
+(see docs/results.md).
+
+>>> from ocrr.bench.tuning import VALIDATED
+>>> VALIDATED
+('novel', 'split', 'merge', 'rename', 'drift-cross')
 """
 
 from __future__ import annotations
@@ -28,10 +36,19 @@ import numpy as np
 from ocrr.bench.grid import EncodedDataset, make_cells, run_grid
 from ocrr.bench.harness import CellResult
 from ocrr.bench.metrics import summarise
-from ocrr.bench.scenarios import CROSS_FIT, CROSS_STREAM, NOVEL, cross_data, data_key
+from ocrr.bench.scenarios import (
+    CROSS_FIT,
+    CROSS_STREAM,
+    NOVEL,
+    VECTOR_SCENARIOS,
+    cross_data,
+    data_key,
+)
 
 VALIDATION_SHARE = 0.1
 VALIDATION_SEED = 12345
+VALIDATED = (NOVEL, *VECTOR_SCENARIOS, "drift-cross")
+"""The scenarios ``ocrr tune`` can score on validation splits."""
 
 # the hybrid rule's search space: weight of the neighbours, the discriminant's temperature
 HYBRID_GRID: dict[str, Sequence[object]] = {
@@ -43,7 +60,7 @@ HYBRID_GRID: dict[str, Sequence[object]] = {
 def validation_split(name: str, encoder: str = "default", *, cache_dir: str | None = None,
                      progress: bool = False) -> EncodedDataset:
     """The dataset's validation task, as an :class:`EncodedDataset` named ``NAME-val``:
-    training rows and evaluation rows that contain no test row."""
+    training rows and evaluation rows (with their texts) that contain no test row."""
     from ocrr.datasets import load_dataset
     from ocrr.encoders import get_encoder, prepare_encoder
 
@@ -63,7 +80,8 @@ def validation_split(name: str, encoder: str = "default", *, cache_dir: str | No
     vectors = enc.encode(train_texts + val_texts, progress=progress)
     n = len(train_texts)
     return EncodedDataset(
-        f"{dataset.name}-val", vectors[:n], tuple(train_labels), vectors[n:], tuple(val_labels)
+        f"{dataset.name}-val", vectors[:n], tuple(train_labels), vectors[n:], tuple(val_labels),
+        tuple(train_texts), tuple(val_texts),
     )
 
 
@@ -131,17 +149,18 @@ def with_scenarios(
     load: Callable[[str], EncodedDataset],
 ) -> dict[str, EncodedDataset]:
     """``data`` (validation tasks by name) plus what ``scenarios`` need under their
-    :func:`~ocrr.bench.scenarios.data_key` names. ``drift-cross`` needs Banking77's and
-    CLINC150's validation tasks; ``load(dataset)`` gives one ``data`` lacks. Scenarios other
-    than ``novel`` and ``drift-cross`` have no validation split: ValueError."""
+    :func:`~ocrr.bench.scenarios.data_key` names. ``split``, ``merge`` and ``rename`` need
+    nothing prepared (their plans are drawn from each validation task); ``drift-cross`` needs
+    Banking77's and CLINC150's validation tasks; ``load(dataset)`` gives one ``data`` lacks.
+    Scenarios outside :data:`VALIDATED` have no validation split: ValueError."""
     out = dict(data)
     for scenario in scenarios:
-        if scenario == NOVEL:
-            continue
-        if scenario != "drift-cross":
+        if scenario not in VALIDATED:
             raise ValueError(
-                f"scenario {scenario!r} has no validation split; tune on: novel, drift-cross"
+                f"scenario {scenario!r} has no validation split; tune on: {', '.join(VALIDATED)}"
             )
+        if scenario != "drift-cross":
+            continue
         fit_name, other_name = validation_name(CROSS_FIT), validation_name(CROSS_STREAM)
         fit = out.get(fit_name) or load(CROSS_FIT)
         other = out.get(other_name) or load(CROSS_STREAM)
@@ -164,7 +183,8 @@ def tune(
 
     ``data`` maps names to validation tasks; a scenario other than ``novel`` must have been
     added by :func:`with_scenarios` (``drift-cross`` runs on ``banking77-val`` only). The
-    ``novel`` scenario runs on every plain dataset in ``data``."""
+    ``novel``, ``split``, ``merge`` and ``rename`` scenarios run on every plain dataset in
+    ``data``."""
     options = candidates(grid)
     names = [system_name(base, params) for params in options]
     plain = [d for d in data if "/" not in d]
@@ -172,7 +192,7 @@ def tune(
         cell
         for scenario in scenarios
         for cell in make_cells(
-            plain if scenario == NOVEL else [validation_name(CROSS_FIT)],
+            plain if scenario != "drift-cross" else [validation_name(CROSS_FIT)],
             list(policies), list(seeds), names, [scenario],
         )
     ]

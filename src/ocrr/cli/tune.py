@@ -9,6 +9,7 @@ from pathlib import Path
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from ocrr.bench.policies import available_policies
+    from ocrr.bench.tuning import VALIDATED
 
     tune = sub.add_parser(
         "tune",
@@ -22,8 +23,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="correction policies to score under (the score averages over all of them)",
     )
     tune.add_argument(
-        "--scenarios", nargs="+", default=["novel"], choices=["novel", "drift-cross"],
-        help="novel: the paper's protocol on every dataset; drift-cross: fitted on "
+        "--scenarios", nargs="+", default=["novel"], choices=list(VALIDATED),
+        help="novel: the paper's protocol on every dataset; split, merge, rename: the test "
+        "scenario's transformation applied to every dataset's validation task; drift-cross: "
+        "fitted on "
         "Banking77's validation rows, streamed CLINC150 training queries, scored on "
         "CLINC150's val queries (needs both datasets' validation tasks; loads them)",
     )
