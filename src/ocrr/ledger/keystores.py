@@ -26,7 +26,7 @@ from typing import Any
 
 from ocrr.errors import LedgerIntegrityError, LedgerMissingError
 from ocrr.ledger.keys import KeyStoreError, SubjectKey
-from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys
+from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys, qualified
 
 FORMAT = "ocrr-keys-1"
 _MISSING = ("there is no key store there: it was deleted or moved. Restore it from the backup "
@@ -177,11 +177,11 @@ class PostgresKeys(PgConnection):
         check_schema(schema)
         self.dsn, self.schema = dsn, schema
         self.where = f"{dsn} (key tables, schema {schema or 'default'})"
+        self._tables = qualified(schema, keys="ocrr_subject_keys", meta="ocrr_keys_meta")
         PgConnection.__init__(self, dsn, lambda: self._setup(create))
 
     def _q(self, sql: str) -> str:
-        prefix = "" if self.schema is None else f'"{self.schema}".'
-        return sql.format(keys=f"{prefix}ocrr_subject_keys", meta=f"{prefix}ocrr_keys_meta")
+        return sql.format(**self._tables)
 
     def _setup(self, create: bool) -> None:
         with self._conn.transaction(), self._conn.cursor() as cur:

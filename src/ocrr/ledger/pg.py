@@ -41,6 +41,17 @@ def check_schema(schema: str | None) -> None:
         raise ValueError(f"schema name {schema!r}: use letters, digits and _")
 
 
+def qualified(schema: str | None, **tables: str) -> dict[str, str]:
+    """Each table's name as SQL names it: inside ``schema`` (quoted; a name
+    :func:`check_schema` let through), or as it is on the search path without one.
+
+    >>> qualified("ledger_2", keys="subject_keys"), qualified(None, keys="subject_keys")
+    ({'keys': '"ledger_2".subject_keys'}, {'keys': 'subject_keys'})
+    """
+    prefix = "" if schema is None else f'"{schema}".'
+    return {field: prefix + name for field, name in tables.items()}
+
+
 def destroy_keys(cur: Any, table: str, key_ids: Iterable[str]) -> None:
     """Overwrite each key in ``table`` with zeros and delete its row, with cursor ``cur``."""
     for key_id in key_ids:

@@ -30,7 +30,7 @@ from ocrr.ledger.entry import GENESIS_HASH, Entry
 from ocrr.ledger.head import COLUMNS as HEAD_COLUMNS
 from ocrr.ledger.head import StoredHead, next_head
 from ocrr.ledger.keys import SubjectKey
-from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys, import_psycopg
+from ocrr.ledger.pg import PgConnection, check_schema, destroy_keys, import_psycopg, qualified
 from ocrr.ledger.sqlreads import SQLReads
 from ocrr.ledger.store import (
     Batch,
@@ -98,16 +98,14 @@ class PostgresStore(SQLReads, PgConnection):
         self.schema = schema
         self.signer = signer
         self.vacuum_after_erase = vacuum_after_erase
+        self._tables = {**qualified(schema, entries="entries", keys="subject_keys", meta="meta",
+                                    head="head"), "p": "%s"}
         PgConnection.__init__(self, dsn, lambda: self._setup(create))
         self._size = 0
         self.tip()
 
     def _q(self, sql: str) -> str:
-        prefix = "" if self.schema is None else f'"{self.schema}".'
-        return sql.format(
-            entries=f"{prefix}entries", keys=f"{prefix}subject_keys", meta=f"{prefix}meta",
-            head=f"{prefix}head", p="%s",
-        )
+        return sql.format(**self._tables)
 
     def _fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._lock, self._conn.cursor(binary=True) as cur:  # bytea as raw bytes

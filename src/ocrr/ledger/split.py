@@ -247,6 +247,5 @@ class SplitStore(OverEntries):
         finally:
             self.keys.close()
 
-
     def __repr__(self) -> str:
         return f"SplitStore({self.entries!r}, keys={self.keys!r})"
