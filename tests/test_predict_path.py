@@ -13,6 +13,7 @@ import pytest
 
 from conftest import assert_rebuilds_identically, make_clusters
 from ocrr.index.exact import top_k, top_k_one
+from ocrr.index.sketch import exact_scores
 from ocrr.substrate import BandVote, HybridVote, Substrate
 from ocrr.substrate.vote import BAND_RULES, band_vote, neighbour_distribution, neighbour_weights
 from ocrr.vectors import unit_vector
@@ -82,11 +83,12 @@ def banking77_sized():
 
 
 def _reference(clf: Substrate, q: np.ndarray) -> tuple[str, float | None, np.ndarray]:
-    """The batch path's answer for one query: the same matrix-vector product, the batch
-    top-k, and the rule's vectorised vote (a second row forces it for the band vote)."""
+    """The batch path's answer for one query: every row scored exactly (the scores one
+    query's search returns, :func:`~ocrr.index.sketch.exact_scores`), the batch top-k, and
+    the rule's vectorised vote (a second row forces it for the band vote)."""
     state, index = clf._state, clf.index
     q = unit_vector(q)  # as the substrate takes it in
-    sims = index.vectors @ q
+    sims = exact_scores(index.vectors, np.arange(len(index)), q)
     sims[index.removed] = -np.inf
     rows, top = top_k(sims[None, :], 0, clf.rule.k)
     if isinstance(clf.rule, BandVote):
