@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ocrr.index.exact import ExactIndex, _rank
+from ocrr.index.exact import ExactIndex, top_k_one
 from ocrr.index.sketch import CODE_MAX, Int8Sketch, exact_scores
 
 
@@ -20,7 +20,7 @@ def _brute_force(index: ExactIndex, query: np.ndarray, k: int) -> tuple[np.ndarr
     n = len(index)
     sims = exact_scores(index.vectors, np.arange(n), query)
     sims[index.removed] = -np.inf
-    return _rank(sims, np.arange(n), min(k, n))
+    return top_k_one(sims, np.arange(n), min(k, n))
 
 
 def test_integer_products_are_exact_at_the_extremes_of_the_codes():

@@ -33,7 +33,7 @@ def test_top_k_one_is_the_batch_top_k(n, k):
     rng = np.random.default_rng(n * 100 + k)
     for trial in range(40):
         sims = _tied_sims(rng, n) if trial % 2 else rng.standard_normal(n).astype(np.float32)
-        rows, top = top_k_one(sims, k)
+        rows, top = top_k_one(sims, np.arange(n), k)
         batch_rows, batch_top = top_k(sims[None, :], 0, k)
         assert rows.dtype == batch_rows.dtype and top.dtype == batch_top.dtype
         np.testing.assert_array_equal(rows, batch_rows[0])

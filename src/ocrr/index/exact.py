@@ -102,38 +102,17 @@ def _top_k_blocked(sims: np.ndarray, offset: int, k: int) -> tuple[np.ndarray, n
     return ids, top
 
 
-def top_k_one(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_k` for one query: the k best of the 1-D ``sims`` (column j has id j).
+def top_k_one(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` for one query: the k best of the 1-D ``sims`` by (similarity desc, id
+    asc), ``ids`` ascending (one per similarity). One partition and a sort of the k kept; a
+    tie at the cut falls back to a full ``lexsort``.
 
-    The same answer, ties included, with a handful of 1-D operations instead of the batch
-    path's (rows, columns) bookkeeping: blocks of 64 columns ranked by their maxima when
-    the row is long, then one partition of the candidates and a sort of the k kept. A tie
-    at either cut falls back to a full ``lexsort`` of the affected columns.
-
-    >>> rows, top = top_k_one(np.array([0.1, 0.9, 0.5, 0.9], dtype=np.float32), 3)
+    >>> rows, top = top_k_one(np.array([0.1, 0.9, 0.5, 0.9], dtype=np.float32), np.arange(4), 3)
     >>> rows.tolist(), [round(float(s), 2) for s in top]
     ([1, 3, 2], [0.9, 0.9, 0.5])
     """
     width = len(sims)
-    kk = min(k, width)
-    if width >= 4 * _BLOCK * max(k, 4):
-        full = width - width % _BLOCK
-        block_max = sims[:full].reshape(-1, _BLOCK).max(axis=1)
-        if full < width:
-            block_max = np.append(block_max, sims[full:].max())
-        n_blocks = len(block_max)
-        chosen = np.argpartition(block_max, n_blocks - k)[n_blocks - k :]
-        if np.count_nonzero(block_max >= block_max[chosen].min()) == k:
-            chosen.sort()  # ascending ids, so ties among candidates keep id order
-            columns = (chosen[:, None] * _BLOCK + np.arange(_BLOCK)).ravel()
-            columns = columns[columns < width]
-            return _rank(sims[columns], columns, kk)
-    return _rank(sims, np.arange(width), kk)
-
-
-def _rank(sims: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of 1-D ``sims`` by (similarity desc, id asc); ``ids`` ascending."""
-    width = len(sims)
+    k = min(k, width)
     if k < width:
         picked = np.argpartition(sims, width - k)[width - k :]
         if np.count_nonzero(sims >= sims[picked].min()) > k:  # a tie at the cut
@@ -252,7 +231,7 @@ class ExactIndex(RowIndex):
         if self.live < kk or kk == 0:  # removed rows pad the answer: score every row
             sims = exact_scores(self._buf, np.arange(n), query)
             self._mask_removed(sims, 0)
-            return _rank(sims, np.arange(n), kk)
+            return top_k_one(sims, np.arange(n), kk)
         sketch = self._current_sketch()
         start = sketch.rows if sketch is not None else 0
         tail = self._buf[start:n] @ query
@@ -276,7 +255,7 @@ class ExactIndex(RowIndex):
         cut = np.partition(best_low, len(best_low) - k)[len(best_low) - k]
         candidates = np.concatenate([np.flatnonzero(approx >= cut - error) + first
                                      for approx, error, first in parts])
-        return _rank(exact_scores(self._buf, candidates, query), candidates, k)
+        return top_k_one(exact_scores(self._buf, candidates, query), candidates, k)
 
     def _current_sketch(self) -> Int8Sketch | None:
         """The int8 sketch for :meth:`search`, built once the index reaches
