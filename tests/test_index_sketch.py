@@ -99,3 +99,35 @@ def test_search_with_the_sketch_is_brute_force_exact(k):
 def test_sketch_from_must_be_a_positive_number_of_rows():
     with pytest.raises(ValueError, match="sketch_from"):
         ExactIndex(8, sketch_from=0)
+
+
+def test_the_model_bytes_are_what_onnx_makes():
+    from onnx import TensorProto, helper
+
+    from ocrr.index.sketch import onnx_model
+
+    codes = np.arange(-30, 30, dtype=np.int8).reshape(6, 10)
+    graph = helper.make_graph(
+        [helper.make_node("MatMulInteger", ["query", "codes", "zero"], ["dots"])],
+        "int8_sketch",
+        [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, 6])],
+        [helper.make_tensor_value_info("dots", TensorProto.INT32, [1, 10])],
+        initializer=[helper.make_tensor("codes", TensorProto.INT8, [6, 10], codes.tobytes(),
+                                        raw=True),
+                     helper.make_tensor("zero", TensorProto.UINT8, [], bytes([128]), raw=True)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    assert onnx_model(codes) == model.SerializeToString()
+
+
+def test_a_few_searches_do_not_build_the_sketch():
+    rng = np.random.default_rng(3)
+    index = ExactIndex(16, sketch_from=100)
+    index.add_many(_unit(rng, 300, 16))
+    bytes_without = index.nbytes
+    for query in _unit(rng, 31, 16):
+        index.search(query, 5)
+    assert index.nbytes == bytes_without  # a one-off query (the CLI) never pays for it
+    index.search(_unit(rng, 1, 16)[0], 5)
+    assert index.nbytes > bytes_without

@@ -37,6 +37,7 @@ SKETCH_FROM = 4096
 """Rows from which one query's search bounds similarities with an int8 sketch: below it the
 float32 rows (6 MB at dimension 384) stay in cache and the product is as cheap."""
 _SKETCH_TAIL = 1024  # rows appended past the sketch before it is rebuilt (or 1/8 of it)
+_SKETCH_AFTER = 32  # searches answered without a (new) sketch before one is built
 
 
 def top_k(sims: np.ndarray, ids: np.ndarray | int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,6 +165,7 @@ class ExactIndex(RowIndex):
         self._max_norm = 0.0  # of any stored row: bounds a float32 product's rounding
         self.sketch_from = sketch_from if sketch_available() else None
         self._sketch: Int8Sketch | None = None
+        self._searches_due = 0  # searches answered since a (re)build of the sketch fell due
         self._removed = np.zeros(0, dtype=np.int64)  # sorted rows that no longer match
         # digest of a query batch -> (rows indexed then, neighbour rows, similarities)
         self._remembered: OrderedDict[bytes, tuple[int, np.ndarray, np.ndarray]] = OrderedDict()
@@ -258,14 +260,18 @@ class ExactIndex(RowIndex):
         return top_k_one(exact_scores(self._buf, candidates, query), candidates, k)
 
     def _current_sketch(self) -> Int8Sketch | None:
-        """The int8 sketch for :meth:`search`, built once the index reaches
-        ``sketch_from`` rows and rebuilt when the rows appended since exceed
-        max(1,024, an eighth of the sketch); the rows past it are scored in float32."""
+        """The int8 sketch for :meth:`search`: built once the index has ``sketch_from`` rows
+        and has answered :data:`_SKETCH_AFTER` searches since (a one-off query never pays
+        for it), rebuilt when the rows appended since pass max(1,024, an eighth of it) and
+        as many searches have been answered; rows past it are scored in float32."""
         if self.sketch_from is None or self._n < self.sketch_from:
             return None
         covered = self._sketch.rows if self._sketch is not None else 0
-        if self._n - covered > max(_SKETCH_TAIL, covered // 8):
-            self._sketch = Int8Sketch(self._buf[: self._n])
+        if not covered or self._n - covered > max(_SKETCH_TAIL, covered // 8):
+            self._searches_due += 1
+            if self._searches_due >= _SKETCH_AFTER:
+                self._sketch = Int8Sketch(self._buf[: self._n])
+                self._searches_due = 0
         return self._sketch
 
     def search_many(

@@ -39,6 +39,13 @@ of a float32 dot product, with room to spare (a sum of d products is off by at m
 d · 2**-24 · Σ|q_i x_i| ≤ d · 2**-24 · ‖q‖‖x‖)."""
 
 
+_CHUNK = 65_536  # rows quantised at a time
+
+
+def _largest_norm(rows: np.ndarray) -> float:
+    return float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max(initial=0.0)))
+
+
 def exact_scores(matrix: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     """The exact similarities of the given rows: float64 products summed in a fixed order
     per row (numpy's pairwise sum over the row), rounded to float32.
@@ -57,11 +64,65 @@ def exact_scores(matrix: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.
 
 
 def _quantise(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Codes in [-CODE_MAX, CODE_MAX] and one scale per row (an all-zero row: scale 1)."""
+    """Codes in [-CODE_MAX, CODE_MAX] and one float32 scale per row (an all-zero row:
+    scale 1)."""
     peak = np.abs(rows).max(axis=1)
     scale = np.where(peak > 0, peak / np.float32(CODE_MAX), np.float32(1)).astype(np.float32)
     codes = np.clip(np.rint(rows / scale[:, None]), -CODE_MAX, CODE_MAX).astype(np.int8)
     return codes, scale
+
+
+# -- the ONNX graph, written as protobuf bytes -------------------------------------------
+# Building it with the onnx package would import it (0.8 s); the graph is one node, so its
+# few fields are written here (tests/test_index_sketch.py holds the bytes equal to what
+# onnx.helper makes). Field numbers from onnx.proto.
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, value: int | bytes | str) -> bytes:
+    """One protobuf field: an integer (varint) or bytes / a string (length-delimited)."""
+    if isinstance(value, int):
+        return _varint(number << 3) + _varint(value)
+    data = value.encode() if isinstance(value, str) else value
+    return _varint(number << 3 | 2) + _varint(len(data)) + data
+
+
+def _tensor(name: str, data_type: int, dims: list[int], raw: bytes) -> bytes:
+    """TensorProto: dims (1), data_type (2), name (8), raw_data (9)."""
+    return (b"".join(_field(1, d) for d in dims) + _field(2, data_type) + _field(8, name)
+            + _field(9, raw))
+
+
+def _value_info(name: str, elem_type: int, dims: list[int]) -> bytes:
+    """ValueInfoProto: name (1), type (2) = TypeProto.tensor_type (1) = elem_type (1),
+    shape (2) = TensorShapeProto.dim (1) = dim_value (1)."""
+    shape = b"".join(_field(1, _field(1, d)) for d in dims)
+    return _field(1, name) + _field(2, _field(1, _field(1, elem_type) + _field(2, shape)))
+
+
+_UINT8, _INT8, _INT32 = 2, 3, 6  # TensorProto.DataType
+
+
+def onnx_model(codes: np.ndarray) -> bytes:
+    """The ONNX model (IR 8, opset 13) of ``dots = MatMulInteger(query, codes, 128)``:
+    ``query`` uint8 (1, dim), ``codes`` the int8 (dim, rows) initializer, ``dots`` int32
+    (1, rows)."""
+    dim, rows = codes.shape
+    node = (b"".join(_field(1, i) for i in ("query", "codes", "zero")) + _field(2, "dots")
+            + _field(4, "MatMulInteger"))
+    graph = (_field(1, node) + _field(2, "int8_sketch")
+             + _field(5, _tensor("codes", _INT8, [dim, rows], codes.tobytes()))
+             + _field(5, _tensor("zero", _UINT8, [], bytes([128])))
+             + _field(11, _value_info("query", _UINT8, [1, dim]))
+             + _field(12, _value_info("dots", _INT32, [1, rows])))
+    return _field(1, 8) + _field(7, graph) + _field(8, _field(1, "") + _field(2, 13))
 
 
 class Int8Sketch:
@@ -86,39 +147,35 @@ class Int8Sketch:
 
     def __init__(self, rows: np.ndarray) -> None:
         import onnxruntime as ort
-        from onnx import TensorProto, helper
 
         rows = np.asarray(rows, dtype=np.float32)
         n, dim = rows.shape
         self.rows = n
         self.dim = dim
-        codes, self._scale = _quantise(rows)
-        decoded = codes.astype(np.float64) * self._scale[:, None].astype(np.float64)
-        norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+        codes = np.empty((n, dim), dtype=np.int8)
+        self._scale = np.empty(n, dtype=np.float32)
+        residual = decoded_norm = norm = 0.0
+        for lo in range(0, n, _CHUNK):  # float64 temporaries of one chunk at a time
+            chunk = rows[lo : lo + _CHUNK]
+            codes[lo : lo + _CHUNK], self._scale[lo : lo + _CHUNK] = _quantise(chunk)
+            decoded = codes[lo : lo + _CHUNK] * self._scale[lo : lo + _CHUNK, None].astype(
+                np.float64)
+            residual = max(residual, _largest_norm(chunk - decoded))
+            decoded_norm = max(decoded_norm, _largest_norm(decoded))
+            norm = max(norm, _largest_norm(chunk.astype(np.float64)))
         # the largest of each per-row term: one error bound for every row (see bounds)
-        self._residual = float(np.linalg.norm(rows - decoded, axis=1).max(initial=0.0))
-        self._decoded_norm = float(np.linalg.norm(decoded, axis=1).max(initial=0.0))
-        self._rounding = dim * ROUNDING * float(norms.max(initial=0.0))
+        self._residual, self._decoded_norm = residual, decoded_norm
+        self._rounding = dim * ROUNDING * norm
         self.nbytes = codes.nbytes * 2 + self._scale.nbytes  # codes, the packed copy, scales
-        weights = helper.make_tensor("codes", TensorProto.INT8, [dim, n],
-                                     np.ascontiguousarray(codes.T).tobytes(), raw=True)
-        zero = helper.make_tensor("zero", TensorProto.UINT8, [], [128])
-        graph = helper.make_graph(
-            [helper.make_node("MatMulInteger", ["query", "codes", "zero"], ["dots"])],
-            "int8_sketch",
-            [helper.make_tensor_value_info("query", TensorProto.UINT8, [1, dim])],
-            [helper.make_tensor_value_info("dots", TensorProto.INT32, [1, n])],
-            initializer=[weights, zero],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-        model.ir_version = 8
+        model = onnx_model(np.ascontiguousarray(codes.T))
+        del codes
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self._session: Any = ort.InferenceSession(
-            model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+            model, options, providers=["CPUExecutionProvider"])
 
     def integer_dots(self, query_codes: np.ndarray) -> np.ndarray:
         """Exact int32 products of the rows' codes with ``query_codes`` (integers in
@@ -154,11 +211,10 @@ class Int8Sketch:
 def sketch_available() -> bool:
     """Whether ONNX Runtime (a dependency of the default install) can be imported."""
     try:
-        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
         return False
     return True
 
 
-__all__ = ["CODE_MAX", "Int8Sketch", "exact_scores", "sketch_available"]
+__all__ = ["CODE_MAX", "Int8Sketch", "exact_scores", "onnx_model", "sketch_available"]
