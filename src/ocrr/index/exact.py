@@ -163,7 +163,7 @@ class ExactIndex(RowIndex):
         self._buf = np.zeros((max(capacity, 1), dim), dtype=np.float32)
         self._n = 0
         self._max_norm = 0.0  # of any stored row: bounds a float32 product's rounding
-        self.sketch_from = sketch_from if sketch_available() else None
+        self.sketch_from = sketch_from
         self._sketch: Int8Sketch | None = None
         self._searches_due = 0  # searches answered since a (re)build of the sketch fell due
         self._removed = np.zeros(0, dtype=np.int64)  # sorted rows that no longer match
@@ -270,6 +270,9 @@ class ExactIndex(RowIndex):
         if not covered or self._n - covered > max(_SKETCH_TAIL, covered // 8):
             self._searches_due += 1
             if self._searches_due >= _SKETCH_AFTER:
+                if not sketch_available():  # no ONNX Runtime: float32 products only
+                    self.sketch_from = None
+                    return None
                 self._sketch = Int8Sketch(self._buf[: self._n])
                 self._searches_due = 0
         return self._sketch
