@@ -92,9 +92,10 @@ class KNNLM(CheckedInputs):
         return self._mix(x[None, :], rows[None, :], sims[None, :])[0]
 
     def storage_bytes(self) -> int:
-        """The frozen head's weights plus the datastore's vectors and label codes."""
+        """The frozen head's weights plus the datastore's vectors and label codes (not the
+        index's int8 sketch: a cache for speed, rebuilt from the vectors)."""
         assert self._index is not None or self._n_rows == 0
-        vectors = self._index.nbytes if self._index is not None else 0
+        vectors = self._index.vectors.nbytes if self._index is not None else 0
         return self.head.storage_bytes() + vectors + 8 * self._n_rows
 
     def storage_entries(self) -> int:
