@@ -43,7 +43,7 @@ _CHUNK = 65_536  # rows quantised at a time
 
 
 def _largest_norm(rows: np.ndarray) -> float:
-    return float(np.sqrt(np.einsum("ij,ij->i", rows, rows).max(initial=0.0)))
+    return float(np.linalg.norm(rows, axis=1).max(initial=0.0))
 
 
 def exact_scores(matrix: np.ndarray, rows: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -94,10 +94,10 @@ def _field(number: int, value: int | bytes | str) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(data)) + data
 
 
-def _tensor(name: str, data_type: int, dims: list[int], raw: bytes) -> bytes:
-    """TensorProto: dims (1), data_type (2), name (8), raw_data (9)."""
-    return (b"".join(_field(1, d) for d in dims) + _field(2, data_type) + _field(8, name)
-            + _field(9, raw))
+def _message(number: int, parts: list[bytes]) -> list[bytes]:
+    """A length-delimited field holding ``parts``, kept as pieces: the codes (up to
+    hundreds of MB) are copied once, when the model's pieces are joined."""
+    return [_varint(number << 3 | 2) + _varint(sum(map(len, parts)))] + parts
 
 
 def _value_info(name: str, elem_type: int, dims: list[int]) -> bytes:
@@ -117,12 +117,15 @@ def onnx_model(codes: np.ndarray) -> bytes:
     dim, rows = codes.shape
     node = (b"".join(_field(1, i) for i in ("query", "codes", "zero")) + _field(2, "dots")
             + _field(4, "MatMulInteger"))
-    graph = (_field(1, node) + _field(2, "int8_sketch")
-             + _field(5, _tensor("codes", _INT8, [dim, rows], codes.tobytes()))
-             + _field(5, _tensor("zero", _UINT8, [], bytes([128])))
-             + _field(11, _value_info("query", _UINT8, [1, dim]))
-             + _field(12, _value_info("dots", _INT32, [1, rows])))
-    return _field(1, 8) + _field(7, graph) + _field(8, _field(1, "") + _field(2, 13))
+    # TensorProto: dims (1), data_type (2), name (8), raw_data (9)
+    weights = [_field(1, dim) + _field(1, rows) + _field(2, _INT8) + _field(8, "codes"),
+               *_message(9, [memoryview(np.ascontiguousarray(codes)).cast("B").tobytes()])]
+    zero = _field(2, _UINT8) + _field(8, "zero") + _field(9, bytes([128]))
+    graph = [_field(1, node) + _field(2, "int8_sketch"), *_message(5, weights),
+             _field(5, zero) + _field(11, _value_info("query", _UINT8, [1, dim]))
+             + _field(12, _value_info("dots", _INT32, [1, rows]))]
+    return b"".join([_field(1, 8), *_message(7, graph),
+                     _field(8, _field(1, "") + _field(2, 13))])
 
 
 class Int8Sketch:
@@ -155,19 +158,20 @@ class Int8Sketch:
         codes = np.empty((n, dim), dtype=np.int8)
         self._scale = np.empty(n, dtype=np.float32)
         residual = decoded_norm = norm = 0.0
-        for lo in range(0, n, _CHUNK):  # float64 temporaries of one chunk at a time
+        for lo in range(0, n, _CHUNK):  # temporaries of one chunk at a time
             chunk = rows[lo : lo + _CHUNK]
             codes[lo : lo + _CHUNK], self._scale[lo : lo + _CHUNK] = _quantise(chunk)
-            decoded = codes[lo : lo + _CHUNK] * self._scale[lo : lo + _CHUNK, None].astype(
-                np.float64)
+            # float32 arithmetic: its rounding (a few 2**-24 of a row's norm) is far inside
+            # the margin the bound adds
+            decoded = codes[lo : lo + _CHUNK] * self._scale[lo : lo + _CHUNK, None]
             residual = max(residual, _largest_norm(chunk - decoded))
             decoded_norm = max(decoded_norm, _largest_norm(decoded))
-            norm = max(norm, _largest_norm(chunk.astype(np.float64)))
+            norm = max(norm, _largest_norm(chunk))
         # the largest of each per-row term: one error bound for every row (see bounds)
         self._residual, self._decoded_norm = residual, decoded_norm
         self._rounding = dim * ROUNDING * norm
         self.nbytes = codes.nbytes * 2 + self._scale.nbytes  # codes, the packed copy, scales
-        model = onnx_model(np.ascontiguousarray(codes.T))
+        model = onnx_model(codes.T)
         del codes
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
