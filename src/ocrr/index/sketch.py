@@ -119,7 +119,7 @@ def onnx_model(codes: np.ndarray) -> bytes:
             + _field(4, "MatMulInteger"))
     # TensorProto: dims (1), data_type (2), name (8), raw_data (9)
     weights = [_field(1, dim) + _field(1, rows) + _field(2, _INT8) + _field(8, "codes"),
-               *_message(9, [memoryview(np.ascontiguousarray(codes)).cast("B").tobytes()])]
+               *_message(9, [np.ascontiguousarray(codes).tobytes()])]
     zero = _field(2, _UINT8) + _field(8, "zero") + _field(9, bytes([128]))
     graph = [_field(1, node) + _field(2, "int8_sketch"), *_message(5, weights),
              _field(5, zero) + _field(11, _value_info("query", _UINT8, [1, dim]))
