@@ -62,7 +62,7 @@ class Substrate(Operations):
     **shortcuts
         The hybrid rule's ``mix``, ``tau``, ``temperature``, ``shrinkage``, ``head``,
         ``head_lr``, ``correction_weight``, ``balance``, ``debias``, ``direct``,
-        ``direct_agree`` and ``dense_at``
+        ``direct_agree``, ``direct_veto`` and ``dense_at``
         (``Substrate(mix=0.5)`` is ``Substrate(vote=HybridVote(mix=0.5))``).
 
     Vectors are L2-normalised on the way in. Predicting before any example raises
@@ -99,6 +99,7 @@ class Substrate(Operations):
     debias = _rule_parameter("debias")
     direct = _rule_parameter("direct")
     direct_agree = _rule_parameter("direct_agree")
+    direct_veto = _rule_parameter("direct_veto")
     dense_at = _rule_parameter("dense_at")
 
     def __init__(
