@@ -176,11 +176,20 @@ def test_direct_veto_holds_back_a_correction_with_a_sister_close_behind():
         (0.9, 1.0): None,  # unanimity asked
         (0.98, 1.0): "fine_a",  # the sister is below direct: not near, no say
     }
-    with pytest.raises(ValueError, match="direct_veto"):
-        HybridVote(direct_veto=-0.1)
+    # with veto_agree=2 one sister correction (a slip, perhaps) does not veto; two do
+    clf = Substrate(direct=0.9, direct_agree=1, direct_veto=0.05, veto_agree=2,
+                    head_lr=0).fit(X, y)
+    clf.correct(mine, "fine_a")
+    clf.correct(sister, "fine_b")
+    assert clf.predict(query).probability == 1.0
+    clf.correct(unit(query + 0.2 * basis[:, 2] + 0.05 * basis[:, 1]), "fine_b")  # 0.979
+    assert clf.predict(query).probability < 1.0
+    for bad in ({"direct_veto": -0.1}, {"veto_agree": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            HybridVote(**bad)  # type: ignore[arg-type]
 
 
-VETOED = {**SMALL, "direct_veto": 0.1}
+VETOED = {**SMALL, "direct_veto": 0.1, "veto_agree": 2}
 
 
 @pytest.mark.parametrize(

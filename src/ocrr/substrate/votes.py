@@ -183,7 +183,8 @@ class HybridVote:
     - ``direct_veto``: with v > 0, ``direct`` does not answer where a correction of another
       label among those neighbours (similarity at least ``direct``) lies within v of the
       nearest one's similarity (two sister classes taught side by side by corrections); any
-      v >= 1 asks for unanimity among them (0: no veto);
+      v >= 1 asks for unanimity among them (0: no veto); with ``veto_agree`` = r, only a
+      label with at least r such corrections vetoes (so that one wrong label cannot);
     - ``dense_at``: with m > 0, ``balance`` and ``debias`` act only on classes with fewer
       than m examples: a neighbour of such a class weighs ``(m / n_c) ** balance`` (other
       neighbours 1), its discriminant credit is ``debias * tr(P S) / 2 * (1/n_c - 1/m)``,
@@ -223,6 +224,7 @@ class HybridVote:
     direct: float = 0.0
     direct_agree: int = 2
     direct_veto: float = 0.0
+    veto_agree: int = 1
     dense_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -245,6 +247,8 @@ class HybridVote:
             raise ValueError(f"direct_agree must be at least 1, got {self.direct_agree}")
         if self.direct_veto < 0:
             raise ValueError(f"direct_veto must be non-negative (0: off), got {self.direct_veto}")
+        if self.veto_agree < 1:
+            raise ValueError(f"veto_agree must be at least 1, got {self.veto_agree}")
         if self.dense_at < 0:
             raise ValueError(f"dense_at must be non-negative (0: off), got {self.dense_at}")
 
@@ -302,6 +306,9 @@ class HybridVote:
             direct = near[:, 0] & (agree >= self.direct_agree)
             if self.direct_veto:  # a near correction of another label close behind vetoes
                 rival = near & ~same & (similar >= similar[:, :1] - self.direct_veto)
+                if self.veto_agree > 1:  # each rival's count of rivals of its own label
+                    support = ((codes[:, :, None] == codes[:, None, :]) & rival[:, None, :])
+                    rival &= support.sum(axis=2) >= self.veto_agree
                 direct &= ~rival.any(axis=1)
         return scale, direct
 
@@ -381,7 +388,8 @@ def _check_k(k: int) -> None:
 _BAND_KEYWORDS = ("k", "margin")
 _HYBRID_KEYWORDS = (
     "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
-    "balance", "debias", "direct", "direct_agree", "direct_veto", "dense_at",
+    "balance", "debias", "direct", "direct_agree", "direct_veto", "veto_agree",
+    "dense_at",
 )
 
 
