@@ -1,6 +1,6 @@
 """The hybrid rule's options for sparse corrections (``correction_weight``, ``balance``,
-``debias``, ``direct``): what each changes, and that with any of them the classifier stays a
-function of its ledger (rebuild, revoke and erase exact)."""
+``debias``, ``direct`` and its ``direct_veto``): what each changes, and that with any of them
+the classifier stays a function of its ledger (rebuild, revoke and erase exact)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9
 
 def test_the_options_are_off_by_default_the_named_settings_turn_them_on_and_are_checked():
     rule = HybridVote()  # the default keeps the rule every other table measured
-    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct, rule.dense_at) == (
-        1.0, 0, 0, 0, 0)
+    assert (rule.correction_weight, rule.balance, rule.debias, rule.direct, rule.direct_veto,
+            rule.dense_at) == (1.0, 0, 0, 0, 0, 0)
     # chosen on validation splits (docs/results.md, "Sparse corrections"), both opt-in
     sparse, small = HybridVote(**SPARSE), HybridVote(**SMALL)
     assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree, sparse.dense_at) == (
@@ -147,9 +147,54 @@ def test_direct_agree_keeps_one_correction_from_taking_over():
         HybridVote(direct_agree=0)
 
 
+def test_direct_veto_holds_back_a_correction_with_a_sister_close_behind():
+    X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=3)
+    query = centres[1]
+    # two directions orthogonal to the query and to each other
+    basis, _ = np.linalg.qr(np.column_stack(
+        [query, np.random.default_rng(4).standard_normal((16, 2))]))
+    mine = unit(query + 0.1 * basis[:, 1])  # similarity 0.995 to the query
+    sister = unit(query + 0.25 * basis[:, 2])  # 0.970: 0.025 behind
+    answers = {}
+    for direct, veto in ((0.9, 0.0), (0.9, 0.01), (0.9, 0.05), (0.9, 1.0), (0.98, 1.0)):
+        clf = Substrate(direct=direct, direct_agree=1, direct_veto=veto, head_lr=0).fit(X, y)
+        clf.correct(mine, "fine_a")
+        rival = clf.correct(sister, "fine_b")
+        p = clf.predict(query)
+        answers[direct, veto] = p.label if p.probability == 1.0 else None
+        if (direct, veto) == (0.9, 0.05):  # the veto is the live corrections' doing
+            clf.revoke(rival.seq, "wrong class")
+            assert clf.predict(query).probability == 1.0
+            rebuilt = Substrate.from_ledger(clf.ledger, direct=direct, direct_agree=1,
+                                            direct_veto=veto, head_lr=0)
+            assert rebuilt.predict(query).label == "fine_a"
+            assert rebuilt.predict(query).probability == 1.0
+    assert answers == {
+        (0.9, 0.0): "fine_a",  # no veto: the nearest correction answers
+        (0.9, 0.01): "fine_a",  # the sister is 0.025 behind, outside a veto of 0.01
+        (0.9, 0.05): None,  # inside 0.05: the vote decides
+        (0.9, 1.0): None,  # unanimity asked
+        (0.98, 1.0): "fine_a",  # the sister is below direct: not near, no say
+    }
+    # with veto_agree=2 one sister correction (a slip, perhaps) does not veto; two do
+    clf = Substrate(direct=0.9, direct_agree=1, direct_veto=0.05, veto_agree=2,
+                    head_lr=0).fit(X, y)
+    clf.correct(mine, "fine_a")
+    clf.correct(sister, "fine_b")
+    assert clf.predict(query).probability == 1.0
+    clf.correct(unit(query + 0.2 * basis[:, 2] + 0.05 * basis[:, 1]), "fine_b")  # 0.979
+    assert clf.predict(query).probability < 1.0
+    for bad in ({"direct_veto": -0.1}, {"veto_agree": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            HybridVote(**bad)  # type: ignore[arg-type]
+
+
+VETOED = {**SMALL, "direct_veto": 0.1, "veto_agree": 2}
+
+
 @pytest.mark.parametrize(
     "params",
-    [{}, ALL_ON, SMALL, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
+    [{}, ALL_ON, SMALL, VETOED, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
 )
 def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
     X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)
@@ -176,7 +221,7 @@ def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
                                [clf.predict(q).probability for q in queries[:40]], rtol=1e-6)
 
 
-@pytest.mark.parametrize("params", [ALL_ON, SMALL])
+@pytest.mark.parametrize("params", [ALL_ON, SMALL, VETOED])
 def test_with_the_options_revoke_and_erase_leave_no_trace(params):
     X, y, centres = make_clusters(10, 40, 24, noise=0.6, seed=8)
     rng = np.random.default_rng(9)

@@ -48,7 +48,11 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     tune.add_argument("--encoder", default="default")
     tune.add_argument("--cache-dir", default=None)
     tune.add_argument("--workers", type=int, default=None)
-    tune.add_argument("--out", default="results_tune", help="folder for tuning.md")
+    tune.add_argument(
+        "--out", default="results_tune",
+        help="folder for tuning.md (the ranked table) and runs.csv (every run's checkpoints, "
+        "seed by seed, as ocrr bench writes them: for paired comparisons)",
+    )
     tune.set_defaults(handler=_tune)
     return tune
 
@@ -85,6 +89,8 @@ def parse_grid(
 
 
 def _tune(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ocrr.bench.harness import CellResult
+    from ocrr.bench.report import write_runs_csv
     from ocrr.bench.tuning import tune, validation_split, with_scenarios, write_table
     from ocrr.datasets import BUILTIN
     from ocrr.substrate import Substrate
@@ -105,12 +111,14 @@ def _tune(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         data, args.scenarios, args.seeds,
         lambda name: validation_split(name, args.encoder, cache_dir=args.cache_dir),
     )
+    runs: list[CellResult] = []
     ranked = tune(
         data, grid, seeds=args.seeds, policies=args.policies, scenarios=args.scenarios,
-        workers=args.workers,
+        workers=args.workers, on_done=runs.append,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    write_runs_csv(runs, out / "runs.csv")
     table = write_table(ranked, out / "tuning.md")
     print(table)
     best = ranked[0]
@@ -118,5 +126,5 @@ def _tune(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     current = {k: getattr(default, k, None) for k in best.params}
     verdict = "the library default" if current == best.params else f"defaults are {current}"
     print(f"best on validation: {best.system} ({verdict}); "
-          f"{time.perf_counter() - started:.0f} s; wrote {out / 'tuning.md'}")
+          f"{time.perf_counter() - started:.0f} s; wrote {out / 'tuning.md'} and runs.csv")
     return 0

@@ -60,10 +60,9 @@ class Substrate(Operations):
         Which nearest-neighbour index (:func:`ocrr.index.choose_index`): exact up to 50,000
         examples and an inverted file above by default; ``exact=True`` stays exact.
     **shortcuts
-        The hybrid rule's ``mix``, ``tau``, ``temperature``, ``shrinkage``, ``head``,
-        ``head_lr``, ``correction_weight``, ``balance``, ``debias``, ``direct``,
-        ``direct_agree`` and ``dense_at``
-        (``Substrate(mix=0.5)`` is ``Substrate(vote=HybridVote(mix=0.5))``).
+        The hybrid rule's parameters (:class:`~ocrr.substrate.votes.HybridVote`: ``mix``,
+        ``tau``, ``direct``, ...): ``Substrate(mix=0.5)`` is
+        ``Substrate(vote=HybridVote(mix=0.5))``.
 
     Vectors are L2-normalised on the way in. Predicting before any example raises
     :class:`~ocrr.errors.NotFittedError`; an input of the wrong width or number of
@@ -99,6 +98,8 @@ class Substrate(Operations):
     debias = _rule_parameter("debias")
     direct = _rule_parameter("direct")
     direct_agree = _rule_parameter("direct_agree")
+    direct_veto = _rule_parameter("direct_veto")
+    veto_agree = _rule_parameter("veto_agree")
     dense_at = _rule_parameter("dense_at")
 
     def __init__(

@@ -180,6 +180,11 @@ class HybridVote:
       input this close), whatever the discriminant and the head say; with
       ``direct_agree`` = m, only where at least m corrections among the neighbours within
       that similarity carry that label (so that one wrong label cannot take over);
+    - ``direct_veto``: with v > 0, ``direct`` does not answer where a correction of another
+      label among those neighbours (similarity at least ``direct``) lies within v of the
+      nearest one's similarity (two sister classes taught side by side by corrections); any
+      v >= 1 asks for unanimity among them (0: no veto); with ``veto_agree`` = r, only a
+      label with at least r such corrections vetoes (so that one wrong label cannot);
     - ``dense_at``: with m > 0, ``balance`` and ``debias`` act only on classes with fewer
       than m examples: a neighbour of such a class weighs ``(m / n_c) ** balance`` (other
       neighbours 1), its discriminant credit is ``debias * tr(P S) / 2 * (1/n_c - 1/m)``,
@@ -218,6 +223,8 @@ class HybridVote:
     debias: float = 0.0
     direct: float = 0.0
     direct_agree: int = 2
+    direct_veto: float = 0.0
+    veto_agree: int = 1
     dense_at: float = 0.0
 
     def __post_init__(self) -> None:
@@ -238,6 +245,10 @@ class HybridVote:
             raise ValueError(f"direct must be in [0, 1] (0: off), got {self.direct}")
         if self.direct_agree < 1:
             raise ValueError(f"direct_agree must be at least 1, got {self.direct_agree}")
+        if self.direct_veto < 0:
+            raise ValueError(f"direct_veto must be non-negative (0: off), got {self.direct_veto}")
+        if self.veto_agree < 1:
+            raise ValueError(f"veto_agree must be at least 1, got {self.veto_agree}")
         if self.dense_at < 0:
             raise ValueError(f"dense_at must be non-negative (0: off), got {self.dense_at}")
 
@@ -274,7 +285,7 @@ class HybridVote:
         counts: np.ndarray,
     ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The neighbours' weight multipliers (correction weight, class balance) and the
-        queries whose nearest neighbour is a correction within ``direct``."""
+        queries whose nearest neighbour is a correction within ``direct`` (unvetoed)."""
         corrected = state.row_seeds[rows] == 0
         scale = None
         if self.correction_weight != 1.0:
@@ -288,9 +299,17 @@ class HybridVote:
             scale = mass if scale is None else scale * mass
         direct = None
         if self.direct:
-            near = corrected & (np.asarray(sims, np.float64) >= self.direct)
-            agree = (near & (codes == codes[:, :1])).sum(axis=1)
+            similar = np.asarray(sims, np.float64)
+            near = corrected & (similar >= self.direct)
+            same = codes == codes[:, :1]
+            agree = (near & same).sum(axis=1)
             direct = near[:, 0] & (agree >= self.direct_agree)
+            if self.direct_veto:  # a near correction of another label close behind vetoes
+                rival = near & ~same & (similar >= similar[:, :1] - self.direct_veto)
+                if self.veto_agree > 1:  # each rival's count of rivals of its own label
+                    support = ((codes[:, :, None] == codes[:, None, :]) & rival[:, None, :])
+                    rival &= support.sum(axis=2) >= self.veto_agree
+                direct &= ~rival.any(axis=1)
         return scale, direct
 
     def voted(self, sims: np.ndarray) -> np.ndarray:
@@ -369,7 +388,8 @@ def _check_k(k: int) -> None:
 _BAND_KEYWORDS = ("k", "margin")
 _HYBRID_KEYWORDS = (
     "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
-    "balance", "debias", "direct", "direct_agree", "dense_at",
+    "balance", "debias", "direct", "direct_agree", "direct_veto", "veto_agree",
+    "dense_at",
 )
 
 
