@@ -76,8 +76,12 @@ def test_perf_prints_latencies(capsys):
     assert main(["perf", "--entries", "200", "--dim", "8", "--repeats", "20"]) == 0
     out = capsys.readouterr().out
     assert "200 entries" in out
-    for call in ("ledger append", "Substrate.correct", "Substrate.predict_one", "scan alone"):
+    for call in ("ledger append", "Substrate.correct", "Substrate.predict_one", "scan alone",
+                 "scan without the sketch", "no int8 sketch"):
         assert call in out
+    # past 4,096 rows the warm-up's searches build the sketch, and its build is timed
+    assert main(["perf", "--entries", "4200", "--dim", "8", "--repeats", "70"]) == 0
+    assert "its int8 sketch built in" in capsys.readouterr().out
     fails(["perf", "--entries", "0"], capsys)
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocrr.index import ExactIndex
+from ocrr.index.sketch import Int8Sketch
 from ocrr.ledger import Ledger
 from ocrr.substrate import Substrate
 from ocrr.vectors import normalise
@@ -24,6 +26,13 @@ class LatencyReport:
     """The index's exact top-k search alone (its bounds, exact rescoring and top-k), for the
     same queries: what ``predict_one`` costs beyond it is the vote and its bookkeeping."""
     source: str = "random unit vectors"
+    plain_us: np.ndarray | None = None
+    """The same search over the float32 rows alone (an exact index without its int8 sketch):
+    what the sketch saves. ``None`` where the substrate's index is not an exact one."""
+    sketch_build_s: float | None = None
+    """Seconds to build the exact index's int8 sketch of every row (ONNX Runtime already
+    imported), ``None`` where it keeps none."""
+    index_bytes: int = 0
 
     def lines(self) -> list[str]:
         def stats(name: str, us: np.ndarray) -> str:
@@ -38,10 +47,15 @@ class LatencyReport:
             f"(one process, {len(self.predict_us)} calls each)",
             stats("ledger append (hash + chain)", self.append_us),
             stats("Substrate.correct (append + index)", self.correct_us),
+            *([stats("scan without the sketch (float32)", self.plain_us)]
+              if self.plain_us is not None else []),
             stats("index scan alone (search, top-k)", self.scan_us),
             stats(f"Substrate.predict_one ({self.vote} vote)", self.predict_us),
             f"predict_one / scan alone (p50): "
             f"{np.percentile(self.predict_us, 50) / np.percentile(self.scan_us, 50):.2f}",
+            f"index memory {self.index_bytes / 2**20:,.1f} MiB"
+            + (f"; its int8 sketch built in {self.sketch_build_s * 1e3:,.0f} ms"
+               if self.sketch_build_s is not None else "; no int8 sketch"),
         ]
 
 
@@ -109,17 +123,33 @@ def measure_latency(
     predict_us, scan_us = np.empty(repeats), np.empty(repeats)
     for query in queries[:WARM_UP]:  # what the index builds on use (its int8 sketch) is built
         substrate.predict_one(query)
+    plain, sketch_build_s = None, None
+    if isinstance(index, ExactIndex):
+        plain = ExactIndex(dim, len(index), sketch_from=None)
+        plain.add_many(index.vectors)
+        if index.nbytes > plain.nbytes:  # it keeps a sketch: time building another
+            t0 = time.perf_counter()
+            Int8Sketch(index.vectors)
+            sketch_build_s = time.perf_counter() - t0
+    plain_us = np.empty(repeats) if plain is not None else None
     for i in range(repeats):  # predictions first, so they run at exactly `entries`
-        t0 = time.perf_counter()  # scan and call alternate, so both see the same load
+        t0 = time.perf_counter()  # the calls alternate, so all see the same load
         index.search(queries[i], k)
         t1 = time.perf_counter()
         substrate.predict_one(queries[i])
         t2 = time.perf_counter()
         scan_us[i], predict_us[i] = (t1 - t0) * 1e6, (t2 - t1) * 1e6
+    if plain is not None and plain_us is not None:  # apart: its 4 bytes a value would
+        for i in range(repeats):  # push the sketch out of the cache between the calls above
+            t0 = time.perf_counter()
+            plain.search(queries[i], k)
+            plain_us[i] = (time.perf_counter() - t0) * 1e6
+    index_bytes = index.nbytes
+    del plain
     correct_us = np.empty(repeats)
     for i in range(repeats):
         t0 = time.perf_counter()
         substrate.correct(queries[i], labels[i])
         correct_us[i] = (time.perf_counter() - t0) * 1e6
     return LatencyReport(entries, dim, vote, append_us, correct_us, predict_us, scan_us,
-                         source)
+                         source, plain_us, sketch_build_s, index_bytes)
