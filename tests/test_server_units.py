@@ -211,7 +211,7 @@ def test_predict_now_answers_as_predict_vectors_or_defers_to_a_held_lock() -> No
     now = namespace.predict_now(texts, vectors)
     assert now == namespace.predict_vectors(texts, vectors)
     assert [p.best_label for p in now] == ["card", "bill"]
-    for answer in now:  # built unvalidated: exactly what validation would have made
+    for answer in now:  # validated once from plain values: a model like any other
         assert answer.neighbours
         assert Prediction.model_validate(answer.model_dump()) == answer
         assert answer.model_dump_json() == Prediction.model_validate_json(

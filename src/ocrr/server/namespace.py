@@ -34,7 +34,6 @@ from ocrr.server.schemas import (
     EntryOut,
     EntryPage,
     InclusionProofOut,
-    Neighbour,
     Prediction,
     Receipt,
     StatsOut,
@@ -157,19 +156,21 @@ class Namespace(Lifecycle):
         confidence = float(p.confidence)
         abstained = threshold is not None and (p.label is None or confidence < threshold)
         neighbours = []
-        # built without validation (model_construct: a tenth of a request's loop time), so
-        # every value is cast here to its field's type; tests compare with validated models
+        # one validation of plain values (pydantic's core validates the nested list in one
+        # call: 38 µs for 20 neighbours where 21 model_construct calls took 95 µs); numpy
+        # scalars are cast here, as validation would refuse them
         for n in p.neighbours:
             actor, source, created_at_ns = self._who(n.seq)
-            neighbours.append(Neighbour.model_construct(
-                seq=int(n.seq), label=str(n.label), similarity=float(n.similarity),
-                voted=bool(n.voted), actor=actor, source=source,
-                created_at_ns=None if created_at_ns is None else int(created_at_ns)))
+            neighbours.append({
+                "seq": int(n.seq), "label": str(n.label), "similarity": float(n.similarity),
+                "voted": bool(n.voted), "actor": actor, "source": source,
+                "created_at_ns": None if created_at_ns is None else int(created_at_ns)})
         label = None if p.label is None else str(p.label)
-        return Prediction.model_construct(
-            label=UNKNOWN if abstained else label, confidence=confidence,
-            abstained=bool(abstained), best_label=label,
-            threshold=None if threshold is None else float(threshold), neighbours=neighbours)
+        return Prediction.model_validate({
+            "label": UNKNOWN if abstained else label, "confidence": confidence,
+            "abstained": bool(abstained), "best_label": label,
+            "threshold": None if threshold is None else float(threshold),
+            "neighbours": neighbours})
 
     def _who(self, seq: int) -> tuple[str | None, str | None, int]:
         """Who taught entry ``seq``, how and when (it votes, so it is not erased)."""
