@@ -250,6 +250,12 @@ class ExactIndex(RowIndex):
         """The exact top-k from bounded similarities: ``parts`` are (approximate
         similarities, their error bound, first row), removed rows at ``-inf``; the rows
         whose upper bound reaches the k-th best lower bound are scored exactly."""
+        if len(parts) == 1:  # the same arithmetic as below, without its lists (~20 µs)
+            approx, error, first = parts[0]
+            width = len(approx)
+            kth = np.partition(approx, width - k)[width - k] if width > k else approx.min()
+            candidates = np.flatnonzero(approx >= (kth - error) - error) + first
+            return top_k_one(exact_scores(self._buf, candidates, query), candidates, k)
         best_low = np.concatenate([
             np.partition(approx, len(approx) - k)[len(approx) - k:] - error
             if len(approx) > k else approx - error
