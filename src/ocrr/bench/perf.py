@@ -94,12 +94,13 @@ def encoded_rows(datasets: list[str], entries: int, repeats: int, *, seed: int =
 
 def measure_latency(
     entries: int, dim: int = 384, *, repeats: int = 2000, seed: int = 0, vote: str = "band",
-    datasets: list[str] | None = None,
+    datasets: list[str] | None = None, exact: bool = False,
 ) -> LatencyReport:
     """Latency of the ledger append, ``correct`` and ``predict_one`` at ``entries`` entries,
     under the paper's band vote by default (``vote="hybrid"`` for the recommended rule).
     Random unit vectors of ``dim`` by default; with ``datasets``, their encoded texts
-    (:func:`encoded_rows`)."""
+    (:func:`encoded_rows`). ``exact=True`` keeps the index exact past 50,000 entries
+    (``Substrate(exact=True)``), where the default switches to an inverted file."""
     rng = np.random.default_rng(seed)
     if datasets:
         base, labels, queries = encoded_rows(datasets, entries, repeats, seed=seed)
@@ -117,7 +118,7 @@ def measure_latency(
         ledger.append("label", queries[i], provenance={"source": "correction"})
         append_us[i] = (time.perf_counter() - t0) * 1e6
 
-    substrate = Substrate(vote=vote).fit(base, labels)
+    substrate = Substrate(vote=vote, exact=exact).fit(base, labels)
     index, k = substrate.index, substrate.rule.k
     assert index is not None
     predict_us, scan_us = np.empty(repeats), np.empty(repeats)

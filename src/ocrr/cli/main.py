@@ -198,7 +198,7 @@ def _perf(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     try:
         report = measure_latency(args.entries, args.dim, repeats=args.repeats, seed=args.seed,
-                                 vote=args.vote, datasets=args.datasets)
+                                 vote=args.vote, datasets=args.datasets, exact=args.exact)
     except ValueError as err:
         parser.error(str(err))
     for line in report.lines():
@@ -329,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--datasets", nargs="+", default=None, metavar="DATASET",
         help="index and query these datasets' encoded texts (default encoder, through the "
         "cache; e.g. banking77 clinc150 for 20,000 entries) instead of random unit vectors",
+    )
+    perf.add_argument(
+        "--exact", action="store_true",
+        help="keep the index exact past 50,000 entries (Substrate(exact=True)), as the "
+        "int8 sketch's figures at 100,000 or 1,000,000 entries need",
     )
     perf.set_defaults(handler=_perf)
 
