@@ -118,7 +118,7 @@ def measure_latency(
         ledger.append("label", queries[i], provenance={"source": "correction"})
         append_us[i] = (time.perf_counter() - t0) * 1e6
 
-    substrate = Substrate(vote=vote, exact=exact).fit(base, labels)
+    substrate = Substrate(vote=vote, exact=True if exact else None).fit(base, labels)
     index, k = substrate.index, substrate.rule.k
     assert index is not None
     predict_us, scan_us = np.empty(repeats), np.empty(repeats)
