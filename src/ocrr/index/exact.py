@@ -28,7 +28,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ocrr.index.recall import RowIndex, empty_answer
-from ocrr.index.sketch import ROUNDING, Int8Sketch, exact_scores, sketch_available
+from ocrr.index.sketch import ROUNDING, Int8Sketch, exact_scores, largest_norm, sketch_available
 
 _BLOCK_BYTES = 64 * 2**20  # bound on one similarity block in search_many
 _REMEMBERED_BATCHES = 4
@@ -221,7 +221,7 @@ class ExactIndex(RowIndex):
         self._buf[self._n : self._n + len(vectors)] = vectors
         self._n += len(vectors)
         if len(vectors):
-            self._max_norm = max(self._max_norm, float(np.linalg.norm(vectors, axis=1).max()))
+            self._max_norm = max(self._max_norm, largest_norm(vectors))
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (rows, similarities) for one query: every row's similarity bounded by a

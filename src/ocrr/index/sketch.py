@@ -42,10 +42,15 @@ d · 2**-24 · Σ|q_i x_i| ≤ d · 2**-24 · ‖q‖‖x‖)."""
 _CHUNK = 65_536  # rows quantised at a time
 
 
-def _largest_norm(rows: np.ndarray) -> float:
+def largest_norm(rows: np.ndarray) -> float:
     """The largest row norm, rounded up past any float32 rounding of the squares' sums (a
-    sum of d terms is off by at most d · 2**-24 of itself). One pass of ``einsum``:
-    ``np.linalg.norm(rows, axis=1)`` took 30 ms of a 20,000-row sketch's 220 ms build."""
+    sum of d terms is off by at most d · 2**-24 of itself): an upper bound for the error
+    bounds here and in :class:`~ocrr.index.exact.ExactIndex`. One pass of ``einsum``:
+    ``np.linalg.norm(rows, axis=1)`` took 30 ms of a 20,000-row sketch's 220 ms build.
+
+    >>> largest_norm(np.array([[3.0, 4.0], [1.0, 0.0]], dtype=np.float32)) >= 5.0
+    True
+    """
     if not rows.size:
         return 0.0
     squares = np.einsum("ij,ij->i", rows, rows)
@@ -170,9 +175,9 @@ class Int8Sketch:
             # float32 arithmetic: its rounding (a few 2**-24 of a row's norm) is far inside
             # the margin the bound adds
             decoded = codes[lo : lo + _CHUNK] * self._scale[lo : lo + _CHUNK, None]
-            residual = max(residual, _largest_norm(chunk - decoded))
-            decoded_norm = max(decoded_norm, _largest_norm(decoded))
-            norm = max(norm, _largest_norm(chunk))
+            residual = max(residual, largest_norm(chunk - decoded))
+            decoded_norm = max(decoded_norm, largest_norm(decoded))
+            norm = max(norm, largest_norm(chunk))
         # the largest of each per-row term: one error bound for every row (see bounds)
         self._residual, self._decoded_norm = residual, decoded_norm
         self._rounding = dim * ROUNDING * norm
@@ -227,4 +232,6 @@ def sketch_available() -> bool:
     return True
 
 
-__all__ = ["CODE_MAX", "Int8Sketch", "exact_scores", "onnx_model", "sketch_available"]
+__all__ = [
+    "CODE_MAX", "Int8Sketch", "exact_scores", "largest_norm", "onnx_model", "sketch_available",
+]
