@@ -1,6 +1,7 @@
 """The hybrid rule's options for sparse corrections (``correction_weight``, ``balance``,
-``debias``, ``direct`` and its ``direct_veto``): what each changes, and that with any of them
-the classifier stays a function of its ledger (rebuild, revoke and erase exact)."""
+``debias``, ``direct`` and its ``direct_veto``, ``head_share``): what each changes, and that
+with any of them the classifier stays a function of its ledger (rebuild, revoke and erase
+exact)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ ALL_ON = {"correction_weight": 3.0, "balance": 0.5, "debias": 1.0, "direct": 0.9
 def test_the_options_are_off_by_default_the_named_settings_turn_them_on_and_are_checked():
     rule = HybridVote()  # the default keeps the rule every other table measured
     assert (rule.correction_weight, rule.balance, rule.debias, rule.direct, rule.direct_veto,
-            rule.dense_at) == (1.0, 0, 0, 0, 0, 0)
+            rule.dense_at, rule.head_share) == (1.0, 0, 0, 0, 0, 0, 1.0)
     # chosen on validation splits (docs/results.md, "Sparse corrections"), both opt-in
     sparse, small = HybridVote(**SPARSE), HybridVote(**SMALL)
     assert (sparse.balance, sparse.debias, sparse.direct, sparse.direct_agree, sparse.dense_at) == (
@@ -31,7 +32,8 @@ def test_the_options_are_off_by_default_the_named_settings_turn_them_on_and_are_
     assert Substrate(debias=0.5).rule == HybridVote(debias=0.5)
     for bad, match in (({"correction_weight": 0}, "correction_weight"),
                        ({"balance": -1}, "balance"), ({"debias": -0.1}, "debias"),
-                       ({"direct": 1.5}, "direct"), ({"dense_at": -1}, "dense_at")):
+                       ({"direct": 1.5}, "direct"), ({"dense_at": -1}, "dense_at"),
+                       ({"head_share": 1.5}, "head_share"), ({"head_share": -0.1}, "head_share")):
         with pytest.raises(ValueError, match=match):
             HybridVote(**bad)  # type: ignore[arg-type]
 
@@ -134,6 +136,30 @@ def test_direct_lets_the_nearest_correction_decide_over_the_head():
         assert clf.predict_one(X[0]) == y[0]  # far from the correction: as before
 
 
+def test_head_share_lets_corrections_of_a_known_class_move_the_answer_at_once():
+    X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=3)
+    # a known class phrased where the fit examples (and the head) say another class
+    x = unit(centres[1] + 0.05 * np.random.default_rng(4).standard_normal(16))
+    near = unit(x + 0.02 * np.random.default_rng(5).standard_normal(16))
+
+    def corrected(**params):
+        clf = Substrate(head_lr=0, **params).fit(X, y)  # the head never steps
+        rng = np.random.default_rng(6)
+        for _ in range(10):
+            clf.correct(unit(x + 0.02 * rng.standard_normal(16)), "c00")
+        return clf
+
+    answers = {share: corrected(head_share=share).predict(near) for share in (1.0, 0.5, 0.0)}
+    assert [answers[s].label for s in (1.0, 0.5, 0.0)] == ["c01", "c01", "c00"]
+    assert answers[0.5].probability < answers[1.0].probability  # c01 less sure
+    # no share for the head is the rule without a head, bit for bit; a rebuild the same
+    assert corrected(head=False).predict(near).probability == answers[0.0].probability
+    clf = corrected(head_share=0.5)
+    rebuilt = Substrate.from_ledger(clf.ledger, head_share=0.5, head_lr=0)
+    assert rebuilt.predict(near).probability == answers[0.5].probability
+    assert clf.predict_one(X[0]) == y[0]  # far from the corrections: as before
+
+
 def test_direct_agree_keeps_one_correction_from_taking_over():
     X, y, centres = make_clusters(4, 40, 16, noise=0.3, seed=3)
     x = unit(centres[1] + 0.05 * np.random.default_rng(4).standard_normal(16))
@@ -194,7 +220,8 @@ VETOED = {**SMALL, "direct_veto": 0.1, "veto_agree": 2}
 
 @pytest.mark.parametrize(
     "params",
-    [{}, ALL_ON, SMALL, VETOED, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5}],
+    [{}, ALL_ON, SMALL, VETOED, {"balance": 0.0, "debias": 0.0}, {"correction_weight": 0.5},
+     {"head_share": 0.5}],
 )
 def test_with_the_options_a_rebuild_predicts_bit_for_bit_the_same(params):
     X, y, centres = make_clusters(8, 50, 24, noise=0.6, seed=6)

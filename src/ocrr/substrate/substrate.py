@@ -101,6 +101,7 @@ class Substrate(Operations):
     direct_veto = _rule_parameter("direct_veto")
     veto_agree = _rule_parameter("veto_agree")
     dense_at = _rule_parameter("dense_at")
+    head_share = _rule_parameter("head_share")
 
     def __init__(
         self,

@@ -133,10 +133,12 @@ def hybrid_vote(
     known: tuple[np.ndarray, np.ndarray] | None = None,
     scale: np.ndarray | None = None,
     direct: np.ndarray | None = None,
+    head_share: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The hybrid rule: ``mix`` x the neighbours' distribution + (1 - ``mix``) x the
     softmax of the discriminant's scores. With ``known`` = (codes, head probabilities),
-    the mixture's total for those classes is shared among them as the head says.
+    the mixture's total for those classes is shared among them as the head says
+    (``head_share`` < 1: that share of it; the rest as the mixture itself shares it).
     ``scale`` (n, k) multiplies the neighbours' weights; where ``direct`` (n,) is true the
     nearest neighbour's label is the answer, with probability 1.
     Returns (winning codes, their probabilities); exact ties go to the lowest code (the
@@ -155,6 +157,7 @@ def hybrid_vote(
         winners, probability = hybrid_vote(
             sims, where[codes], discriminant[:, keep], mix=mix, tau=tau,
             temperature=temperature, known=known, scale=scale, direct=direct,
+            head_share=head_share,
         )
         return keep[winners], probability
     n_classes = discriminant.shape[1]
@@ -163,7 +166,11 @@ def hybrid_vote(
     probs += (1 - mix) * softmax(np.asarray(discriminant, dtype=np.float64), temperature)
     if known is not None and len(known[0]):
         known_codes, head = known
-        probs[:, known_codes] = probs[:, known_codes].sum(axis=1, keepdims=True) * head
+        mass = probs[:, known_codes]
+        shared = mass.sum(axis=1, keepdims=True) * head
+        if head_share != 1.0:  # the same total, part of it split as the mixture splits it
+            shared = head_share * shared + (1.0 - head_share) * mass
+        probs[:, known_codes] = shared
     if direct is not None and direct.any():
         probs[direct] = 0.0
         probs[np.flatnonzero(direct), codes[direct, 0]] = 1.0

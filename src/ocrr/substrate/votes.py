@@ -159,7 +159,7 @@ class HybridVote:
     ``head_lr`` per correction of a class it knows (:mod:`ocrr.substrate.head`). The
     defaults were chosen on validation splits (``ocrr tune``).
 
-    Five options for sparse corrections (docs/results.md, "Sparse corrections"), each a
+    Options for sparse corrections and drift (docs/results.md, "Sparse corrections"), each a
     function of the ledger like the rest, all off by default. Two settings chosen on
     validation splits are opt-in systems: ``substrate_sparse`` (:data:`SPARSE`: ``balance=1,
     debias=0.35, direct=0.6, direct_agree=2`` over every class; it costs the oracle policy
@@ -185,6 +185,10 @@ class HybridVote:
       nearest one's similarity (two sister classes taught side by side by corrections); any
       v >= 1 asks for unanimity among them (0: no veto); with ``veto_agree`` = r, only a
       label with at least r such corrections vetoes (so that one wrong label cannot);
+    - ``head_share``: the share of the known classes' probability that the head splits
+      among them (1: all of it); the rest is split as the neighbours and the discriminant
+      split it, so corrections of known classes (drifting phrasing) move the answer at
+      once instead of one SGD step of the head at a time;
     - ``dense_at``: with m > 0, ``balance`` and ``debias`` act only on classes with fewer
       than m examples: a neighbour of such a class weighs ``(m / n_c) ** balance`` (other
       neighbours 1), its discriminant credit is ``debias * tr(P S) / 2 * (1/n_c - 1/m)``,
@@ -226,6 +230,7 @@ class HybridVote:
     direct_veto: float = 0.0
     veto_agree: int = 1
     dense_at: float = 0.0
+    head_share: float = 1.0
 
     def __post_init__(self) -> None:
         _check_k(self.k)
@@ -249,6 +254,9 @@ class HybridVote:
             raise ValueError(f"direct_veto must be non-negative (0: off), got {self.direct_veto}")
         if self.veto_agree < 1:
             raise ValueError(f"veto_agree must be at least 1, got {self.veto_agree}")
+        if not 0.0 <= self.head_share <= 1.0:
+            raise ValueError(f"head_share must be in [0, 1] (1: the head splits it all), "
+                             f"got {self.head_share}")
         if self.dense_at < 0:
             raise ValueError(f"dense_at must be non-negative (0: off), got {self.dense_at}")
 
@@ -277,7 +285,7 @@ class HybridVote:
             scale, direct = self._sparse_terms(rows, sims, codes, state, extra.stats.counts)
         return hybrid_vote(
             sims, codes, scores, mix=self.mix, tau=self.tau, temperature=self.temperature,
-            known=known, scale=scale, direct=direct,
+            known=known, scale=scale, direct=direct, head_share=self.head_share,
         )
 
     def _sparse_terms(
@@ -389,7 +397,7 @@ _BAND_KEYWORDS = ("k", "margin")
 _HYBRID_KEYWORDS = (
     "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
     "balance", "debias", "direct", "direct_agree", "direct_veto", "veto_agree",
-    "dense_at",
+    "dense_at", "head_share",
 )
 
 
