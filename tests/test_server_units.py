@@ -236,3 +236,14 @@ def test_json_body_sends_the_bytes_fastapi_would() -> None:
     sent = json_body(answer)
     assert sent.body == TypeAdapter(Prediction).dump_json(answer, by_alias=True)
     assert sent.media_type == "application/json"
+
+
+def test_the_predict_figure_times_the_servers_work_for_one_prediction(capsys) -> None:
+    from ocrr.server import loadbench
+
+    out = loadbench.predict(seed=40, encoder=HashingEncoder(), predictions=30)
+    assert (out["entries"], out["dim"], out["predictions"]) == (40, HashingEncoder.dim, 30)
+    for name in ("substrate", "namespace"):
+        assert 0 < out[f"{name}_50_us"] <= out[f"{name}_99_us"]
+    printed = capsys.readouterr().out
+    assert "Namespace.predict_now" in printed and "Substrate.predict" in printed

@@ -229,6 +229,8 @@ def _bench(args: argparse.Namespace) -> int:
         reencode(args.rows or 10_000, args.encoder, args.to)
     elif args.what == "memory":
         loadbench.memory(tuple(args.sizes or (10_000, 100_000, 1_000_000)))
+    elif args.what == "predict":
+        loadbench.predict(args.rows or 1500, args.encoder)
     else:
         loadbench.asof(args.rows or 20_000)
     return EXIT_OK
@@ -356,15 +358,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     bench = command("bench", _bench, "figures: load speed against encoding alone, memory "
                     "of loads of growing files, latency of predictions as of a past size, "
-                    "moving a namespace to another encoder",
+                    "moving a namespace to another encoder, the server's work for one "
+                    "prediction",
                     target=False)
-    bench.add_argument("what", choices=["speed", "memory", "asof", "reencode"])
+    bench.add_argument("what", choices=["speed", "memory", "asof", "reencode", "predict"])
     bench.add_argument("--rows", type=int, default=None,
-                       help="speed, reencode: rows loaded (10000); asof: ledger entries (20000)")
+                       help="speed, reencode: rows loaded (10000); asof: ledger entries "
+                       "(20000); predict: CLINC150 queries taught, as ocrr load --seed (1500)")
     bench.add_argument("--sizes", type=int, nargs="+", default=None,
                        help="memory: rows of each file (10000 100000 1000000)")
     bench.add_argument("--encoder", default="default",
-                       help="speed: the encoder; reencode: the one moved from")
+                       help="speed, predict: the encoder; reencode: the one moved from")
     bench.add_argument("--to", default="wordllama", help="reencode: the encoder moved to")
     bench.add_argument("--no-full", action="store_true",
                        help="speed: leave out the load that encodes (minutes on 2 cores)")

@@ -9,7 +9,12 @@
   encoder (``ocrr namespace reencode``): entries moved and not, seconds, and the test
   split's accuracy (the namespace's rule, the hybrid = ``substrate_plus``) before and after;
 - ``asof``: the latency of a prediction ``as_of`` a past ledger size on a ledger of N
-  entries (the first at a size rebuilds the classifier from the prefix; later ones reuse it).
+  entries (the first at a size rebuilds the classifier from the prefix; later ones reuse it);
+- ``predict``: what the server's event loop does for one prediction of ``ocrr load``
+  (``Namespace.predict_now``: the substrate's search, vote and explanation, then the wire
+  model), timed in-process on a namespace seeded as ``ocrr load`` seeds it, beside
+  ``Substrate.predict`` alone: no HTTP and no encoding, so the figure holds still where a
+  shared machine's predictions per second do not.
 
 Each prints its figures and the machine's load average beside them.
 """
@@ -271,4 +276,54 @@ def asof(entries: int = 20_000, dim: int = 384, points: int = 5) -> dict[str, An
             out["points"].append({"size": int(size), "first_ms": 1000 * cold,
                                   "then_ms": 1000 * warm})
         substrate.ledger.close()
+    return out
+
+
+def predict(seed: int = 1500, encoder: Any = "default",
+            predictions: int = 2000) -> dict[str, Any]:
+    """Microseconds of the server's work for one prediction (p50 and p99 over
+    ``predictions`` of CLINC150's test texts, each vector encoded beforehand):
+    ``Namespace.predict_now`` beside ``Substrate.predict`` alone, alternating per text so
+    both see the same load, after an untimed pass over the same texts (a server that has
+    been answering a while: its index's sketch built, its neighbours' provenance cached;
+    before that, each neighbour seen for the first time is read from the ledger's store).
+    The namespace holds ``seed`` CLINC150 training queries on a SQLite ledger, as
+    ``ocrr load`` seeds its server (the hybrid rule, no threshold).
+    ``encoder``: a name (as ``ocrr serve --encoder``) or an encoder object."""
+    from ocrr.ledger import Ledger
+    from ocrr.server.app import resolve_encoder
+    from ocrr.server.loadtest import workload
+    from ocrr.server.namespace import Namespace
+    from ocrr.substrate import Substrate
+
+    taught, texts, _ = workload(seed)
+    texts = texts[:predictions]
+    model = resolve_encoder(encoder)
+    vectors = model.encode(texts)
+    with tempfile.TemporaryDirectory() as folder:
+        substrate = Substrate(ledger=Ledger.open(Path(folder) / "ns.db"), encoder=model)
+        substrate.correct_many([t for t, _ in taught], [label for _, label in taught],
+                               actor="ocrr-load-seed")
+        namespace = Namespace("bench", substrate)
+        for i in range(len(texts)):  # an untimed pass first: the index's sketch is built
+            namespace.predict_now(texts[i : i + 1], vectors[i : i + 1])  # and the
+            # neighbours' provenance cached, as in a server that has been answering a while
+        alone, answered = np.empty(len(texts)), np.empty(len(texts))
+        for i, vector in enumerate(vectors):
+            started = time.perf_counter()
+            substrate.predict(vector)
+            middle = time.perf_counter()
+            namespace.predict_now(texts[i : i + 1], vectors[i : i + 1])
+            alone[i], answered[i] = middle - started, time.perf_counter() - middle
+        substrate.ledger.close()
+    out = {"entries": len(taught), "dim": int(vectors.shape[1]), "predictions": len(texts),
+           **{f"{name}_{q}_us": float(np.percentile(times, q) * 1e6)
+              for name, times in (("substrate", alone), ("namespace", answered))
+              for q in (50, 99)}}
+    print(f"{out['entries']} entries of dimension {out['dim']} ({getattr(model, 'identity', '')}), "
+          f"{len(texts)} predictions; load average {_load_average()}")
+    print(f"  Substrate.predict (search, vote, explanation): p50 {out['substrate_50_us']:,.0f} µs"
+          f", p99 {out['substrate_99_us']:,.0f} µs")
+    print(f"  Namespace.predict_now (and the wire model):     p50 {out['namespace_50_us']:,.0f} µs"
+          f", p99 {out['namespace_99_us']:,.0f} µs")
     return out
