@@ -14,7 +14,7 @@ The old spelling, a rule name plus keywords (``Substrate(vote="band", k=3)``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -393,12 +393,9 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be at least 1, got {k}")
 
 
-_BAND_KEYWORDS = ("k", "margin")
-_HYBRID_KEYWORDS = (
-    "k", "mix", "tau", "temperature", "shrinkage", "head", "head_lr", "correction_weight",
-    "balance", "debias", "direct", "direct_agree", "direct_veto", "veto_agree",
-    "dense_at", "head_share",
-)
+# a rule's keywords are its fields (the band rules' variant is named by the vote itself)
+_BAND_KEYWORDS = tuple(f.name for f in fields(BandVote) if f.name != "rule")
+_HYBRID_KEYWORDS = tuple(f.name for f in fields(HybridVote))
 
 
 def make_vote(vote: str | Vote = "hybrid", **shortcuts: object) -> Vote:
