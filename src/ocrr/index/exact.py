@@ -211,7 +211,7 @@ class ExactIndex(RowIndex):
         if self._n == self._buf.shape[0]:
             self._reserve(1)
         self._buf[self._n] = vector
-        self._max_norm = max(self._max_norm, float(np.linalg.norm(self._buf[self._n])))
+        self._max_norm = max(self._max_norm, largest_norm(self._buf[self._n : self._n + 1]))
         self._n += 1
         return self._n - 1
 
