@@ -111,6 +111,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
                        help="the event loop (default auto: uvloop where installed, the "
                        "'server' extra installs it)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes accepting from one port (default 1); rate "
+                       "limits are shared between them, counters, metrics, the review queue "
+                       "and console sessions are per worker (docs/architecture.md, \"Workers\")")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
@@ -177,6 +181,11 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                  if v is not None and k in known})
     if not 0 < args.port < 65536:
         parser.error("--port must be in 1..65535")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        parser.error("--workers above 1 needs os.fork (Linux, macOS): run one process per "
+                     "port and a proxy in front instead")
     try:
         encoder = factory(args.encoder_factory) if args.encoder_factory else args.encoder
     except (ImportError, AttributeError, ValueError) as err:
@@ -201,9 +210,20 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from ocrr.server.app import create_app
 
+    shared = None
+    if args.workers > 1:  # made before the fork, so every worker maps the same tables
+        from ocrr.server.buckets import SharedLimits
+
+        shared = SharedLimits()
+
+    def make_app():  # noqa: ANN202 - a FastAPI app
+        return create_app(registry_of(args), encoder=encoder, settings=settings,
+                          signing_key=signing_key, shared_limits=shared)
+
+    if args.workers > 1:
+        return _serve_workers(args, make_app)
     try:
-        app = create_app(registry_of(args), encoder=encoder, settings=settings,
-                         signing_key=signing_key)
+        app = make_app()
     except (ValueError, OSError) as err:
         print(f"ocrr serve: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -211,6 +231,35 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           "(OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
     uvicorn.run(app, **uvicorn_options(args))
     return EXIT_OK
+
+
+def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
+    """``--workers N``: bind once, fork N workers that each build the app and serve the
+    socket (:mod:`ocrr.server.workers`)."""
+    import uvicorn
+
+    from ocrr.server.workers import bind, run_workers
+
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as err:
+        print(f"ocrr serve: error: cannot listen on {args.host}:{args.port}: {err}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+    def serve(listening: Any) -> int:
+        try:
+            app = make_app()
+        except (ValueError, OSError) as err:
+            print(f"ocrr serve: error: {err}", file=sys.stderr)
+            return EXIT_USAGE
+        config = uvicorn.Config(app, **uvicorn_options(args))
+        uvicorn.Server(config).run(sockets=[listening])
+        return EXIT_OK
+
+    print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} with "
+          f"{args.workers} workers (OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
+    return run_workers(args.workers, sock, serve)
 
 
 def is_loopback(host: str) -> bool:

@@ -26,6 +26,7 @@ from ocrr import __version__
 from ocrr.server import console
 from ocrr.server.auth import KeyCache, limiters
 from ocrr.server.batching import BatchingEncoder, MemoEncoder, available_cores
+from ocrr.server.buckets import SharedLimits
 from ocrr.server.config import ServerSettings
 from ocrr.server.errors import ApiError
 from ocrr.server.fastpath import FastPredict
@@ -87,10 +88,13 @@ def create_app(
     encoder: Encoder | str | Callable[[], Encoder] = "default",
     settings: ServerSettings | None = None,
     signing_key: Ed25519PrivateKey | None = None,
+    shared_limits: SharedLimits | None = None,
 ) -> FastAPI:
     """The service over a data folder (SQLite), a ``postgresql://`` URL, or a registry.
     ``encoder``: a name (``default``, a sentence-transformers name or folder), a factory
-    (called once per encoding worker), or an encoder object (one worker)."""
+    (called once per encoding worker), or an encoder object (one worker).
+    ``shared_limits``: the rate limits' tables shared with the other workers of
+    ``ocrr serve --workers N`` (made before they were forked); default: this process's."""
     settings = settings or ServerSettings()
     registry = where if isinstance(where, Registry) else Registry(where)
     encoders = _instances(encoder, settings.encode_workers or default_workers(),
@@ -102,7 +106,8 @@ def create_app(
         metrics.batch_texts.observe(size)
         metrics.batch_seconds.observe(seconds)
 
-    limiter, failures = limiters(settings.rate_limit, settings.auth_failure_rate)
+    limiter, failures = limiters(settings.rate_limit, settings.auth_failure_rate,
+                                 shared_limits)
     state = ServerState(
         settings=settings,
         registry=registry,
@@ -119,7 +124,9 @@ def create_app(
         budget=WorkBudget(
             settings.text_rate, settings.char_rate,
             text_burst=max(settings.max_batch_texts, settings.max_batch_corrections),
-            char_burst=settings.max_body_bytes),
+            char_burst=settings.max_body_bytes,
+            texts=shared_limits.texts if shared_limits else None,
+            chars=shared_limits.chars if shared_limits else None),
     )
 
     @contextlib.asynccontextmanager

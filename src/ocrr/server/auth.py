@@ -17,6 +17,7 @@ from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from ocrr.server.buckets import SharedLimits
 from ocrr.server.errors import Forbidden, RateLimited, Unauthenticated
 from ocrr.server.keys import ApiKey
 from ocrr.server.ratelimit import RateLimiter
@@ -119,5 +120,10 @@ def charge_work(request: Request, key: ApiKey, texts: list[str]) -> None:
         raise RateLimited(message, retry_after=wait)
 
 
-def limiters(rate: float, failure_rate: float) -> tuple[RateLimiter, RateLimiter]:
-    return RateLimiter(rate), RateLimiter(failure_rate, burst=max(1.0, 5 * failure_rate))
+def limiters(rate: float, failure_rate: float,
+             shared: SharedLimits | None = None) -> tuple[RateLimiter, RateLimiter]:
+    """The request limiter (per key) and the failed-authentication limiter (per address),
+    on the workers' ``shared`` tables where given."""
+    return (RateLimiter(rate, buckets=shared.requests if shared else None),
+            RateLimiter(failure_rate, burst=max(1.0, 5 * failure_rate),
+                        buckets=shared.failures if shared else None))

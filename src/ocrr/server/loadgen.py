@@ -255,15 +255,35 @@ async def run_phase(
 
 
 def process_cpu(pid: int | None) -> float | None:
-    """User + system CPU seconds of process ``pid`` and its threads (Linux /proc)."""
+    """User + system CPU seconds of process ``pid``, its threads and its live child
+    processes (``ocrr serve --workers N``'s workers), from Linux's /proc."""
     if pid is None:
         return None
+    own = _stat_cpu(pid)
+    if own is None:
+        return None
+    return own + sum(_stat_cpu(child) or 0.0 for child in _children(pid))
+
+
+def _stat_cpu(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/stat") as stat:
             fields = stat.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids of ``pid``'s live children (every thread's list, Linux 3.5+)."""
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as listed:
+                found += [int(c) for c in listed.read().split()]
+    except OSError:
+        return found
+    return found
 
 
 async def request_json(url: str, key: str, method: str, path: str,

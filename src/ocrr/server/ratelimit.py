@@ -5,52 +5,58 @@ rate, and a refused request costs the server almost nothing, so an overloaded cl
 down instead of the server falling over. Buckets are per process (each replica limits what
 it is sent), keyed by API key id, or by client address for requests without a valid key
 (so guessing keys is slow too).
+
+Behind ``ocrr serve --workers N`` the buckets live in memory the workers share
+(:class:`ocrr.server.buckets.SharedBuckets`), so a key gets its rate from the whole server.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
+
+from ocrr.server.buckets import Buckets, LocalBuckets
 
 
 class RateLimiter:
     """``rate`` requests per second per caller, bursts up to ``burst``; ``rate <= 0`` turns
-    it off."""
+    it off. ``buckets``: where the callers' buckets are kept (default: in this process,
+    the longest idle of more than ``max_callers`` forgotten).
+
+    >>> limiter = RateLimiter(rate=1, burst=2)
+    >>> [limiter.check("key") is None for _ in range(3)]
+    [True, True, False]
+    """
 
     def __init__(self, rate: float, burst: float | None = None, *,
-                 max_callers: int = 100_000) -> None:
+                 max_callers: int = 100_000, buckets: Buckets | None = None) -> None:
         self.rate = rate
         self.burst = burst if burst is not None else max(1.0, 2 * rate)
-        self.max_callers = max_callers
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.buckets = buckets if buckets is not None else LocalBuckets(max_callers)
 
     def check(self, caller: str, cost: float = 1.0) -> float | None:
         """None if allowed (and charged), else the seconds to wait before trying again."""
         if self.rate <= 0:
             return None
         now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(caller, (self.burst, now))
+        with self.buckets.locked():
+            found = self.buckets.get(caller)
+            tokens, last = found if found is not None else (self.burst, now)
             tokens = min(self.burst, tokens + (now - last) * self.rate)
             if tokens < cost:
-                self._buckets[caller] = (tokens, now)
+                self.buckets.put(caller, tokens, now, idle=self.burst / self.rate)
                 return (cost - tokens) / self.rate
-            self._buckets[caller] = (tokens - cost, now)
-            self._buckets.move_to_end(caller)
-            while len(self._buckets) > self.max_callers:  # forget the longest idle
-                self._buckets.popitem(last=False)
+            self.buckets.put(caller, tokens - cost, now, idle=self.burst / self.rate)
             return None
 
     def refund(self, caller: str, cost: float) -> None:
         """Give back what :meth:`check` charged (a request refused by another limit)."""
         if self.rate <= 0:
             return
-        with self._lock:
-            found = self._buckets.get(caller)
+        with self.buckets.locked():
+            found = self.buckets.get(caller)
             if found is not None:
-                self._buckets[caller] = (min(self.burst, found[0] + cost), found[1])
+                self.buckets.put(caller, min(self.burst, found[0] + cost), found[1],
+                                 idle=self.burst / self.rate)
 
 
 class WorkBudget:
@@ -69,9 +75,10 @@ class WorkBudget:
     """
 
     def __init__(self, text_rate: float, char_rate: float, *, text_burst: float,
-                 char_burst: float) -> None:
-        self.texts = RateLimiter(text_rate, burst=max(text_burst, 2 * text_rate))
-        self.chars = RateLimiter(char_rate, burst=max(char_burst, 2 * char_rate))
+                 char_burst: float, texts: Buckets | None = None,
+                 chars: Buckets | None = None) -> None:
+        self.texts = RateLimiter(text_rate, burst=max(text_burst, 2 * text_rate), buckets=texts)
+        self.chars = RateLimiter(char_rate, burst=max(char_burst, 2 * char_rate), buckets=chars)
 
     def check(self, caller: str, texts: list[str]) -> tuple[float, str] | None:
         """None if allowed (and charged), else (seconds to wait, what was exceeded)."""

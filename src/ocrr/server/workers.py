@@ -1,0 +1,130 @@
+"""Several server processes on one port: ``ocrr serve --workers N``.
+
+Why processes: one server process is bound by its interpreter lock, so on a machine with
+two cores it answers predictions on one of them (docs/results.md, "The service"). Each
+worker here is a replica of the kind the service already supports (its own namespaces,
+encoders and event loop over the shared data folder or database, catching up with the
+others' corrections within ``refresh_interval``), all accepting connections from one
+listening socket that the parent bound before forking them.
+
+What must not be per process is shared: the rate limits, work budgets and the limit on
+failed authentications are token buckets in memory every worker maps
+(:class:`ocrr.server.ratelimit.SharedBuckets`), so a key gets its configured rate from
+the whole server, not N times it. What stays per worker: counters and ``/metrics``, recent
+accuracy, the review queue and console sessions (a browser's next connection may reach
+another worker: serve the console from a one-worker ``ocrr serve`` on the same data).
+
+The parent binds, forks the workers *before* any of them builds an app (no threads exist
+yet, so forking is safe), forwards SIGINT/SIGTERM to them, and exits when they have; each
+worker is killed if the parent dies (``PR_SET_PDEATHSIG``), so ``kill -9`` of the parent
+leaves no orphan serving the port. A worker that dies takes the server down with it (the
+parent stops the others and exits non-zero): a supervisor (systemd, a container runtime)
+restarts the whole, which rebuilds every worker from the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+_PR_SET_PDEATHSIG = 1
+
+
+def bind(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket every worker accepts from (``SO_REUSEADDR``, as uvicorn binds)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a
+    no-op: the parent's SIGTERM handler still stops the workers)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def run_workers(workers: int, sock: socket.socket, serve: Callable[[socket.socket], int]) -> int:
+    """Fork ``workers`` processes that each call ``serve(sock)`` (build an app, serve it
+    from the shared socket, return an exit code); wait for them and return the worst exit
+    code. The caller must not have started threads."""
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    parent = os.getpid()
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                _die_with_parent()
+                if os.getppid() != parent:  # the parent died before the request took
+                    os._exit(1)
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(signum, signal.SIG_DFL)
+                code = serve(sock)
+            except SystemExit as stop:
+                code = stop.code if isinstance(stop.code, int) else 1
+            except BaseException:  # noqa: BLE001 - report, then leave without the parent's cleanup
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    sock.close()  # the parent only supervises
+    return _supervise(children)
+
+
+def _supervise(children: list[int]) -> int:
+    """Forward SIGINT/SIGTERM to the workers; when one exits, stop the others; return the
+    worst exit code (0 only if every worker exited cleanly)."""
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    worst = 0
+    try:
+        alive = set(children)
+        while alive:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in alive:
+                continue
+            alive.discard(pid)
+            code = os.waitstatus_to_exitcode(status)
+            if code != 0 and not (stopping and code in (-signal.SIGINT, -signal.SIGTERM)):
+                worst = worst or (code if code > 0 else 1)
+            if not stopping:  # a worker left on its own: take the server down with it
+                print(f"ocrr serve: worker {pid} exited ({code}); stopping the others",
+                      file=sys.stderr, flush=True)
+                forward(signal.SIGTERM, None)
+                worst = worst or 1
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return worst

@@ -1,0 +1,186 @@
+"""``ocrr serve --workers N``: several processes on one port, with the rate limits shared.
+
+The buckets' table is shared by forked processes (a key's burst is granted once across
+them, not once per process), forgets only what it may, and its lock does not outlive a
+worker that dies holding it; the server's workers answer from one port, share the key's
+rate, die with their parent (``kill -9``), and take the server down when one of them dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import httpx
+import pytest
+
+from ocrr.server.app import create_app
+from ocrr.server.buckets import LocalBuckets, SharedBuckets, SharedLimits
+from ocrr.server.loadgen import process_cpu
+from ocrr.server.ratelimit import RateLimiter
+from ocrr.server.registry import Registry
+from server_fakes import HashingEncoder
+from server_processes import http, server
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="workers need os.fork")
+
+NS = "/v1/namespaces/demo"
+
+
+def _allowed_in_children(limiter: RateLimiter, children: int, tries: int) -> int:
+    """Fork ``children`` processes that each check ``tries`` times; how many were allowed."""
+    pids = []
+    for _ in range(children):
+        pid = os.fork()
+        if pid == 0:
+            allowed = sum(limiter.check("key") is None for _ in range(tries))
+            os._exit(allowed)
+        pids.append(pid)
+    return sum(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids)
+
+
+def test_forked_processes_share_one_burst() -> None:
+    # the rate is tiny: in the test's second no token comes back, only the burst counts
+    shared = RateLimiter(rate=0.001, burst=5, buckets=SharedBuckets(max_callers=10))
+    assert _allowed_in_children(shared, children=3, tries=5) == 5
+    assert shared.check("key") is not None  # the parent sees the same empty bucket
+    assert shared.check("another") is None
+    local = RateLimiter(rate=0.001, burst=5, buckets=LocalBuckets())
+    assert _allowed_in_children(local, children=3, tries=5) == 15  # each its own copy
+
+
+def test_the_table_forgets_full_buckets_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("ocrr.server.ratelimit.time", SimpleNamespace(monotonic=lambda: now[0]))
+    buckets = SharedBuckets(max_callers=8)
+    limiter = RateLimiter(rate=1, burst=4, buckets=buckets)  # full again after 4 s idle
+    for i in range(6):
+        assert limiter.check(f"old{i}") is None
+    now[0] += 10  # the six are full again: forgetting them changes nothing
+    for i in range(3):
+        assert limiter.check(f"new{i}", cost=4) is None  # emptied
+    assert len(buckets) == 8 + 1 - 6  # the ninth caller made the table drop the idle six
+    with buckets.locked():
+        assert buckets.get("old0") is None and buckets.get("new0") == (0.0, now[0])
+    for i in range(3):
+        assert limiter.check(f"new{i}") is not None  # still empty after the rebuild
+
+
+def test_past_max_callers_the_longest_idle_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr("ocrr.server.ratelimit.time", SimpleNamespace(monotonic=lambda: now[0]))
+    buckets = SharedBuckets(max_callers=4)
+    limiter = RateLimiter(rate=0.001, burst=1, buckets=buckets)  # never full again here
+    for i in range(5):
+        now[0] += 1
+        assert limiter.check(f"c{i}") is None
+    assert len(buckets) == 3  # the two most recent of four kept, then the fifth
+    with buckets.locked():
+        kept = [c for c in ("c0", "c1", "c2", "c3", "c4") if buckets.get(c) is not None]
+    assert kept == ["c2", "c3", "c4"]
+
+
+def test_a_worker_dying_with_the_lock_does_not_keep_it() -> None:
+    buckets = SharedBuckets(max_callers=4)
+    pid = os.fork()
+    if pid == 0:
+        buckets.locked().__enter__()
+        os._exit(0)  # dies holding it
+    os.waitpid(pid, 0)
+    started = time.monotonic()
+    with buckets.locked():
+        buckets.put("x", 1.0, 0.0, idle=1.0)
+    assert time.monotonic() - started < 1.0
+
+
+def test_the_app_charges_the_shared_tables(tmp_path: Path) -> None:
+    shared = SharedLimits(max_callers=16)
+    app = create_app(tmp_path / "data", encoder=HashingEncoder(), shared_limits=shared)
+    state = app.state.ocrr
+    assert state.limiter.buckets is shared.requests
+    assert state.failures.buckets is shared.failures
+    assert state.budget.texts.buckets is shared.texts
+    assert state.budget.chars.buckets is shared.chars
+    state.registry.close()
+
+
+def _workers(pid: int) -> list[int]:
+    children = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        children += [int(c) for c in Path(f"/proc/{pid}/task/{task}/children").read_text().split()]
+    return children
+
+
+def _setup(tmp_path: Path) -> tuple[str, str]:
+    data = str(tmp_path / "data")
+    registry = Registry(data)
+    registry.create_namespace("demo")
+    admin, _ = registry.create_key("admin")
+    registry.close()
+    return data, admin
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux's /proc")
+def test_two_workers_answer_share_the_rate_and_die_with_the_parent(tmp_path: Path) -> None:
+    data, admin = _setup(tmp_path)
+    process = server(data, tmp_path / "server.log", "--workers", "2",
+                     "--rate-limit", "0.01").start()  # a burst of 1, no refill to speak of
+    try:
+        workers = _workers(process.pid)
+        assert len(workers) == 2
+        allowed = 0
+        for _ in range(12):  # a new connection each: the workers take them as they come
+            with http(process, admin) as client:
+                allowed += client.get("/v1/namespaces").status_code != 429
+        assert allowed == 1  # one burst for the key from the whole server
+        assert process_cpu(process.pid) >= sum(process_cpu(w) or 0 for w in workers)
+    finally:
+        process.kill()  # kill -9 of the parent: the workers must not outlive it
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{w}").exists() and "Z" not in _state(w) for w in workers):
+        assert time.monotonic() < deadline, "a worker outlived its parent"
+        time.sleep(0.05)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(process.url + "/v1/health", timeout=2)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux's /proc")
+def test_workers_learn_from_each_other_and_one_dying_stops_the_server(tmp_path: Path) -> None:
+    data, admin = _setup(tmp_path)
+    process = server(data, tmp_path / "server.log", "--workers", "2").start()
+    try:
+        seed = [{"text": t, "label": y} for t, y in [
+            ("where is my card", "card"), ("card has not arrived", "card"),
+            ("euro exchange rate", "fx"), ("dollars to pounds rate", "fx")]]
+        with http(process, admin) as client:
+            assert client.post(f"{NS}/corrections/batch", json={"items": seed}).status_code \
+                == 201
+        for i in range(4):  # corrections through one connection, predictions through new ones
+            text, label = f"zorblax quux number {i}", f"novel_{i}"
+            with http(process, admin) as client:
+                assert client.post(f"{NS}/corrections",
+                                   json={"text": text, "label": label}).status_code == 201
+            started = time.monotonic()
+            while True:
+                with http(process, admin) as client:
+                    answer = client.post(f"{NS}/predict", json={"text": text}).json()
+                if answer["label"] == label:
+                    break
+                assert time.monotonic() - started < 2.0, answer
+                time.sleep(0.05)
+        workers = _workers(process.pid)
+        os.kill(workers[0], signal.SIGKILL)
+        assert process.process is not None
+        assert process.process.wait(timeout=20) != 0
+    finally:
+        process.kill()
