@@ -92,7 +92,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="torch threads (default: the cores shared among the workers)")
     serve.add_argument("--refresh-interval", type=float, default=None,
                        help="most seconds predictions lag other replicas' corrections "
-                       "(default 0.25)")
+                       "(default 0.25; 0 with --workers above 1: every answer reflects every "
+                       "acknowledged correction)")
     serve.add_argument("--forwarded-allow-ips", metavar="ADDRESSES", default=None,
                        help="believe X-Forwarded-For/-Proto only from these proxies (comma "
                        "list, or '*'); default: from nobody, loopback included")
@@ -170,7 +171,10 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "encoder_threads": args.encoder_threads,
         "encoder_backend": args.encoder_backend,
         "encode_workers": args.encode_workers,
-        "refresh_interval": args.refresh_interval,
+        # behind several workers a client's next request may reach another one: every
+        # answer checks the ledger's head (ocrr.server.workers), unless told otherwise
+        "refresh_interval": (args.refresh_interval if args.refresh_interval is not None
+                             else 0.0 if args.workers > 1 else None),
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "docs": args.docs or None,
         "secure_cookies": (args.secure_cookies if args.secure_cookies is not None
@@ -234,14 +238,14 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
-    """``--workers N``: bind once, fork N workers that each build the app and serve the
-    socket (:mod:`ocrr.server.workers`)."""
+    """``--workers N``: bind the port, fork N workers that each build the app and serve
+    their socket (:mod:`ocrr.server.workers`)."""
     import uvicorn
 
     from ocrr.server.workers import bind, run_workers
 
     try:
-        sock = bind(args.host, args.port)
+        sockets = bind(args.host, args.port, args.workers)
     except OSError as err:
         print(f"ocrr serve: error: cannot listen on {args.host}:{args.port}: {err}",
               file=sys.stderr)
@@ -259,7 +263,7 @@ def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
 
     print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} with "
           f"{args.workers} workers (OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
-    return run_workers(args.workers, sock, serve)
+    return run_workers(sockets, serve)
 
 
 def is_loopback(host: str) -> bool:
