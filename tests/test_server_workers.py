@@ -155,7 +155,8 @@ def _state(pid: int) -> str:
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads Linux's /proc")
-def test_every_answer_reflects_acknowledged_corrections_and_one_dying_stops_all(tmp_path: Path) -> None:
+def test_answers_reflect_acknowledged_corrections_and_one_dying_stops_all(
+        tmp_path: Path) -> None:
     data, admin = _setup(tmp_path)
     process = server(data, tmp_path / "server.log", "--workers", "2").start()
     try:
