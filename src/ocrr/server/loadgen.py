@@ -192,9 +192,13 @@ async def run_phase(
     actor: str = "ocrr-load",
     stop: asyncio.Event | None = None,
     server_pid: int | None = None,
+    client_keys: Sequence[str] = (),
 ) -> PhaseResult:
     """``clients`` closed-loop predictors (and ``correctors`` correctors) for ``duration``
-    seconds or ``max_requests`` predictions, whichever comes first."""
+    seconds or ``max_requests`` predictions, whichever comes first. Predictor i uses
+    ``client_keys[i % len(client_keys)]`` where given (each client its own key, as
+    separate clients have: one key's rate limit then does not cap the server), else
+    ``key``, which the correctors use."""
     host, port = _target(url)
     result = PhaseResult(name)
     deadline = time.perf_counter() + duration
@@ -208,7 +212,7 @@ async def run_phase(
 
     async def predictor(i: int) -> None:
         nonlocal issued
-        conn = Connection(host, port, key)
+        conn = Connection(host, port, client_keys[i % len(client_keys)] if client_keys else key)
         try:
             while more():
                 text = texts[(issued * 7919 + i) % len(texts)]

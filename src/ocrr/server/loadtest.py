@@ -1,7 +1,8 @@
 """``ocrr load`` as a library: a real server on loopback, seeded, then measured in phases
 (:func:`run_load`); the figures come back as a :class:`LoadReport`.
 
-1. predictions alone: ``clients`` concurrent clients, one text per request;
+1. predictions alone: ``clients`` concurrent clients, each with its own read key, one text
+   per request;
 2. the same with ``correctors`` clients appending corrections as fast as they are
    acknowledged; the ledger must then hold exactly the acknowledged corrections, and verify;
 3. (unless ``flood=False``) the flood: one key sends maximal batches (256 texts of 4,000
@@ -104,6 +105,10 @@ async def run_load(settings: LoadSettings, log: Callable[[str], None] = print) -
         registry.create_namespace(NAMESPACE)
     token, _ = registry.create_key("admin", name="ocrr load")
     flood_token, _ = registry.create_key("read", NAMESPACE, name="ocrr load flood")
+    # a key per predicting client, as separate clients have (one key's rate limit, 1,000
+    # requests/s by default, would otherwise cap the server's figure)
+    client_keys = [registry.create_key("read", NAMESPACE, name=f"ocrr load client {i}")[0]
+                   for i in range(settings.clients)]
     registry.close()
     server = ServerProcess(where, encoder=settings.encoder,
                            encoder_factory=settings.encoder_factory,
@@ -135,7 +140,8 @@ async def run_load(settings: LoadSettings, log: Callable[[str], None] = print) -
 
         pid = server.pid
         common: dict[str, Any] = {"clients": settings.clients, "duration": settings.duration,
-                  "max_requests": settings.max_requests, "texts": texts}
+                  "max_requests": settings.max_requests, "texts": texts,
+                  "client_keys": client_keys}
         alone = await run_phase(server.url, token, NAMESPACE, name="phase 1, predictions",
                                 **common, server_pid=pid)
         for line in alone.lines():

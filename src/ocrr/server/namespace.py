@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrr.errors import NotFittedError
-from ocrr.ledger import EXAMPLE, Ledger, LedgerError, TreeHead
+from ocrr.ledger import ERASURE, EXAMPLE, Entry, Ledger, LedgerError, TreeHead
 from ocrr.ledger.merkle import ConsistencyProof, InclusionProof, ProofError
 from ocrr.server.errors import Conflict, InvalidRequest, NotFound
 from ocrr.server.lifecycle import Lifecycle, by_key
@@ -86,8 +86,15 @@ class Namespace(Lifecycle):
         """Take in what other processes appended (caller holds the lock)."""
         now = time.monotonic()
         if force or now - self._refreshed >= self.refresh_interval:
-            if self.substrate.refresh():
-                self._meta.clear()  # an erasure elsewhere must not linger here
+            ledger = self.substrate.ledger
+            before = len(ledger)
+            if self.substrate.refresh():  # an erasure elsewhere must not linger here (only
+                # those: behind workers every answer refreshes, and a cleared cache costs
+                # twenty reads of the store at the next answer)
+                for seq in range(before, len(ledger)):
+                    entry = ledger[seq]
+                    if entry.kind == ERASURE:
+                        self._forget_who(entry)
             self._refreshed = now
 
     def refresh(self) -> int:
@@ -251,9 +258,13 @@ class Namespace(Lifecycle):
                                              provenance=by_key(key_id))
             except LedgerError as err:
                 raise NotFound(str(err)) from None
-            for seq in filter(None, entry.provenance.get("seqs", "").split(",")):
-                self._meta.pop(int(seq), None)
+            self._forget_who(entry)
             return _receipt(entry, len(self.substrate.ledger))
+
+    def _forget_who(self, erasure: Entry) -> None:
+        """Drop the cached provenance of the entries ``erasure`` shredded."""
+        for seq in filter(None, erasure.provenance.get("seqs", "").split(",")):
+            self._meta.pop(int(seq), None)
 
     # -- auditing --------------------------------------------------------------------------
     def entries(self, start: int = 0, limit: int = 100) -> EntryPage:
