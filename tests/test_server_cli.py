@@ -45,6 +45,7 @@ def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture) 
     ["keys", "create", "--scope", "admin", "--data", "x", "--database", "postgresql://x"],
     ["serve", "--encoder-factory", "no_such_module:thing"],
     ["serve", "--port", "0"],
+    ["serve", "--workers", "0"],
     ["load", "--clients", "0"],
 ])
 def test_usage_errors_exit_2(argv: list[str], tmp_path: Path) -> None:
@@ -54,15 +55,20 @@ def test_usage_errors_exit_2(argv: list[str], tmp_path: Path) -> None:
     assert caught.value.code == 2
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_ocrr_load_prints_its_figures_and_checks_the_ledger(
-    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+    workers: int,
 ) -> None:
+    # with two workers the ledger check reads back through whichever worker answers: each
+    # must see every correction the other acknowledged
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p))
     out = tmp_path / "figures.json"
     code = main(["load", "--encoder-factory", "server_fakes:hashing_encoder", "--clients", "4",
                  "--correctors", "2", "--duration", "1.5", "--max-requests", "400",
-                 "--seed", "150", "--crash-after", "1", "--json", str(out)])
+                 "--seed", "150", "--crash-after", "1", "--json", str(out),
+                 "--server-arg=--workers", f"--server-arg={workers}"])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "phase 1, predictions:" in printed and "p99" in printed
