@@ -53,6 +53,75 @@ def test_concurrent_requests_share_batches_and_a_bad_text_fails_alone() -> None:
     assert np.allclose(results[3], expected)
 
 
+def test_inline_encoding_answers_single_short_texts_at_once_or_defers() -> None:
+    inner = HashingEncoder()
+    batches: list[int] = []
+
+    async def scenario() -> None:
+        queued = BatchingEncoder(MemoEncoder(inner), on_batch=lambda n, _: batches.append(n))
+        assert queued.encode_now(["where is my card"]) is None  # inline is off by default
+        batcher = BatchingEncoder(MemoEncoder(inner), inline=True,
+                                  on_batch=lambda n, _: batches.append(n))
+        assert batcher.encode_now(["before start"]) is None  # not running: encode() says so
+        await batcher.start()
+        try:
+            calls = inner.calls
+            now = batcher.encode_now(["where is my card"])
+            assert now is not None and np.array_equal(now, inner.encode(["where is my card"]))
+            assert batches == [] and inner.calls == calls + 2  # no batch: encoded here
+            again = batcher.encode_now(["where is my card"])  # remembered: not encoded again
+            assert again is not None and np.array_equal(again, now)
+            assert inner.calls == calls + 2
+            assert batcher.encode_now(["two", "texts"]) is None  # several texts: queued
+            assert batcher.encode_now(["x" * 1001]) is None  # a long text: queued
+            with batcher.memo.encoder._lock:  # the instance is busy (a worker's batch)
+                assert batcher.encode_now(["a new text"]) is None
+            queued_rows = await batcher.encode(["a new text"])  # the queue still answers
+            assert batches == [1] and np.array_equal(queued_rows,
+                                                     inner.encode(["a new text"]))
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_static_encoder_is_encoded_inline_by_default(tmp_path: Path) -> None:
+    from ocrr.server.app import create_app
+    from ocrr.server.config import ServerSettings
+
+    static = type("Static", (HashingEncoder,), {"static": True})()
+    for encoder, settings, inline in [
+        (HashingEncoder(), None, False), (static, None, True),
+        (static, ServerSettings(encode_inline=False), False),
+        (HashingEncoder(), ServerSettings(encode_inline=True), True),
+    ]:
+        app = create_app(tmp_path / "data", encoder=encoder, settings=settings)
+        assert app.state.ocrr.batcher.inline is inline
+        app.state.ocrr.registry.close()
+
+
+def test_inline_and_queued_encoding_give_the_same_answers(tmp_path: Path) -> None:
+    from ocrr.server.config import ServerSettings
+    from server_support import make_service
+
+    answers = []
+    for inline in (False, True):
+        made, app = make_service(tmp_path / str(inline), ServerSettings(
+            rate_limit=0, auth_failure_rate=0, encode_inline=inline))
+        with made.client:
+            made.seed()
+            batches = app.state.ocrr.metrics.batch_texts  # type: ignore[attr-defined]
+            before = list(batches.render())
+            answers.append([made.client.post("/v1/namespaces/demo/predict", json={
+                "text": text}, headers=made.auth("read")).json()
+                for text in ("where is my card", "exchange rate please", "zorblax")])
+            assert (list(batches.render()) == before) is inline  # inline: no batch encoded
+    for answer in answers[0] + answers[1]:  # two ledgers, seeded at two moments
+        for neighbour in answer["neighbours"]:
+            del neighbour["created_at_ns"]
+    assert answers[0] == answers[1]
+
+
 def test_the_memo_returns_exactly_what_encoding_would() -> None:
     inner = HashingEncoder()
     memo = MemoEncoder(inner, capacity=2)

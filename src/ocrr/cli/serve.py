@@ -84,6 +84,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help="most texts encoded together (default 64)")
     serve.add_argument("--encode-workers", type=int, default=None,
                        help="batches encoded side by side, one model copy each (default 2)")
+    serve.add_argument("--encode-inline", choices=["auto", "on", "off"], default="auto",
+                       help="encode a request of one short text at once on the event loop "
+                       "(auto: for static embedding models such as wordllama)")
     serve.add_argument("--encoder-backend", choices=["auto", "torch", "onnx"], default=None,
                        help="what runs the encoder: ONNX Runtime (the same vectors, less "
                        "CPU; exported once into the cache folder) or PyTorch (default auto: "
@@ -171,6 +174,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         "encoder_threads": args.encoder_threads,
         "encoder_backend": args.encoder_backend,
         "encode_workers": args.encode_workers,
+        "encode_inline": {"on": True, "off": False}.get(args.encode_inline),
         # behind several workers a client's next request may reach another one: every
         # answer checks the ledger's head (ocrr.server.workers), unless told otherwise
         "refresh_interval": (args.refresh_interval if args.refresh_interval is not None

@@ -234,6 +234,9 @@ class WordLlamaEncoder:
     """
 
     config = "l2_supercat"
+    static = True
+    """A static embedding model: a text's vector is a table lookup and a mean, about 0.1 ms,
+    with no per-call cost worth batching (the service encodes single texts at once)."""
 
     def __init__(self, *, dim: int = 256, batch_size: int = 512) -> None:
         _require(NAMED_ENCODERS["wordllama"])

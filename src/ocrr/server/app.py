@@ -116,7 +116,10 @@ def create_app(
                               retry_seconds=settings.quarantine_retry_seconds),
         batcher=BatchingEncoder(memo, encoders[1:], max_batch=settings.encode_batch,
                                 max_cost=settings.encode_batch_chars,
-                                threads=settings.encoder_threads, on_batch=counted),
+                                threads=settings.encoder_threads, on_batch=counted,
+                                inline=(settings.encode_inline
+                                        if settings.encode_inline is not None
+                                        else bool(getattr(encoders[0], "static", False)))),
         keys=KeyCache(registry, settings.key_cache_seconds),
         limiter=limiter,
         failures=failures,

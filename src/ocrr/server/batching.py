@@ -22,6 +22,14 @@ copy per worker means no tokenizer is ever called from two threads at once.
 
 The vectors are also remembered (:class:`MemoEncoder`), so a correction's text, encoded
 here, is not encoded again when the substrate appends it with its text.
+
+Why some texts skip all that (``inline``): a static embedding model (``wordllama``: a
+lookup and a mean, about 0.1 ms a text) costs less than the hand-off to a worker thread and
+back (a future, a wake-up, the interpreter lock passed twice). With ``inline``, a request of
+one short text is encoded at once on the event loop by the first worker's copy of the model
+if that copy is free at that instant, and otherwise queued as above; measured under ``ocrr
+load`` with two server workers, 1,224–1,294 predictions/s against 982–984/s through the
+queue (docs/results.md, "The service").
 """
 
 from __future__ import annotations
@@ -57,6 +65,18 @@ class LockedEncoder:
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         with self._lock:
             return self.encoder.encode(list(texts))
+
+    def try_encode(self, texts: Sequence[str]) -> np.ndarray | None:
+        """:meth:`encode` if no other thread is using the instance now, else None (never
+        waits); None too if encoding fails (the queue's path then reports why)."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return self.encoder.encode(list(texts))
+        except Exception:  # noqa: BLE001 - encoded again by a worker, which says what failed
+            return None
+        finally:
+            self._lock.release()
 
 
 class MemoEncoder:
@@ -96,6 +116,21 @@ class MemoEncoder:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([v for v in found if v is not None]).astype(np.float32, copy=False)
 
+    def encode_now(self, texts: Sequence[str]) -> np.ndarray | None:
+        """The vectors of ``texts`` now (remembered ones looked up, the rest encoded and
+        remembered), or None if the encoder instance is busy or failed: never waits."""
+        with self._lock:
+            found = [self._memo.get(t) for t in texts]
+        missing = [texts[i] for i, v in enumerate(found) if v is None]
+        if missing:
+            fresh = self.encoder.try_encode(missing)
+            if fresh is None:
+                return None
+            self.remember(missing, fresh)
+            rows = iter(fresh)
+            found = [v if v is not None else next(rows) for v in found]
+        return np.stack(found).astype(np.float32, copy=False)  # type: ignore[arg-type]
+
 
 def text_cost(text: str) -> int:
     """What encoding ``text`` costs, in character units: its length up to what the model
@@ -104,6 +139,8 @@ def text_cost(text: str) -> int:
 
 
 TEXT_OVERHEAD, TEXT_CAP = 16, 1024
+INLINE_CHARS = 1_000
+"""The longest text encoded on the event loop by ``BatchingEncoder(inline=True)``."""
 HEAVY_TEXT = 512
 """A batch whose longest text costs this much or more (about 500 characters, 125 word
 pieces: ten times a typical query) is heavy: its owner is kept from the last free worker."""
@@ -263,12 +300,15 @@ class BatchingEncoder:
         max_cost: int = 2048,
         threads: int | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        inline: bool = False,
     ) -> None:
         """``memo`` wraps the first worker's encoder (the substrates' too); ``extra`` are
         more instances of the same encoder, one more worker each. ``max_batch`` texts and
         ``max_cost`` character units (texts × the longest's :func:`text_cost`) at most in
         one batch. ``threads``:
-        torch threads (default: the available cores shared among the workers)."""
+        torch threads (default: the available cores shared among the workers).
+        ``inline``: :meth:`encode_now` encodes a single short text on the caller's thread
+        (for static embedding models; see the module's docstring)."""
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self.memo = memo
@@ -282,6 +322,7 @@ class BatchingEncoder:
             if callable(setter := getattr(locked.encoder, "set_threads", None)):
                 setter(self.threads)
         self.on_batch = on_batch
+        self.inline = inline
         self._queue = FairQueue()
         self._waiting: asyncio.Event | None = None
         self._idle: asyncio.Queue[_Worker] | None = None
@@ -327,6 +368,16 @@ class BatchingEncoder:
                                  [_Piece(_Job(["warm up"], loop.create_future()), 0, 1)])
             for w in self._workers
         ])
+
+    def encode_now(self, texts: Sequence[str]) -> np.ndarray | None:
+        """With ``inline``, the vectors of a single text of at most :data:`INLINE_CHARS`
+        characters, encoded at once on this thread by the first worker's copy of the
+        model if it is free; else None (then :meth:`encode` queues it). Never waits."""
+        if not self.inline or len(texts) != 1 or len(texts[0]) > INLINE_CHARS:
+            return None
+        if self._runner is None:
+            return None  # not started, or stopped: encode() says so
+        return self.memo.encode_now(texts)
 
     async def encode(self, texts: Sequence[str], owner: str = "") -> np.ndarray:
         """The vectors of ``texts`` (one row each), encoded with whatever else is waiting;

@@ -36,6 +36,12 @@ class ServerSettings:
     """Batches encoded side by side, each by its own copy of the model (None: two, or one
     on a one-core machine). Only an encoder given by name or factory can be copied; an
     encoder object gets one worker."""
+    encode_inline: bool | None = None
+    """Encode a request of one short text at once on the event loop, when the model's first
+    instance is free, instead of through the batching queue (``batching.BatchingEncoder``'s
+    ``inline``). None: where the encoder says it is a static embedding model (its
+    ``static`` attribute: ``wordllama``), whose text costs less than the hand-off to a
+    worker thread; a transformer's text costs milliseconds and stays batched."""
     encoder_backend: str = "auto"
     """What runs a sentence-transformers encoder named by ``encoder``: ``auto`` is ONNX
     Runtime where it is installed and the model allows (the same vectors within 1e-6, about

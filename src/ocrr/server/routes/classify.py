@@ -40,8 +40,14 @@ _POLL_SECONDS = 0.5
 
 async def _encode(request: Request, texts: list[str], owner: str) -> np.ndarray:
     """The texts' vectors from the shared batching encoder; if the client goes away while
-    they wait (a flood abandoned), the rest of its texts are dropped from the queue."""
-    encoding = asyncio.ensure_future(state_of(request).batcher.encode(texts, owner=owner))
+    they wait (a flood abandoned), the rest of its texts are dropped from the queue. A
+    single short text of a static embedding model is encoded at once instead, when the
+    model's instance is free (``BatchingEncoder.encode_now``)."""
+    batcher = state_of(request).batcher
+    now = batcher.encode_now(texts)
+    if now is not None:
+        return now
+    encoding = asyncio.ensure_future(batcher.encode(texts, owner=owner))
     try:
         while True:
             done, _ = await asyncio.wait({encoding}, timeout=_POLL_SECONDS)
