@@ -107,6 +107,28 @@ def test_the_app_charges_the_shared_tables(tmp_path: Path) -> None:
     state.registry.close()
 
 
+def test_without_the_console_nothing_is_queued_for_review(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from ocrr.server.config import ServerSettings
+    from ocrr.server.review import queues_of
+
+    registry = Registry(tmp_path / "data")
+    registry.create_namespace("demo")
+    admin, _ = registry.create_key("admin")
+    app = create_app(registry, encoder=HashingEncoder(),
+                     settings=ServerSettings(console=False, rate_limit=0))
+    with TestClient(app) as client:
+        auth = {"Authorization": f"Bearer {admin}"}
+        assert client.post(f"{NS}/corrections", json={"text": "card", "label": "card"},
+                           headers=auth).status_code == 201
+        assert client.post(f"{NS}/predict", json={"text": "my card"},
+                           headers=auth).status_code == 200
+        assert client.get("/").status_code == 503
+        assert client.get("/login").status_code == 404
+    assert len(queues_of(app)["demo"]) == 0  # the prediction was not kept for review
+
+
 def _workers(pid: int) -> list[int]:
     children = []
     for task in os.listdir(f"/proc/{pid}/task"):
@@ -136,6 +158,8 @@ def test_two_workers_answer_share_the_rate_and_die_with_the_parent(tmp_path: Pat
             with http(process, admin) as client:
                 allowed += client.get("/v1/namespaces").status_code != 429
         assert allowed == 1  # one burst for the key from the whole server
+        page = httpx.get(process.url + "/", timeout=10)  # the console: one process's
+        assert page.status_code == 503 and "--workers" in page.text
         assert process_cpu(process.pid) >= sum(process_cpu(w) or 0 for w in workers)
     finally:
         process.kill()  # kill -9 of the parent: the workers must not outlive it

@@ -181,6 +181,7 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              else 0.0 if args.workers > 1 else None),
         "forwarded_allow_ips": args.forwarded_allow_ips,
         "docs": args.docs or None,
+        "console": False if args.workers > 1 else None,  # one process's sessions and queue
         "secure_cookies": (args.secure_cookies if args.secure_cookies is not None
                            else not is_loopback(args.host)),
     }

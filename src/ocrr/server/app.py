@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
@@ -174,8 +174,23 @@ def create_app(
 
         app.add_middleware(ProxyHeadersMiddleware,
                            trusted_hosts=settings.forwarded_allow_ips)
-    console.mount(app)  # the review console at / (ocrr.server.console)
+    if settings.console:
+        console.mount(app)  # the review console at / (ocrr.server.console)
+    else:
+        app.add_api_route("/", _no_console, methods=["GET"], include_in_schema=False)
     return app
+
+
+_NO_CONSOLE = """<!doctype html><meta charset="utf-8"><title>OCRR</title>
+<p>The review console is off on this server: it runs several worker processes
+(<code>ocrr serve --workers N</code>), and the console's sessions and review queue live in
+one process. Serve it from a one-worker server on the same data, for example
+<code>ocrr serve --data DATA --port 8001</code>. The API is under <code>/v1</code>.</p>
+"""
+
+
+async def _no_console() -> HTMLResponse:
+    return HTMLResponse(_NO_CONSOLE, status_code=503)
 
 
 async def _sync_settings(state: ServerState) -> None:

@@ -78,6 +78,11 @@ class ServerSettings:
     """Serve Swagger UI at ``/docs`` and ReDoc at ``/redoc``: off by default, as their pages
     load scripts from a CDN (they fail offline and carry no integrity hash).
     ``/openapi.json`` is always served."""
+    console: bool = True
+    """Serve the review console at ``/`` and keep the review queue it shows. ``ocrr serve
+    --workers N`` (N > 1) turns it off: its sessions and queue live in one process, and a
+    browser's next connection may reach another worker; ``/`` then says where to run it
+    (a one-worker ``ocrr serve`` on the same data)."""
     secure_cookies: bool = False
     """Mark the console's cookies ``Secure`` whatever scheme the request came by (``ocrr
     serve`` turns it on when it listens on anything but loopback: behind a TLS proxy the

@@ -72,7 +72,8 @@ async def _predict(request: Request, namespace, texts: list[str],  # noqa: ANN00
     answers = namespace.predict_now(texts, vectors)  # on the loop if the lock is free
     if answers is None:
         answers = await run_in_threadpool(namespace.predict_vectors, texts, vectors)
-    log_predictions(request.app, namespace, texts, vectors, answers)  # the review queue
+    if state.settings.console:  # the review queue the console shows
+        log_predictions(request.app, namespace, texts, vectors, answers)
     state.metrics.predictions.inc(namespace.name, by=len(answers))
     abstained = sum(a.abstained for a in answers)
     if abstained:
