@@ -22,6 +22,7 @@ from ocrr.server.buckets import LocalBuckets, SharedBuckets, SharedLimits
 from ocrr.server.loadgen import process_cpu
 from ocrr.server.ratelimit import RateLimiter
 from ocrr.server.registry import Registry
+from ocrr.server.workers import WorkerShare
 from server_fakes import HashingEncoder
 from server_processes import http, server
 
@@ -97,8 +98,10 @@ def test_a_worker_dying_with_the_lock_does_not_keep_it() -> None:
 
 
 def test_the_app_charges_the_shared_tables(tmp_path: Path) -> None:
-    shared = SharedLimits(max_callers=16)
-    app = create_app(tmp_path / "data", encoder=HashingEncoder(), shared_limits=shared)
+    (tmp_path / "published").mkdir()
+    share = WorkerShare(SharedLimits(max_callers=16), tmp_path / "published")
+    shared = share.limits
+    app = create_app(tmp_path / "data", encoder=HashingEncoder(), workers=share)
     state = app.state.ocrr
     assert state.limiter.buckets is shared.requests
     assert state.failures.buckets is shared.failures
@@ -200,6 +203,22 @@ def test_answers_reflect_acknowledged_corrections_and_one_dying_stops_all(
                 assert client.post(f"{NS}/predict", json={"text": text}).json()["label"] == label
             with http(process, admin) as client:
                 assert client.get(f"{NS}/tree-head").json()["size"] == made.json()["seq"] + 1
+        predicted = 6 + 10  # the loop's six, then ten more, on new connections
+        for i in range(10):
+            with http(process, admin) as client:
+                assert client.post(f"{NS}/predict", json={"text": f"card {i}"}).status_code \
+                    == 200
+        # /metrics speaks for both workers: whichever answers, the count is the server's
+        wanted = f'ocrr_predictions_total{{namespace="demo"}} {predicted}'
+        started = time.monotonic()
+        while True:
+            with http(process, admin) as client:
+                text = client.get("/v1/metrics").text
+            if wanted in text:
+                break
+            assert time.monotonic() - started < 5.0, [
+                line for line in text.splitlines() if "predictions_total{" in line]
+            time.sleep(0.2)
         workers = _workers(process.pid)
         os.kill(workers[0], signal.SIGKILL)
         assert process.process is not None

@@ -219,15 +219,9 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     from ocrr.server.app import create_app
 
-    shared = None
-    if args.workers > 1:  # made before the fork, so every worker maps the same tables
-        from ocrr.server.buckets import SharedLimits
-
-        shared = SharedLimits()
-
-    def make_app():  # noqa: ANN202 - a FastAPI app
+    def make_app(workers: Any = None):  # noqa: ANN202 - a FastAPI app
         return create_app(registry_of(args), encoder=encoder, settings=settings,
-                          signing_key=signing_key, shared_limits=shared)
+                          signing_key=signing_key, workers=workers)
 
     if args.workers > 1:
         return _serve_workers(args, make_app)
@@ -247,7 +241,7 @@ def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
     their socket (:mod:`ocrr.server.workers`)."""
     import uvicorn
 
-    from ocrr.server.workers import bind, run_workers
+    from ocrr.server.workers import WorkerShare, bind, run_workers
 
     try:
         sockets = bind(args.host, args.port, args.workers)
@@ -255,10 +249,11 @@ def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
         print(f"ocrr serve: error: cannot listen on {args.host}:{args.port}: {err}",
               file=sys.stderr)
         return EXIT_USAGE
+    share = WorkerShare.create()  # before the fork: every worker maps the same tables
 
-    def serve(listening: Any) -> int:
+    def serve(index: int, listening: Any) -> int:
         try:
-            app = make_app()
+            app = make_app(share.worker(index))
         except (ValueError, OSError) as err:
             print(f"ocrr serve: error: {err}", file=sys.stderr)
             return EXIT_USAGE
@@ -268,7 +263,10 @@ def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
 
     print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} with "
           f"{args.workers} workers (OpenAPI at /openapi.json)", file=sys.stderr, flush=True)
-    return run_workers(sockets, serve)
+    try:
+        return run_workers(sockets, serve)
+    finally:
+        share.close()
 
 
 def is_loopback(host: str) -> bool:

@@ -26,7 +26,6 @@ from ocrr import __version__
 from ocrr.server import console
 from ocrr.server.auth import KeyCache, limiters
 from ocrr.server.batching import BatchingEncoder, MemoEncoder, available_cores
-from ocrr.server.buckets import SharedLimits
 from ocrr.server.config import ServerSettings
 from ocrr.server.errors import ApiError
 from ocrr.server.fastpath import FastPredict
@@ -37,6 +36,7 @@ from ocrr.server.ratelimit import WorkBudget
 from ocrr.server.registry import Registry
 from ocrr.server.routes import ROUTERS, classify
 from ocrr.server.state import ServerState
+from ocrr.server.workers import PUBLISH_SECONDS, WorkerShare
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -88,13 +88,14 @@ def create_app(
     encoder: Encoder | str | Callable[[], Encoder] = "default",
     settings: ServerSettings | None = None,
     signing_key: Ed25519PrivateKey | None = None,
-    shared_limits: SharedLimits | None = None,
+    workers: WorkerShare | None = None,
 ) -> FastAPI:
     """The service over a data folder (SQLite), a ``postgresql://`` URL, or a registry.
     ``encoder``: a name (``default``, a sentence-transformers name or folder), a factory
     (called once per encoding worker), or an encoder object (one worker).
-    ``shared_limits``: the rate limits' tables shared with the other workers of
-    ``ocrr serve --workers N`` (made before they were forked); default: this process's."""
+    ``workers``: what this process shares with the other workers of ``ocrr serve --workers
+    N`` (the rate limits' tables, the published metrics; made before they were forked);
+    default: a server of one process."""
     settings = settings or ServerSettings()
     registry = where if isinstance(where, Registry) else Registry(where)
     encoders = _instances(encoder, settings.encode_workers or default_workers(),
@@ -106,6 +107,7 @@ def create_app(
         metrics.batch_texts.observe(size)
         metrics.batch_seconds.observe(seconds)
 
+    shared_limits = workers.limits if workers is not None else None
     limiter, failures = limiters(settings.rate_limit, settings.auth_failure_rate,
                                  shared_limits)
     state = ServerState(
@@ -130,6 +132,7 @@ def create_app(
             char_burst=settings.max_body_bytes,
             texts=shared_limits.texts if shared_limits else None,
             chars=shared_limits.chars if shared_limits else None),
+        workers=workers,
     )
 
     @contextlib.asynccontextmanager
@@ -143,13 +146,16 @@ def create_app(
         if settings.preload:
             opened = await run_in_threadpool(state.namespaces.preload)
             log.info("opened %d namespaces", opened)
-        syncing = asyncio.create_task(_sync_settings(state))
+        tasks = [asyncio.create_task(_sync_settings(state))]
+        if workers is not None:
+            tasks.append(asyncio.create_task(_publish_metrics(state, workers)))
         try:
             yield
         finally:
-            syncing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await syncing
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await state.batcher.stop()
             state.namespaces.close()
             registry.close()
@@ -201,6 +207,16 @@ async def _sync_settings(state: ServerState) -> None:
             await run_in_threadpool(state.namespaces.sync_settings)
         except Exception:  # noqa: BLE001 - a registry hiccup must not stop the loop
             log.exception("could not re-read namespace settings")
+
+
+async def _publish_metrics(state: ServerState, workers: WorkerShare) -> None:
+    """This worker's counts, published for the others' ``/metrics`` answers."""
+    while True:
+        try:
+            await run_in_threadpool(workers.publish, state.metrics)
+        except OSError:  # a full disk must not stop the loop; the scrape misses a second
+            log.exception("could not publish this worker's metrics")
+        await asyncio.sleep(PUBLISH_SECONDS)
 
 
 def _error(status: int, code: str, message: str,

@@ -4,6 +4,12 @@ Why hand-written: the server needs a few counters and histograms, and the format
 of text; a dependency would bring a registry, global state and multiprocess modes this does
 not use. Labels are bounded (route templates, not paths; namespaces, which an admin
 creates), so the series cannot grow with traffic.
+
+Behind ``ocrr serve --workers N`` each worker counts what it answers and publishes a
+:meth:`Metrics.snapshot` every second (``ocrr.server.workers``); the worker that answers a
+scrape adds the others' latest snapshots to its own counts, so ``/metrics`` speaks for the
+whole server (the others' part at most about a second old), never for whichever worker a
+scrape happened to reach (counters that seemed to go backwards between scrapes).
 """
 
 from __future__ import annotations
@@ -42,12 +48,21 @@ class Counter:
     def value(self, *labels: str) -> float:
         return self._values.get(labels, 0.0)
 
+    def items(self) -> list[tuple[tuple[str, ...], float]]:
+        with self._lock:
+            return sorted(self._values.items())
+
+    def add(self, items: Iterable[tuple[Sequence[str], float]]) -> None:
+        """Add another process's counts (label values, count) to these."""
+        with self._lock:
+            for labels, value in items:
+                key = tuple(labels)
+                self._values[key] = self._values.get(key, 0.0) + float(value)
+
     def render(self) -> Iterable[str]:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} counter"
-        with self._lock:
-            items = sorted(self._values.items())
-        for labels, value in items:
+        for labels, value in self.items():
             yield f"{self.name}{_labels(self.label_names, labels)} {value:g}"
 
 
@@ -67,13 +82,27 @@ class Histogram:
             series[bisect.bisect_left(self.buckets, value)] += 1
             series[-1] += value
 
+    def items(self) -> list[tuple[tuple[str, ...], list[float]]]:
+        with self._lock:
+            return sorted((k, list(v)) for k, v in self._series.items())
+
+    def add(self, items: Iterable[tuple[Sequence[str], Sequence[float]]]) -> None:
+        """Add another process's series (label values, bucket counts, +Inf, sum)."""
+        with self._lock:
+            for labels, counts in items:
+                if len(counts) != len(self.buckets) + 2:
+                    raise ValueError(f"{self.name}: a series of {len(counts)} values, "
+                                     f"expected {len(self.buckets) + 2}")
+                series = self._series.setdefault(tuple(labels),
+                                                 [0.0] * (len(self.buckets) + 2))
+                for i, count in enumerate(counts):
+                    series[i] += float(count)
+
     def render(self) -> Iterable[str]:
         yield f"# HELP {self.name} {self.help}"
         yield f"# TYPE {self.name} histogram"
-        with self._lock:
-            items = sorted((k, list(v)) for k, v in self._series.items())
         names = (*self.label_names, "le")
-        for labels, series in items:
+        for labels, series in self.items():
             running = 0.0
             for bound, count in zip((*self.buckets, "+Inf"), series[:-1], strict=True):
                 running += count
@@ -106,11 +135,43 @@ class Metrics:
                                "requests refused by authentication or rate limits",
                                ("reason",))
 
+    def _metrics(self) -> tuple[Counter | Histogram, ...]:
+        return (self.requests, self.latency, self.batch_texts, self.batch_seconds,
+                self.predictions, self.abstentions, self.corrections, self.refused)
+
+    def snapshot(self) -> dict[str, list]:
+        """Every series, JSON-ready: metric name → [[label values, value or series], ...].
+
+        >>> metrics = Metrics()
+        >>> metrics.predictions.inc("demo", by=3)
+        >>> metrics.snapshot()["ocrr_predictions_total"]
+        [[['demo'], 3.0]]
+        """
+        return {m.name: [[list(labels), value] for labels, value in m.items()]
+                for m in self._metrics()}
+
+    def combined(self, snapshots: Iterable[dict[str, list]]) -> Metrics:
+        """A copy of these counts with other processes' :meth:`snapshot` s added (metrics
+        a snapshot names but this version does not know are left out).
+
+        >>> one, two = Metrics(), Metrics()
+        >>> one.predictions.inc("demo", by=2)
+        >>> two.predictions.inc("demo", by=5)
+        >>> one.combined([two.snapshot()]).predictions.value("demo")
+        7.0
+        """
+        out = Metrics()
+        mine = {m.name: m for m in out._metrics()}
+        for snapshot in [self.snapshot(), *snapshots]:
+            for name, items in snapshot.items():
+                if name in mine:
+                    mine[name].add(items)
+        return out
+
     def render(self, gauges: Iterable[tuple[str, str, Sequence[tuple[str, float]]]] = ()) -> str:
         """``gauges``: (name, help, [(namespace, value), ...]) read now."""
         lines: list[str] = []
-        for metric in (self.requests, self.latency, self.batch_texts, self.batch_seconds,
-                       self.predictions, self.abstentions, self.corrections, self.refused):
+        for metric in self._metrics():
             lines.extend(metric.render())
         for name, help_, values in gauges:
             lines.append(f"# HELP {name} {help_}")

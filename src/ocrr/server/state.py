@@ -13,6 +13,7 @@ from ocrr.server.metrics import Metrics
 from ocrr.server.namespaces import Namespaces
 from ocrr.server.ratelimit import RateLimiter, WorkBudget
 from ocrr.server.registry import Registry
+from ocrr.server.workers import WorkerShare
 
 
 @dataclass
@@ -26,6 +27,8 @@ class ServerState:
     failures: RateLimiter
     metrics: Metrics
     budget: WorkBudget
+    workers: WorkerShare | None = None
+    """What this process shares with the other workers of ``ocrr serve --workers N``."""
 
 
 def state_of(request: Request) -> ServerState:

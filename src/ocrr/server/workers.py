@@ -33,13 +33,75 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocrr.server.buckets import SharedLimits
+
+if TYPE_CHECKING:
+    from ocrr.server.metrics import Metrics
 
 _PR_SET_PDEATHSIG = 1
+PUBLISH_SECONDS = 1.0
+"""How often a worker publishes its metrics for the others' ``/metrics`` answers."""
+
+
+@dataclass(frozen=True)
+class WorkerShare:
+    """What the workers of one server share, made by the parent before it forks them: the
+    rate limits' tables, and a folder where each worker publishes its metrics (so any
+    worker's ``/metrics`` speaks for all). ``index``: this worker's number, set in it.
+
+    >>> share = WorkerShare.create()
+    >>> first, second = share.worker(0), share.worker(1)
+    >>> from ocrr.server.metrics import Metrics
+    >>> counted = Metrics()
+    >>> counted.predictions.inc("demo", by=4)
+    >>> second.publish(counted)
+    >>> [s["ocrr_predictions_total"] for s in first.others()], second.others()
+    ([[[['demo'], 4.0]]], [])
+    >>> share.close()
+    """
+
+    limits: SharedLimits
+    folder: Path
+    index: int = 0
+
+    @classmethod
+    def create(cls) -> WorkerShare:
+        return cls(SharedLimits(), Path(tempfile.mkdtemp(prefix="ocrr-workers-")))
+
+    def worker(self, index: int) -> WorkerShare:
+        return replace(self, index=index)
+
+    def publish(self, metrics: Metrics) -> None:
+        """Write this worker's counts where the others read them (atomically)."""
+        partial = self.folder / f".worker-{self.index}.json"
+        partial.write_text(json.dumps(metrics.snapshot()))
+        os.replace(partial, self.folder / f"worker-{self.index}.json")
+
+    def others(self) -> list[dict[str, list]]:
+        """The other workers' latest published counts (one not yet published, or being
+        replaced at that instant, is skipped)."""
+        found = []
+        for path in sorted(self.folder.glob("worker-*.json")):
+            if path.name == f"worker-{self.index}.json":
+                continue
+            with contextlib.suppress(OSError, ValueError):
+                found.append(json.loads(path.read_text()))
+        return found
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def bind(host: str, port: int, workers: int, backlog: int = 2048) -> list[socket.socket]:
@@ -75,13 +137,13 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def run_workers(sockets: list[socket.socket], serve: Callable[[socket.socket], int]) -> int:
+def run_workers(sockets: list[socket.socket], serve: Callable[[int, socket.socket], int]) -> int:
     """Fork a worker per socket of ``sockets`` (from :func:`bind`) that calls
-    ``serve(its_socket)`` (build an app, serve it, return an exit code); wait for them and
-    return the worst exit code. The caller must not have started threads."""
+    ``serve(its_index, its_socket)`` (build an app, serve it, return an exit code); wait
+    for them and return the worst exit code. The caller must not have started threads."""
     parent = os.getpid()
     children: list[int] = []
-    for own in sockets:
+    for index, own in enumerate(sockets):
         pid = os.fork()
         if pid == 0:  # the worker
             code = 1
@@ -94,7 +156,7 @@ def run_workers(sockets: list[socket.socket], serve: Callable[[socket.socket], i
                 for other in sockets:
                     if other is not own:
                         other.close()
-                code = serve(own)
+                code = serve(index, own)
             except SystemExit as stop:
                 code = stop.code if isinstance(stop.code, int) else 1
             except BaseException:  # noqa: BLE001 - report, then leave without the parent's cleanup

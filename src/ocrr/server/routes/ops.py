@@ -49,5 +49,8 @@ async def metrics(
                  "1: the namespace's ledger could not be opened; it answers 503 (the log "
                  "says why)", [(name, 1.0) for name in sorted(quarantined)])]
 
-    text = state.metrics.render(await run_in_threadpool(gauges))
+    counted = state.metrics
+    if state.workers is not None:  # the whole server's counts, not this worker's alone
+        counted = counted.combined(await run_in_threadpool(state.workers.others))
+    text = counted.render(await run_in_threadpool(gauges))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
