@@ -117,8 +117,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        "'server' extra installs it)")
     serve.add_argument("--workers", type=int, default=1,
                        help="server processes accepting from one port (default 1); rate "
-                       "limits are shared between them, counters, metrics, the review queue "
-                       "and console sessions are per worker (docs/architecture.md, \"Workers\")")
+                       "limits and /metrics speak for the whole server; above 1 the review "
+                       "console is off (docs/architecture.md, \"Workers\")")
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)

@@ -14,12 +14,14 @@ another: so behind workers a namespace checks the ledger's head before every ans
 Thresholds set through one worker reach the others within a second and revocations within
 two (the registry is re-read on those intervals).
 
-What must not be per process is shared: the rate limits, work budgets and the limit on
-failed authentications are token buckets in memory every worker maps
-(:class:`ocrr.server.ratelimit.SharedBuckets`), so a key gets its configured rate from
-the whole server, not N times it. What stays per worker: counters and ``/metrics``, recent
-accuracy, the review queue and console sessions (a browser's next connection may reach
-another worker: serve the console from a one-worker ``ocrr serve`` on the same data).
+What must not be per process is shared (:class:`WorkerShare`): the rate limits, work
+budgets and the limit on failed authentications are token buckets in memory every worker
+maps (:class:`ocrr.server.buckets.SharedBuckets`), so a key gets its configured rate from
+the whole server, not N times it; and each worker publishes its metrics every second, so
+``/metrics`` counts for the whole server whichever worker answers. What stays per worker:
+recent accuracy, and the review queue and console sessions, which is why the console is
+off behind workers (a browser's next connection may reach another worker): serve it from a
+one-worker ``ocrr serve`` on the same data.
 
 The parent binds, forks the workers *before* any of them builds an app (no threads exist
 yet, so forking is safe), forwards SIGINT/SIGTERM to them, and exits when they have; each
