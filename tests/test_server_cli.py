@@ -47,6 +47,7 @@ def test_keys_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture) 
     ["serve", "--port", "0"],
     ["serve", "--workers", "0"],
     ["load", "--clients", "0"],
+    ["load", "--workers", "0"],
 ])
 def test_usage_errors_exit_2(argv: list[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as caught:
@@ -68,7 +69,7 @@ def test_ocrr_load_prints_its_figures_and_checks_the_ledger(
     code = main(["load", "--encoder-factory", "server_fakes:hashing_encoder", "--clients", "4",
                  "--correctors", "2", "--duration", "1.5", "--max-requests", "400",
                  "--seed", "150", "--crash-after", "1", "--json", str(out),
-                 "--server-arg=--workers", f"--server-arg={workers}"])
+                 "--workers", str(workers)])
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "phase 1, predictions:" in printed and "p99" in printed

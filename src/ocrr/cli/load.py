@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                       help="texts in each flood batch (the server's limit: 256)")
     load.add_argument("--flood-chars", type=int, default=4_000,
                       help="characters in each flood text")
+    load.add_argument("--workers", type=int, default=1,
+                      help="the server's worker processes (ocrr serve --workers; 2 uses both "
+                      "cores of a 2-core machine)")
     load.add_argument("--database", default=None,
                       help="a postgresql:// URL for the server's state instead of a "
                       "temporary SQLite folder")
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      "--duration positive")
     if args.max_requests < 1:
         parser.error("--max-requests must be positive")
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     if args.flood_clients < 1 or args.flood_texts < 1 or args.flood_chars < 1:
         parser.error("--flood-clients, --flood-texts and --flood-chars must be positive")
     from ocrr.server.loadtest import LoadSettings, run_load
@@ -83,7 +88,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         seed=args.seed, crash_after=args.crash_after, crash=not args.no_crash,
         flood=not args.no_flood, flood_clients=args.flood_clients,
         flood_texts=args.flood_texts, flood_chars=args.flood_chars,
-        database=args.database, server_args=tuple(args.server_arg), keep=args.keep,
+        database=args.database, keep=args.keep,
+        server_args=(*(("--workers", str(args.workers)) if args.workers > 1 else ()),
+                     *args.server_arg),
     )
     report = asyncio.run(run_load(settings, log=lambda line: print(line, flush=True)))
     if args.json_out:
