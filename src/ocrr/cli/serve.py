@@ -13,7 +13,7 @@ import importlib
 import os
 import re
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from typing import Any
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -211,7 +211,11 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ocrr.server.batching import available_cores
 
     workers = settings.encode_workers or default_workers()
-    threads = settings.encoder_threads or max(1, available_cores() // workers)
+    # the cores shared among every encoding worker of every server worker (N server
+    # workers each taking all the cores would oversubscribe them: spinning threads)
+    threads = settings.encoder_threads or max(1, available_cores() // (workers * args.workers))
+    if args.workers > 1 and settings.encoder_threads is None:
+        settings = replace(settings, encoder_threads=threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
@@ -257,9 +261,9 @@ def _serve_workers(args: argparse.Namespace, make_app: Any) -> int:
         except (ValueError, OSError) as err:
             print(f"ocrr serve: error: {err}", file=sys.stderr)
             return EXIT_USAGE
-        config = uvicorn.Config(app, **uvicorn_options(args))
-        uvicorn.Server(config).run(sockets=[listening])
-        return EXIT_OK
+        server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(args)))
+        server.run(sockets=[listening])
+        return EXIT_OK if server.started else 3  # 3: what uvicorn.run exits with then
 
     print(f"ocrr serve: {_where(args)} on http://{args.host}:{args.port} with "
           f"{args.workers} workers (OpenAPI at /openapi.json)", file=sys.stderr, flush=True)

@@ -143,7 +143,8 @@ class SharedBuckets:
 
     def _find(self, digest: bytes) -> tuple[int, bool]:
         """(offset of the caller's slot or of the empty slot where it would go, found)."""
-        memory, i = self._memory, int.from_bytes(digest[:8], "little") & self._mask
+        # the slot from bytes 8..16: byte 0 is forced odd (see _digest)
+        memory, i = self._memory, int.from_bytes(digest[8:16], "little") & self._mask
         while True:
             offset = _HEADER + i * _SLOT.size
             key = memory[offset : offset + 16]

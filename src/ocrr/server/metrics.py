@@ -7,9 +7,10 @@ creates), so the series cannot grow with traffic.
 
 Behind ``ocrr serve --workers N`` each worker counts what it answers and publishes a
 :meth:`Metrics.snapshot` every second (``ocrr.server.workers``); the worker that answers a
-scrape adds the others' latest snapshots to its own counts, so ``/metrics`` speaks for the
-whole server (the others' part at most about a second old), never for whichever worker a
-scrape happened to reach (counters that seemed to go backwards between scrapes).
+scrape publishes its own at once and adds up every worker's latest, so ``/metrics`` speaks
+for the whole server (the others' part at most about a second old), and each part only
+grows from one scrape to the next, whichever worker answers (never counters that seem to
+go backwards, which Prometheus would read as a restart).
 """
 
 from __future__ import annotations

@@ -86,20 +86,15 @@ class Namespace(Lifecycle):
         """Take in what other processes appended (caller holds the lock)."""
         now = time.monotonic()
         if force or now - self._refreshed >= self.refresh_interval:
-            ledger = self.substrate.ledger
-            before = len(ledger)
-            if self.substrate.refresh():  # an erasure elsewhere must not linger here (only
-                # those: behind workers every answer refreshes, and a cleared cache costs
-                # twenty reads of the store at the next answer)
-                for seq in range(before, len(ledger)):
-                    entry = ledger[seq]
-                    if entry.kind == ERASURE:
-                        self._forget_who(entry)
+            # what an erasure elsewhere shredded must not linger here (only that: behind
+            # workers every answer refreshes, and clearing the whole cache on any foreign
+            # entry cost twenty reads of the store at the next answer)
+            self.substrate.refresh(seen=self._forget_who)
             self._refreshed = now
 
     def refresh(self) -> int:
         with self._lock:
-            new = self.substrate.refresh()
+            new = self.substrate.refresh(seen=self._forget_who)
             self._refreshed = time.monotonic()
             return new
 
@@ -261,9 +256,11 @@ class Namespace(Lifecycle):
             self._forget_who(entry)
             return _receipt(entry, len(self.substrate.ledger))
 
-    def _forget_who(self, erasure: Entry) -> None:
-        """Drop the cached provenance of the entries ``erasure`` shredded."""
-        for seq in filter(None, erasure.provenance.get("seqs", "").split(",")):
+    def _forget_who(self, entry: Entry) -> None:
+        """If ``entry`` is an erasure, drop the cached provenance of what it shredded."""
+        if entry.kind != ERASURE:
+            return
+        for seq in filter(None, entry.provenance.get("seqs", "").split(",")):
             self._meta.pop(int(seq), None)
 
     # -- auditing --------------------------------------------------------------------------

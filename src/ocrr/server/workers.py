@@ -23,10 +23,11 @@ recent accuracy, and the review queue and console sessions, which is why the con
 off behind workers (a browser's next connection may reach another worker): serve it from a
 one-worker ``ocrr serve`` on the same data.
 
-The parent binds, forks the workers *before* any of them builds an app (no threads exist
-yet, so forking is safe), forwards SIGINT/SIGTERM to them, and exits when they have; each
-worker is killed if the parent dies (``PR_SET_PDEATHSIG``), so ``kill -9`` of the parent
-leaves no orphan serving the port. A worker that dies takes the server down with it (the
+The parent binds, forks the workers *before* any of them builds an app (before any thread
+of the server's own starts: only OpenBLAS's pool may exist, and it is fork-safe), turns
+SIGINT/SIGTERM into a SIGTERM for each (a graceful shutdown), and exits when they have; on
+Linux each worker is killed if the parent dies (``PR_SET_PDEATHSIG``), so ``kill -9`` of the
+parent leaves no orphan serving the port. A worker that dies takes the server down with it (the
 parent stops the others and exits non-zero): a supervisor (systemd, a container runtime)
 restarts the whole, which rebuilds every worker from the ledger.
 """
@@ -69,8 +70,8 @@ class WorkerShare:
     >>> counted = Metrics()
     >>> counted.predictions.inc("demo", by=4)
     >>> second.publish(counted)
-    >>> [s["ocrr_predictions_total"] for s in first.others()], second.others()
-    ([[[['demo'], 4.0]]], [])
+    >>> [s["ocrr_predictions_total"] for s in first.published()]
+    [[[['demo'], 4.0]]]
     >>> share.close()
     """
 
@@ -80,7 +81,10 @@ class WorkerShare:
 
     @classmethod
     def create(cls) -> WorkerShare:
-        return cls(SharedLimits(), Path(tempfile.mkdtemp(prefix="ocrr-workers-")))
+        """Tables for this server, and its folder under a per-user root in the temporary
+        directory, named by this process's id; folders left by servers that are gone (a
+        ``kill -9`` leaves its folder) are removed first."""
+        return cls(SharedLimits(), _fresh_folder())
 
     def worker(self, index: int) -> WorkerShare:
         return replace(self, index=index)
@@ -91,19 +95,45 @@ class WorkerShare:
         partial.write_text(json.dumps(metrics.snapshot()))
         os.replace(partial, self.folder / f"worker-{self.index}.json")
 
-    def others(self) -> list[dict[str, list]]:
-        """The other workers' latest published counts (one not yet published, or being
-        replaced at that instant, is skipped)."""
+    def published(self) -> list[dict[str, list]]:
+        """Every worker's latest published counts (one not yet published is skipped).
+        A scrape adds these, this worker's published just before: each part only grows
+        from one scrape to the next, whichever worker answers them."""
         found = []
         for path in sorted(self.folder.glob("worker-*.json")):
-            if path.name == f"worker-{self.index}.json":
-                continue
             with contextlib.suppress(OSError, ValueError):
                 found.append(json.loads(path.read_text()))
         return found
 
     def close(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _fresh_folder() -> Path:
+    root = Path(tempfile.gettempdir()) / f"ocrr-workers-{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        if root.is_symlink() or root.stat().st_uid != os.getuid():
+            raise OSError(f"{root} is not this user's")
+    except OSError:  # not ours, or not makeable: a private folder of its own instead
+        return Path(tempfile.mkdtemp(prefix="ocrr-workers-"))
+    for left in root.iterdir():
+        if left.name.isdigit() and not _alive(int(left.name)):
+            shutil.rmtree(left, ignore_errors=True)
+    folder = root / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)  # a reused process id's leftovers
+    folder.mkdir(mode=0o700)
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def bind(host: str, port: int, workers: int, backlog: int = 2048) -> list[socket.socket]:
@@ -114,6 +144,11 @@ def bind(host: str, port: int, workers: int, backlog: int = 2048) -> list[socket
     socket they all accept from."""
     spread = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if spread:  # first as a plain server would: a port another server holds (with or
+        # without SO_REUSEPORT: a second `--workers` server too) is refused, not shared
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
     sockets: list[socket.socket] = []
     try:
         for _ in range(workers if spread else 1):
@@ -160,7 +195,7 @@ def run_workers(sockets: list[socket.socket], serve: Callable[[int, socket.socke
                         other.close()
                 code = serve(index, own)
             except SystemExit as stop:
-                code = stop.code if isinstance(stop.code, int) else 1
+                code = stop.code if isinstance(stop.code, int) else 0 if stop.code is None else 1
             except BaseException:  # noqa: BLE001 - report, then leave without the parent's cleanup
                 import traceback
 
@@ -181,11 +216,13 @@ def _supervise(children: list[int]) -> int:
     stopping = False
 
     def forward(signum: int, _frame: object) -> None:
+        # always SIGTERM: a terminal's Ctrl-C has already sent each worker a SIGINT, and
+        # uvicorn takes a second SIGINT as "skip the graceful shutdown"
         nonlocal stopping
         stopping = True
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signum)
+                os.kill(pid, signal.SIGTERM)
 
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     worst = 0

@@ -56,10 +56,14 @@ class Operations:
         never recorded, so the constructor's, or the hybrid default, is in force)."""
         return self._state.settings.get(VOTE_SETTING)
 
-    def _absorb(self) -> None:
+    def _absorb(self, seen: Callable[[Entry], None] | None = None) -> None:
         """Apply, in order, what other processes appended to a shared ledger (a setting
-        among it, another process's ``set_vote``, means deriving everything again)."""
+        among it, another process's ``set_vote``, means deriving everything again);
+        ``seen`` is shown each of those entries."""
         foreign = self.ledger.take_foreign()
+        if seen is not None:
+            for entry in foreign:
+                seen(entry)
         if any(entry.kind == SETTING for entry in foreign):
             self._rebuild(audit=False)
             return

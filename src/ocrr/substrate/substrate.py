@@ -7,7 +7,7 @@ nearest entries. All else is derived from the ledger (:mod:`.state`), rebuilt fr
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -209,11 +209,12 @@ class Substrate(Operations):
             raise ValueError("verify_recall needs a substrate with at least one live example")
         return verify_recall(index, sample, k or self.rule.k, seed=seed)
 
-    def refresh(self) -> int:
+    def refresh(self, seen: Callable[[Entry], None] | None = None) -> int:
         """Catch up with corrections other processes appended to a shared (SQLite or
-        PostgreSQL) ledger; return how many entries were new."""
+        PostgreSQL) ledger; return how many entries were new. ``seen``, if given, is
+        shown each of them (the service drops what it cached about erased entries)."""
         new = self.ledger.sync()
-        self._absorb()
+        self._absorb(seen)
         return new
 
     # -- learning ------------------------------------------------------------------------

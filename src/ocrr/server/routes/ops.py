@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from ocrr import __version__
 from ocrr.server.auth import requires
 from ocrr.server.keys import ApiKey
+from ocrr.server.metrics import Metrics
 from ocrr.server.routes.common import API_PREFIX, errors
 from ocrr.server.schemas import Health
 from ocrr.server.state import state_of
@@ -50,7 +51,14 @@ async def metrics(
                  "says why)", [(name, 1.0) for name in sorted(quarantined)])]
 
     counted = state.metrics
-    if state.workers is not None:  # the whole server's counts, not this worker's alone
-        counted = counted.combined(await run_in_threadpool(state.workers.others))
+    if state.workers is not None:  # the whole server's counts, not this worker's alone:
+        # every worker's published counts, this one's published now
+        workers = state.workers
+
+        def published() -> list[dict]:
+            workers.publish(state.metrics)
+            return workers.published()
+
+        counted = Metrics().combined(await run_in_threadpool(published))
     text = counted.render(await run_in_threadpool(gauges))
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
