@@ -69,9 +69,10 @@ def test_inline_encoding_answers_single_short_texts_at_once_or_defers() -> None:
             now = batcher.encode_now(["where is my card"])
             assert now is not None and np.array_equal(now, inner.encode(["where is my card"]))
             assert batches == [] and inner.calls == calls + 2  # no batch: encoded here
-            again = batcher.encode_now(["where is my card"])  # remembered: not encoded again
-            assert again is not None and np.array_equal(again, now)
-            assert inner.calls == calls + 2
+            again = batcher.encode_now(["where is my card"])  # encoded again, as a batch
+            assert again is not None and np.array_equal(again, now)  # would be (no lookup)
+            assert inner.calls == calls + 3
+            assert np.array_equal(batcher.memo.encode(["where is my card"]), now)  # kept
             assert batcher.encode_now(["two", "texts"]) is None  # several texts: queued
             assert batcher.encode_now(["x" * 1001]) is None  # a long text: queued
             with batcher.memo.encoder._lock:  # the instance is busy (a worker's batch)
