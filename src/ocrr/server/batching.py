@@ -28,8 +28,8 @@ lookup and a mean, about 0.1 ms a text) costs less than the hand-off to a worker
 back (a future, a wake-up, the interpreter lock passed twice). With ``inline``, a request of
 one short text is encoded at once on the event loop by the first worker's copy of the model
 if that copy is free at that instant, and otherwise queued as above; measured under ``ocrr
-load`` with two server workers, 1,224–1,294 predictions/s against 982–984/s through the
-queue (docs/results.md, "The service").
+load`` with two server workers, 1,119–1,247 predictions/s against 982–1,125/s through the
+queue, alternating (docs/results.md, "The service").
 """
 
 from __future__ import annotations
