@@ -210,10 +210,11 @@ def _serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ocrr.server.app import default_workers
     from ocrr.server.batching import available_cores
 
-    workers = settings.encode_workers or default_workers()
+    encode_workers = settings.encode_workers or default_workers()
     # the cores shared among every encoding worker of every server worker (N server
     # workers each taking all the cores would oversubscribe them: spinning threads)
-    threads = settings.encoder_threads or max(1, available_cores() // (workers * args.workers))
+    threads = settings.encoder_threads or max(
+        1, available_cores() // (encode_workers * args.workers))
     if args.workers > 1 and settings.encoder_threads is None:
         settings = replace(settings, encoder_threads=threads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

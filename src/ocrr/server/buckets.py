@@ -24,6 +24,11 @@ from typing import Protocol
 
 import numpy as np
 
+try:  # POSIX record locks: the shared table's lock between processes (forked workers)
+    import fcntl
+except ImportError:  # Windows: no forked workers, so no shared table to lock
+    fcntl = None  # type: ignore[assignment]
+
 
 class Buckets(Protocol):
     """Caller → (tokens, last); every :meth:`get` and :meth:`put` happens inside
@@ -49,8 +54,6 @@ class _Held:
     def __enter__(self) -> None:
         self._lock.acquire()
         if self._fd is not None:
-            import fcntl
-
             try:
                 fcntl.lockf(self._fd, fcntl.LOCK_EX)
             except BaseException:
@@ -59,8 +62,6 @@ class _Held:
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
-            import fcntl
-
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
         self._lock.release()
 
